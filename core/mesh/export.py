@@ -1,0 +1,80 @@
+"""Mesh files: GLB (glTF 2.0 binary), OBJ and PLY, encoded in memory and written atomically.
+
+Colors: the pack's colors are display (sRGB) values. glTF defines COLOR_0 as linear, so GLB vertex colors are
+converted to linear on export (viewers then show the colors the renders show); OBJ and PLY keep sRGB values,
+as those formats' readers expect.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+
+from ..files import resolve_prefix, write_new_file
+from . import Mesh
+
+FORMATS = ("glb", "obj", "ply")
+
+
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(c: np.ndarray) -> np.ndarray:
+    return np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(np.clip(c, 0, None), 1 / 2.4) - 0.055)
+
+
+def _trimesh(mesh: Mesh, linear_colors: bool):
+    import trimesh
+
+    colors = None
+    if mesh.vertex_colors is not None:
+        c = mesh.vertex_colors.numpy().astype(np.float64)
+        if linear_colors:
+            c = srgb_to_linear(c)
+        colors = np.concatenate([np.round(c * 255), np.full((c.shape[0], 1), 255)], 1).astype(np.uint8)
+    return trimesh.Trimesh(vertices=mesh.vertices.numpy(), faces=mesh.faces.numpy(), vertex_colors=colors,
+                           vertex_normals=mesh.vertex_normals().numpy(), process=False)
+
+
+def encode(mesh: Mesh, fmt: str) -> bytes:
+    """The bytes of `mesh` as a file of format 'glb', 'obj' or 'ply'."""
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown mesh format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    if mesh.num_faces == 0:
+        raise ValueError("the mesh has no faces; refusing to write an empty file")
+    tm = _trimesh(mesh, linear_colors=(fmt == "glb"))
+    if fmt == "obj":
+        return tm.export(file_type="obj", include_color=mesh.vertex_colors is not None,
+                         include_normals=True).encode()
+    return tm.export(file_type=fmt)
+
+
+def save_mesh(mesh: Mesh, output_dir: str, prefix: str, fmt: str = "glb") -> str:
+    """Encode and write `mesh` as the next 'prefix_NNNNN_.fmt' under output_dir. Returns the absolute path."""
+    data = encode(mesh, fmt)  # encode first: a failure leaves nothing behind
+    folder, name = resolve_prefix(output_dir, prefix)
+    return write_new_file(folder, name, fmt.lower(), data)
+
+
+def load_mesh(path_or_bytes, fmt: str | None = None) -> Mesh:
+    """Read a GLB / OBJ / PLY back into a Mesh (all geometry merged, in the file's coordinates)."""
+    import trimesh
+
+    if isinstance(path_or_bytes, (bytes, bytearray)):
+        loaded = trimesh.load(io.BytesIO(path_or_bytes), file_type=fmt, process=False)
+    else:
+        loaded = trimesh.load(path_or_bytes, file_type=fmt, process=False)
+    if isinstance(loaded, trimesh.Scene):
+        loaded = loaded.to_geometry() if hasattr(loaded, "to_geometry") else loaded.dump(concatenate=True)
+    colors = None
+    vc = getattr(loaded.visual, "vertex_colors", None)
+    if loaded.visual.kind == "vertex" and vc is not None and len(vc) == len(loaded.vertices):
+        colors = np.asarray(vc)[:, :3].astype(np.float64) / 255.0
+        if (fmt or (path_or_bytes if isinstance(path_or_bytes, str) else "")).lower().endswith("glb"):
+            colors = linear_to_srgb(colors)
+    return Mesh(torch.from_numpy(np.asarray(loaded.vertices, dtype=np.float32)),
+                torch.from_numpy(np.asarray(loaded.faces, dtype=np.int64)),
+                None if colors is None else torch.from_numpy(colors.astype(np.float32)))

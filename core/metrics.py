@@ -1,0 +1,70 @@
+"""Figures to check 3D results against the primitive world: IoU, Chamfer distance, PSNR, SSIM."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .mesh import Mesh
+from .mesh.occupancy import voxelize
+
+
+def iou(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Intersection over union of two boolean occupancy grids of one shape."""
+    if a.shape != b.shape:
+        raise ValueError(f"occupancy grids differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
+    a, b = a.bool(), b.bool()
+    union = (a | b).sum().item()
+    return 1.0 if union == 0 else (a & b).sum().item() / union
+
+
+def mesh_iou(mesh: Mesh, true_occupancy_fn, resolution: int = 128, bounds=(-0.5, 0.5)) -> float:
+    """Volumetric IoU of a closed mesh against a true occupancy function (points [P,3] -> bool [P])."""
+    from .world import grid_points
+
+    pts = grid_points(resolution, bounds)
+    truth = true_occupancy_fn(pts.reshape(-1, 3)).reshape(resolution, resolution, resolution)
+    return iou(voxelize(mesh, resolution, bounds), truth)
+
+
+def chamfer_distance(a: torch.Tensor, b: torch.Tensor, chunk: int = 4096) -> float:
+    """Symmetric Chamfer distance between point sets [P,3] and [Q,3]: mean nearest distance, both ways, averaged."""
+
+    def one_way(x, y):
+        return torch.cat([torch.cdist(x[i:i + chunk], y).min(1).values for i in range(0, x.shape[0], chunk)]).mean()
+
+    return float(0.5 * (one_way(a, b) + one_way(b, a)))
+
+
+def mesh_chamfer(a: Mesh, b: Mesh, n: int = 20000, seed: int = 0) -> float:
+    g = torch.Generator().manual_seed(seed)
+    return chamfer_distance(a.sample_surface(n, g), b.sample_surface(n, g))
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor, max_val: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB of images in 0..max_val (any matching shape)."""
+    mse = F.mse_loss(x.float(), y.float()).item()
+    return float("inf") if mse == 0 else 10.0 * torch.log10(torch.tensor(max_val ** 2 / mse)).item()
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, max_val: float = 1.0, window: int = 11, sigma: float = 1.5) -> float:
+    """Mean structural similarity of image batches [N,H,W,C] in 0..max_val (Gaussian window, Wang et al. 2004)."""
+    if x.shape != y.shape or x.ndim != 4:
+        raise ValueError(f"SSIM takes two [N,H,W,C] batches of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    x = x.float().permute(0, 3, 1, 2)
+    y = y.float().permute(0, 3, 1, 2)
+    c = x.shape[1]
+    half = window // 2
+    g = torch.exp(-((torch.arange(window, dtype=torch.float32) - half) ** 2) / (2 * sigma ** 2))
+    g = g / g.sum()
+    k = (g[:, None] * g[None, :]).expand(c, 1, window, window)
+
+    def blur(t):
+        return F.conv2d(t, k, groups=c)
+
+    c1, c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
+    mx, my = blur(x), blur(y)
+    sxx = blur(x * x) - mx ** 2
+    syy = blur(y * y) - my ** 2
+    sxy = blur(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (sxx + syy + c2))
+    return float(s.mean())
