@@ -1,0 +1,6 @@
+"""ComfyUI nodes of Distill3D: thin wrappers that validate inputs, pick the device, call core and report."""
+from __future__ import annotations
+
+from . import cameras, mesh, world
+
+NODES = [*world.NODES, *cameras.NODES, *mesh.NODES]

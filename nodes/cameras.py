@@ -1,0 +1,84 @@
+"""Camera set nodes (the pack's convention: +Y up, azimuth 0 looks at the object's front; see core.cameras)."""
+from __future__ import annotations
+
+import torch
+from comfy_api.latest import io
+
+from ..core.cameras import CameraDistribution, orbit
+from .types import CATEGORY, D3Cameras, range_errors
+
+
+def _deg(name, default, lo, hi, tip):
+    return io.Float.Input(name, default=default, min=lo, max=hi, step=0.5, tooltip=tip)
+
+
+class OrbitCameras(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DOrbitCameras",
+            display_name="Orbit Cameras",
+            category=f"{CATEGORY}/cameras",
+            description="N cameras evenly spaced in azimuth at one elevation, looking at the object.",
+            inputs=[
+                io.Int.Input("views", default=8, min=1, max=256, tooltip="Number of cameras."),
+                _deg("elevation", 15.0, -89.0, 89.0, "Degrees above the horizontal plane."),
+                _deg("azimuth_start", 0.0, -360.0, 360.0, "Azimuth of the first camera; 0 = the object's front."),
+                io.Float.Input("distance", default=1.8, min=0.3, max=20.0, step=0.05,
+                               tooltip="Distance from the object's center, meters (objects fit a 1 m cube)."),
+                _deg("fov", 40.0, 5.0, 150.0, "Vertical field of view, degrees."),
+            ],
+            outputs=[D3Cameras.Output(display_name="cameras")],
+        )
+
+    @classmethod
+    def execute(cls, views, elevation, azimuth_start, distance, fov) -> io.NodeOutput:
+        return io.NodeOutput(orbit(views, elevation, distance, fov, azimuth_start))
+
+
+class RandomCameras(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DRandomCameras",
+            display_name="Random Cameras",
+            category=f"{CATEGORY}/cameras",
+            description="A fixed set of cameras drawn from DreamFusion's camera distribution with a seed.",
+            inputs=[
+                io.Int.Input("views", default=8, min=1, max=1024),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True),
+                _deg("elevation_min", -10.0, -89.0, 89.0, "Lowest elevation, degrees."),
+                _deg("elevation_max", 90.0, -89.0, 90.0, "Highest elevation, degrees."),
+                _deg("azimuth_min", -180.0, -360.0, 360.0, "Azimuth range start; 0 = the object's front."),
+                _deg("azimuth_max", 180.0, -360.0, 360.0, "Azimuth range end."),
+                io.Float.Input("distance_min", default=1.5, min=0.3, max=20.0, step=0.05),
+                io.Float.Input("distance_max", default=2.0, min=0.3, max=20.0, step=0.05),
+                _deg("fov_min", 40.0, 5.0, 150.0, "Smallest vertical field of view, degrees."),
+                _deg("fov_max", 70.0, 5.0, 150.0, "Largest vertical field of view, degrees."),
+            ],
+            outputs=[D3Cameras.Output(display_name="cameras")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, elevation_min, elevation_max, azimuth_min, azimuth_max, distance_min, distance_max,
+                        fov_min, fov_max):
+        err = range_errors(cls, elevation_min=elevation_min, elevation_max=elevation_max, azimuth_min=azimuth_min,
+                           azimuth_max=azimuth_max, distance_min=distance_min, distance_max=distance_max,
+                           fov_min=fov_min, fov_max=fov_max)
+        if err:
+            return err
+        for name, lo, hi in (("elevation", elevation_min, elevation_max), ("azimuth", azimuth_min, azimuth_max),
+                             ("distance", distance_min, distance_max), ("fov", fov_min, fov_max)):
+            if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo > hi:
+                return f"{name}_min ({lo}) must not exceed {name}_max ({hi})"
+        return True
+
+    @classmethod
+    def execute(cls, views, seed, elevation_min, elevation_max, azimuth_min, azimuth_max, distance_min,
+                distance_max, fov_min, fov_max) -> io.NodeOutput:
+        dist = CameraDistribution((elevation_min, elevation_max), (azimuth_min, azimuth_max),
+                                  (distance_min, distance_max), (fov_min, fov_max))
+        return io.NodeOutput(dist.sample(views, torch.Generator().manual_seed(seed)))
+
+
+NODES = [OrbitCameras, RandomCameras]

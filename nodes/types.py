@@ -1,0 +1,42 @@
+"""The pack's socket types (plain core objects between nodes) and small helpers shared by every node module."""
+from __future__ import annotations
+
+import comfy.model_management
+from comfy_api.latest import io
+
+D3Cameras = io.Custom("D3_CAMERAS")          # core.cameras.Cameras: a fixed camera set
+D3WorldObject = io.Custom("D3_WORLD_OBJECT")  # core.world.WorldObject
+D3Mesh = io.Custom("D3_MESH")                 # core.mesh.Mesh (with vertex colors / textures)
+
+CATEGORY = "Distill3D"
+
+
+def device():
+    """The host's compute device (honours --cpu)."""
+    return comfy.model_management.get_torch_device()
+
+
+def image_batch(t):
+    """A core [N,H,W,C] tensor as a ComfyUI IMAGE (float32, CPU, 3 channels, 0..1)."""
+    t = t.detach().float().cpu().clamp(0, 1)
+    if t.shape[-1] == 1:
+        t = t.expand(*t.shape[:-1], 3)
+    return t.contiguous()
+
+
+def range_errors(node_cls, **values) -> str | None:
+    """Re-apply the schema's min/max to inputs that a node's validate_inputs takes by name.
+
+    ComfyUI skips its own range check for every input named in validate_inputs, so such nodes call this first.
+    Linked inputs (not known at validation) arrive as None and are skipped.
+    """
+    for inp in node_cls.define_schema().inputs:
+        v = values.get(inp.id)
+        if v is None or not isinstance(v, (int, float)):
+            continue
+        lo, hi = getattr(inp, "min", None), getattr(inp, "max", None)
+        if lo is not None and v < lo:
+            return f"{inp.id} = {v} is smaller than its minimum {lo}"
+        if hi is not None and v > hi:
+            return f"{inp.id} = {v} is bigger than its maximum {hi}"
+    return None

@@ -1,0 +1,120 @@
+"""Nodes of the primitive world: pick an object, render exact views, get its true mesh."""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..core.world import BOUND_RADIUS, UnknownObjectError, find_in_prompt, get_object, object_names, render_object, \
+    true_mesh
+from .types import CATEGORY, D3Cameras, D3Mesh, D3WorldObject, device, image_batch
+
+
+def _resolve(object_name: str, prompt: str):
+    return find_in_prompt(prompt) if prompt and prompt.strip() else get_object(object_name)
+
+
+class WorldObjectNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DWorldObject",
+            display_name="World Object",
+            category=f"{CATEGORY}/world",
+            description="An object of the primitive world, the pack's built-in ground truth: exact renders, "
+                        "occupancy and mesh.",
+            inputs=[
+                io.Combo.Input("object", options=object_names(), default="snowman",
+                               tooltip="The world object, by name."),
+                io.String.Input("prompt", default="", multiline=False,
+                                tooltip="Optional: a prompt that names an object ('a photo of a rubber duck'). "
+                                        "When set, it picks the object instead of the list."),
+            ],
+            outputs=[
+                D3WorldObject.Output(display_name="object"),
+                io.String.Output(display_name="name"),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, object, prompt):
+        try:
+            _resolve(object, prompt)
+        except UnknownObjectError as e:
+            return str(e)
+        return True
+
+    @classmethod
+    def execute(cls, object, prompt) -> io.NodeOutput:
+        obj = _resolve(object, prompt)
+        return io.NodeOutput(obj, obj.name)
+
+
+SHADINGS = ["lambertian", "albedo", "textureless"]
+BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "gray": (0.5, 0.5, 0.5)}
+
+
+class RenderWorldViews(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DRenderWorldViews",
+            display_name="Render World Views",
+            category=f"{CATEGORY}/world",
+            description="Exact renders of a world object by sphere tracing, one per camera.",
+            inputs=[
+                D3WorldObject.Input("object"),
+                D3Cameras.Input("cameras"),
+                io.Int.Input("resolution", default=128, min=16, max=2048, step=8,
+                             tooltip="Width and height of each view in pixels."),
+                io.Combo.Input("shading", options=SHADINGS, default="lambertian",
+                               tooltip="lambertian: albedo lit by a light above-left of the camera; albedo: flat "
+                                       "color; textureless: white surface, lit (shows the geometry)."),
+                io.Combo.Input("background", options=list(BACKGROUNDS), default="white"),
+                io.Int.Input("supersample", default=2, min=1, max=4,
+                             tooltip="Samples per pixel along each axis: antialiased edges and soft mask borders."),
+            ],
+            outputs=[
+                io.Image.Output(display_name="image"),
+                io.Mask.Output(display_name="mask"),
+                io.Image.Output(display_name="depth", tooltip="Near is bright: 1 at distance-0.9 m from the "
+                                "camera, 0 at distance+0.9 m (the world's bounding sphere); 0 where empty."),
+                io.Image.Output(display_name="normal", tooltip="Camera-space normals mapped to 0..1 "
+                                "(+X right, +Y up, +Z towards the viewer); 0 where empty."),
+                D3Cameras.Output(display_name="cameras"),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, object, cameras, resolution, shading, background, supersample) -> io.NodeOutput:
+        dev = device()
+        cams = cameras.to(dev)
+        rec = render_object(object, cams, resolution, shading=shading, background=BACKGROUNDS[background],
+                            supersample=supersample)
+        dist = cams.distance[:, None, None]
+        depth = ((dist + BOUND_RADIUS - rec.depth) / (2 * BOUND_RADIUS)).clamp(0, 1) * (rec.alpha > 0)
+        normal = (rec.camera_normals(cams) * 0.5 + 0.5) * (rec.alpha[..., None] > 0)
+        return io.NodeOutput(image_batch(rec.rgb), rec.alpha.detach().float().cpu(), image_batch(depth[..., None]),
+                             image_batch(normal), cameras)
+
+
+class WorldTrueMesh(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DWorldTrueMesh",
+            display_name="World True Mesh",
+            category=f"{CATEGORY}/world",
+            description="The object's exact surface: marching cubes of its signed distance, with vertex colors.",
+            inputs=[
+                D3WorldObject.Input("object"),
+                io.Int.Input("resolution", default=128, min=16, max=512, step=8,
+                             tooltip="Marching-cubes grid resolution over the unit cube."),
+            ],
+            outputs=[D3Mesh.Output(display_name="mesh")],
+        )
+
+    @classmethod
+    def execute(cls, object, resolution) -> io.NodeOutput:
+        return io.NodeOutput(true_mesh(object, resolution))
+
+
+NODES = [WorldObjectNode, RenderWorldViews, WorldTrueMesh]
