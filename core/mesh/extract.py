@@ -46,10 +46,10 @@ def marching_cubes(fn, resolution: int = 128, bounds: tuple[float, float] = (-0.
     step = (bounds[1] - bounds[0]) / (resolution - 1)
     verts, faces, _, _ = _mc(v, level=level, spacing=(step, step, step))
     verts = verts + (bounds[0] - step)
-    faces = faces[:, ::-1].copy()  # skimage winds faces clockwise seen from the high-value side (outside here)
+    # skimage winds faces counter-clockwise seen from the high-value side, here the outside: keep its order.
     verts_t = torch.from_numpy(verts.astype(np.float32))
     colors = None
     if color_fn is not None:
         with torch.no_grad():
             colors = torch.cat([color_fn(verts_t[i:i + 262144]) for i in range(0, verts_t.shape[0], 262144)])
-    return Mesh(verts_t, torch.from_numpy(faces.astype(np.int64)), colors)
+    return Mesh(verts_t, torch.from_numpy(np.ascontiguousarray(faces, dtype=np.int64)), colors)

@@ -60,13 +60,16 @@ def _snowman():
     middle = Sphere(color=WHITE, radius=0.15, offset=(0, 0.0, 0))
     head = Sphere(color=WHITE, radius=0.11, offset=(0, 0.21, 0))
     body = SmoothUnion(SmoothUnion(bottom, middle, 0.04), head, 0.03)
-    nose = Cone(color=ORANGE, bottom_radius=0.035, top_radius=0.0, half_height=0.07, rotation=(90, 0, 0),
-                offset=(0, 0.21, 0.16))
-    eyes = [Sphere(color=BLACK, radius=0.02, offset=(x, 0.25, 0.09)) for x in (-0.045, 0.045)]
-    buttons = [Sphere(color=BLACK, radius=0.022, offset=(0, y, 0.145)) for y in (0.04, -0.04)]
+    nose = Cone(color=ORANGE, bottom_radius=0.045, top_radius=0.0, half_height=0.09, rotation=(90, 0, 0),
+                offset=(0, 0.21, 0.18))
+    eyes = [Sphere(color=BLACK, radius=0.026, offset=(x, 0.25, 0.085)) for x in (-0.045, 0.045)]
+    buttons = [Sphere(color=BLACK, radius=0.03, offset=(0, y, 0.14)) for y in (0.05, -0.04)] + \
+        [Sphere(color=BLACK, radius=0.03, offset=(0, -0.2, 0.19))]
+    scarf = Torus(color=RED, major=0.1, minor=0.03, offset=(0, 0.115, 0))
+    scarf_end = Box(color=RED, half=(0.035, 0.09, 0.015), offset=(0.06, 0.03, 0.13), rotation=(20, 0, 10))
     hat = Union([Cylinder(color=BLACK, radius=0.075, half_height=0.06, offset=(0, 0.36, 0)),
                  Cylinder(color=BLACK, radius=0.12, half_height=0.012, offset=(0, 0.3, 0))])
-    return Union([body, nose, *eyes, *buttons, hat])
+    return Union([body, nose, *eyes, *buttons, scarf, scarf_end, hat])
 
 
 def _chair():
@@ -91,9 +94,9 @@ def _duck():
     tail = Cone(color=YELLOW, bottom_radius=0.08, top_radius=0.0, half_height=0.08, rotation=(-50, 0, 0),
                 offset=(0, -0.02, -0.36))
     head = Sphere(color=YELLOW, radius=0.15, offset=(0, 0.17, 0.1))
-    beak = Cone(color=ORANGE, bottom_radius=0.065, top_radius=0.01, half_height=0.07, rotation=(90, 0, 0),
-                offset=(0, 0.15, 0.3))
-    eyes = [Sphere(color=BLACK, radius=0.022, offset=(x, 0.22, 0.22)) for x in (-0.06, 0.06)]
+    beak = Cone(color=ORANGE, bottom_radius=0.08, top_radius=0.02, half_height=0.08, rotation=(90, 0, 0),
+                offset=(0, 0.15, 0.31))
+    eyes = [Sphere(color=BLACK, radius=0.03, offset=(x, 0.22, 0.21)) for x in (-0.065, 0.065)]
     return Union([SmoothUnion(SmoothUnion(body, tail, 0.04), head, 0.06), beak, *eyes])
 
 

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Write the shipped workflows (workflows/*.json, UI format as the frontend saves it) from compact specs below,
+and optionally their thumbnails (a montage of the images the workflow produces, run in a real host).
+
+    .host/venv/bin/python scripts/build_workflows.py [--thumbnails]
+
+The specs name node classes and widget values; input/output types, widget order and defaults come from the
+server's /object_info, so a workflow always matches the nodes it ships with. tests/browser proves that the
+frontend loads each file and that scripts/comfy_host.ui_to_api gives what the frontend's graphToPrompt gives.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from comfy_host import ROOT, ComfyHost, ui_to_api, widget_names  # noqa: E402
+
+WORKFLOW_DIR = os.path.join(ROOT, "workflows")
+
+# name -> (description, [(key, class, {input: value or (source key, output slot)}), ...])
+SPECS = {
+    "world_views": (
+        "The primitive world: pick an object, render exact views with depth and normals, export its true mesh "
+        "as GLB and view it in ComfyUI's 3D preview.",
+        [
+            ("obj", "Distill3DWorldObject", {"object": "snowman", "prompt": ""}),
+            ("cams", "Distill3DOrbitCameras", {"views": 8, "elevation": 15.0, "distance": 1.8, "fov": 40.0}),
+            ("render", "Distill3DRenderWorldViews", {"object": ("obj", 0), "cameras": ("cams", 0),
+                                                     "resolution": 128}),
+            ("save_views", "SaveImage", {"images": ("render", 0), "filename_prefix": "distill3d/world_views"}),
+            ("depth", "PreviewImage", {"images": ("render", 2)}),
+            ("normal", "PreviewImage", {"images": ("render", 3)}),
+            ("mesh", "Distill3DWorldTrueMesh", {"object": ("obj", 0), "resolution": 128}),
+            ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/world_mesh",
+                                                "format": "glb"}),
+            ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
+        ],
+    ),
+}
+
+
+def build(name: str, info: dict) -> dict:
+    description, spec = SPECS[name]
+    ids = {key: i + 1 for i, (key, _, _) in enumerate(spec)}
+    links, nodes = [], []
+    depth = {}
+    for key, cls, values in spec:
+        srcs = [v[0] for v in values.values() if isinstance(v, tuple)]
+        depth[key] = 1 + max((depth[s] for s in srcs), default=-1)
+    rows = {}
+    for order, (key, cls, values) in enumerate(spec):
+        d = info[cls]
+        unknown = set(values) - set(d["input"].get("required", {})) - set(d["input"].get("optional", {}))
+        if unknown:
+            raise KeyError(f"{name}: {cls} has no inputs {sorted(unknown)}")
+        inputs, widgets = [], []
+        widget_set = {w for w, _ in widget_names(d)}
+        for section in ("required", "optional"):
+            for inp, inp_spec in d["input"].get(section, {}).items():
+                typ = inp_spec[0] if not isinstance(inp_spec[0], list) else "COMBO"
+                v = values.get(inp)
+                if isinstance(v, tuple):
+                    link_id = len(links) + 1
+                    src_key, slot = v
+                    links.append([link_id, ids[src_key], slot, ids[key], None, d["output"][slot] if False else None])
+                    entry = {"name": inp, "type": typ, "link": link_id}
+                    if inp in widget_set:
+                        entry["widget"] = {"name": inp}
+                    inputs.append(entry)
+                elif inp not in widget_set:
+                    inputs.append({"name": inp, "type": typ, "link": None})
+        for w, control in widget_names(d):
+            v = values.get(w)
+            if isinstance(v, tuple) or v is None:
+                spec_w = d["input"].get("required", {}).get(w) or d["input"].get("optional", {}).get(w)
+                opts = spec_w[1] if len(spec_w) > 1 and isinstance(spec_w[1], dict) else {}
+                v = opts.get("default", spec_w[0][0] if isinstance(spec_w[0], list) and spec_w[0] else "")
+            widgets.append(v)
+            if control:
+                widgets.append("fixed")
+        # link slots: index of the input among the node's inputs, type of the source output
+        for e in inputs:
+            if e["link"] is not None:
+                link = links[e["link"] - 1]
+                link[4] = inputs.index(e)
+                src_cls = spec[link[1] - 1][1]
+                link[5] = info[src_cls]["output"][link[2]]
+        col = depth[key]
+        y = rows.get(col, 60)
+        height = 80 + 26 * (len(widgets) + len(inputs))
+        if cls in ("Preview3D", "SaveImage", "PreviewImage"):
+            height = max(height, 360)
+        rows[col] = y + height + 40
+        outputs = [{"name": n, "type": t, "links": [], "slot_index": i}
+                   for i, (n, t) in enumerate(zip(d["output_name"], d["output"]))]
+        nodes.append({"id": ids[key], "type": cls, "pos": [60 + 400 * col, y], "size": [340, height],
+                      "flags": {}, "order": order, "mode": 0, "inputs": inputs, "outputs": outputs,
+                      "properties": {"Node name for S&R": cls}, "widgets_values": widgets})
+    for link in links:
+        nodes[link[1] - 1]["outputs"][link[2]]["links"].append(link[0])
+    return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"distill3d/{name}")), "revision": 0,
+            "last_node_id": len(nodes), "last_link_id": len(links), "nodes": nodes, "links": links, "groups": [],
+            "config": {}, "extra": {"ds": {"scale": 0.75, "offset": [0, 0]}, "distill3d": {"description": description}},
+            "version": 0.4}
+
+
+def thumbnail(host: ComfyHost, wf: dict, info: dict, path: str):
+    from PIL import Image
+
+    entry = host.run(ui_to_api(wf, info), timeout=3600)
+    if entry["status"]["status_str"] != "success":
+        raise RuntimeError(f"{path}: the workflow failed: {entry['status']}")
+    imgs = [r for r in host.output_files(entry) if r["filename"].endswith(".png") and r["kind"] == "images" and r.get("type") == "output"]
+    tiles = [Image.open(io.BytesIO(host.view(r))).convert("RGB") for r in imgs[:4]]
+    size = 256
+    sheet = Image.new("RGB", (size * 2, size * 2), "white")
+    for i, t in enumerate(tiles):
+        sheet.paste(t.resize((size, size)), ((i % 2) * size, (i // 2) * size))
+    sheet.save(path)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--thumbnails", action="store_true")
+    ap.add_argument("names", nargs="*")
+    args = ap.parse_args()
+    with ComfyHost() as host:
+        info = host.object_info()
+        for name in args.names or SPECS:
+            wf = build(name, info)
+            path = os.path.join(WORKFLOW_DIR, f"{name}.json")
+            with open(path, "w") as f:
+                json.dump(wf, f, indent=1)
+            print("wrote", path)
+            if args.thumbnails:
+                thumbnail(host, wf, info, path[:-5] + ".png")
+                print("wrote", path[:-5] + ".png")
+
+
+if __name__ == "__main__":
+    main()
