@@ -1,0 +1,152 @@
+"""The pack inside a real ComfyUI server: node registry, shipped workflows, bad input."""
+import io
+import os
+import re
+
+import pytest
+import torch
+
+from core.metrics import mesh_iou
+from core.mesh.export import load_mesh
+from core.world import get_object, object_names, occupancy
+
+from conftest import find_node, shipped_workflows
+
+EXPECTED_NODES = {
+    "Distill3DWorldObject": ["object", "prompt"],
+    "Distill3DRenderWorldViews": ["object", "cameras", "resolution", "shading", "background", "supersample"],
+    "Distill3DWorldTrueMesh": ["object", "resolution"],
+    "Distill3DOrbitCameras": ["views", "elevation", "azimuth_start", "distance", "fov"],
+    "Distill3DRandomCameras": ["views", "seed", "elevation_min", "elevation_max", "azimuth_min", "azimuth_max",
+                               "distance_min", "distance_max", "fov_min", "fov_max"],
+    "Distill3DSaveMesh": ["mesh", "filename_prefix", "format"],
+    "Distill3DToComfyMesh": ["mesh"],
+}
+
+
+def test_object_info_lists_every_node_with_its_inputs(object_info):
+    ours = {k: v for k, v in object_info.items() if k.startswith("Distill3D")}
+    assert set(EXPECTED_NODES) <= set(ours)
+    for name, inputs in EXPECTED_NODES.items():
+        d = ours[name]
+        assert list(d["input"]["required"]) == inputs, name
+        assert d["category"].startswith("Distill3D/"), d["category"]
+        assert d["display_name"] and not d["display_name"].startswith("Distill3D"), name
+        assert d["description"], name
+    for name, d in ours.items():  # every number has a range, every node a category under Distill3D/
+        for inp, spec in d["input"].get("required", {}).items():
+            if spec[0] in ("INT", "FLOAT"):
+                assert "min" in spec[1] and "max" in spec[1], f"{name}.{inp} has no range"
+    assert ours["Distill3DWorldObject"]["input"]["required"]["object"][1]["options"] == object_names()
+    assert ours["Distill3DSaveMesh"]["output_node"] is True
+
+
+@pytest.mark.parametrize("name", shipped_workflows())
+def test_shipped_workflow_runs(host, api_workflow, name):
+    api = api_workflow(name)
+    entry = host.run(api, timeout=1800)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    files = host.output_files(entry)
+    assert files, "the workflow wrote no files"
+    CHECKS[name](host, api, entry, files)
+
+
+def _check_world_views(host, api, entry, files):
+    from PIL import Image
+    obj = get_object(api[find_node(api, "Distill3DWorldObject")]["inputs"]["object"])
+    n_views = api[find_node(api, "Distill3DOrbitCameras")]["inputs"]["views"]
+    res = api[find_node(api, "Distill3DRenderWorldViews")]["inputs"]["resolution"]
+    saved = [f for f in files if f["node"] == find_node(api, "SaveImage")]
+    assert len(saved) == n_views
+    img = Image.open(io.BytesIO(host.view(saved[0])))
+    assert img.size == (res, res)
+    # the views show the object on a white background
+    px = torch.tensor(list(img.convert("RGB").getdata()), dtype=torch.float32).reshape(res, res, 3) / 255
+    assert torch.allclose(px[0, 0], torch.ones(3)) and (px.sum(-1) < 2.9).float().mean() > 0.05
+    glbs = [f for f in files if f["filename"].endswith(".glb")]
+    assert len(glbs) == 1
+    mesh = load_mesh(host.view(glbs[0]), "glb")
+    assert mesh_iou(mesh, lambda p: occupancy(obj, p), 128) >= 0.95
+    # Preview3D got the path of that same file, relative to the output folder
+    preview = entry["outputs"][find_node(api, "Preview3D")]["result"][0]
+    assert preview == f"{glbs[0]['subfolder']}/{glbs[0]['filename']}"
+
+
+CHECKS = {"world_views": _check_world_views}
+
+
+def test_every_shipped_workflow_has_a_check_and_a_thumbnail():
+    from conftest import WORKFLOW_DIR
+    for name in shipped_workflows():
+        assert name in CHECKS
+        assert os.path.exists(os.path.join(WORKFLOW_DIR, name + ".png")), f"{name} has no thumbnail"
+
+
+def _mesh_prompt(name: str, prefix: str, fmt: str = "glb") -> dict:
+    return {
+        "1": {"class_type": "Distill3DWorldObject", "inputs": {"object": name, "prompt": ""}},
+        "2": {"class_type": "Distill3DWorldTrueMesh", "inputs": {"object": ["1", 0], "resolution": 128}},
+        "3": {"class_type": "Distill3DSaveMesh", "inputs": {"mesh": ["2", 0], "filename_prefix": prefix,
+                                                             "format": fmt}},
+    }
+
+
+@pytest.mark.parametrize("name", object_names())
+def test_exported_true_mesh_iou(host, name):
+    entry = host.run(_mesh_prompt(name, f"tests/true_{name}"))
+    assert entry["status"]["status_str"] == "success"
+    (ref,) = host.output_files(entry)
+    mesh = load_mesh(host.view(ref), "glb")
+    value = mesh_iou(mesh, lambda p: occupancy(get_object(name), p), 128)
+    print(f"IOU {name} {value:.4f}")
+    assert value >= 0.95
+
+
+def _node_error_text(body) -> str:
+    return repr(body.get("node_errors")) + repr(body.get("error"))
+
+
+def test_unknown_object_prompt_is_a_node_error_listing_the_objects(host):
+    p = _mesh_prompt("snowman", "tests/bad")
+    p["1"]["inputs"]["prompt"] = "a giraffe wearing a hat"
+    status, body = host.queue(p)
+    assert status == 400
+    text = _node_error_text(body)
+    assert "names no object" in text and "snowman" in text and "duck" in text
+
+
+def test_out_of_range_and_inconsistent_values_are_refused(host):
+    p = _mesh_prompt("cube", "tests/bad")
+    p["2"]["inputs"]["resolution"] = 4
+    status, body = host.queue(p)
+    assert status == 400 and "smaller than min" in _node_error_text(body)
+    cams = {"1": {"class_type": "Distill3DRandomCameras",
+                  "inputs": {"views": 4, "seed": 0, "elevation_min": 40.0, "elevation_max": 10.0,
+                             "azimuth_min": -180.0, "azimuth_max": 180.0, "distance_min": 1.5,
+                             "distance_max": 2.0, "fov_min": 40.0, "fov_max": 70.0}},
+            "2": {"class_type": "Distill3DWorldObject", "inputs": {"object": "cube", "prompt": ""}},
+            "3": {"class_type": "Distill3DRenderWorldViews",
+                  "inputs": {"object": ["2", 0], "cameras": ["1", 0], "resolution": 32, "shading": "albedo",
+                             "background": "white", "supersample": 1}},
+            "4": {"class_type": "PreviewImage", "inputs": {"images": ["3", 0]}}}
+    status, body = host.queue(cams)
+    assert status == 400 and "elevation_min (40.0) must not exceed elevation_max (10.0)" in _node_error_text(body)
+    cams["1"]["inputs"].update(elevation_min=10.0, elevation_max=40.0, fov_max=400.0)
+    status, body = host.queue(cams)
+    assert status == 400 and "fov_max = 400.0 is bigger than its maximum" in _node_error_text(body)
+
+
+def test_a_failing_save_writes_nothing_and_the_server_keeps_serving(host):
+    out_root = os.path.join(host.base, "output")
+    before = set(os.listdir(out_root))
+    entry = host.run(_mesh_prompt("torus", "../../escape"))
+    assert entry["status"]["status_str"] == "error"
+    msg = str(entry["status"]["messages"])
+    assert "leaves the output folder" in msg
+    assert set(os.listdir(out_root)) == before
+    assert not os.path.exists(os.path.join(host.base, "escape_00001_.glb"))
+    # still serving: the next prompt runs
+    ok = host.run(_mesh_prompt("torus", "tests/after_error"))
+    assert ok["status"]["status_str"] == "success"
+    files = host.output_files(ok)
+    assert re.fullmatch(r"after_error_\d{5}_\.glb", files[0]["filename"])
