@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..core.world import BOUND_RADIUS, UnknownObjectError, find_in_prompt, get_object, object_names, render_object, \
+from ..core.world import UnknownObjectError, find_in_prompt, get_object, object_names, render_object, \
     true_mesh
+from ..core.world.render import depth_image
 from .types import CATEGORY, D3Cameras, D3Mesh, D3WorldObject, device, image_batch
 
 
@@ -75,8 +76,9 @@ class RenderWorldViews(io.ComfyNode):
             outputs=[
                 io.Image.Output(display_name="image"),
                 io.Mask.Output(display_name="mask"),
-                io.Image.Output(display_name="depth", tooltip="Near is bright: 1 at distance-0.9 m from the "
-                                "camera, 0 at distance+0.9 m (the world's bounding sphere); 0 where empty."),
+                io.Image.Output(display_name="depth", tooltip="Per view, near is bright: the nearest surface is 1, "
+                                "the farthest 0.2, linear in depth in between; 0 where empty (like MiDaS/ControlNet "
+                                "depth maps; the reference-depth loss is scale-invariant)."),
                 io.Image.Output(display_name="normal", tooltip="Camera-space normals mapped to 0..1 "
                                 "(+X right, +Y up, +Z towards the viewer); 0 where empty."),
                 D3Cameras.Output(display_name="cameras"),
@@ -89,8 +91,7 @@ class RenderWorldViews(io.ComfyNode):
         cams = cameras.to(dev)
         rec = render_object(object, cams, resolution, shading=shading, background=BACKGROUNDS[background],
                             supersample=supersample)
-        dist = cams.distance[:, None, None]
-        depth = ((dist + BOUND_RADIUS - rec.depth) / (2 * BOUND_RADIUS)).clamp(0, 1) * (rec.alpha > 0)
+        depth = depth_image(rec.depth, rec.alpha)
         normal = (rec.camera_normals(cams) * 0.5 + 0.5) * (rec.alpha[..., None] > 0)
         return io.NodeOutput(image_batch(rec.rgb), rec.alpha.detach().float().cpu(), image_batch(depth[..., None]),
                              image_batch(normal), cameras)

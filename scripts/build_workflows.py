@@ -77,7 +77,7 @@ def build(name: str, info: dict) -> dict:
         for w, control in widget_names(d):
             v = values.get(w)
             if isinstance(v, tuple) or v is None:
-                spec_w = d["input"].get("required", {}).get(w) or d["input"].get("optional", {}).get(w)
+                spec_w = d["input"].get("required", {}).get(w) or d["input"].get("optional", {}).get(w) or ["", {}]
                 opts = spec_w[1] if len(spec_w) > 1 and isinstance(spec_w[1], dict) else {}
                 v = opts.get("default", spec_w[0][0] if isinstance(spec_w[0], list) and spec_w[0] else "")
             widgets.append(v)
@@ -105,7 +105,7 @@ def build(name: str, info: dict) -> dict:
         nodes[link[1] - 1]["outputs"][link[2]]["links"].append(link[0])
     return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"distill3d/{name}")), "revision": 0,
             "last_node_id": len(nodes), "last_link_id": len(links), "nodes": nodes, "links": links, "groups": [],
-            "config": {}, "extra": {"ds": {"scale": 0.75, "offset": [0, 0]}, "distill3d": {"description": description}},
+            "config": {}, "extra": {"ds": {"scale": 0.7, "offset": [90, 40]}, "distill3d": {"description": description}},
             "version": 0.4}
 
 

@@ -27,6 +27,8 @@ HOST_DIR = os.environ.get("D3_HOST_DIR", os.path.join(ROOT, ".host"))
 
 # Nodes the frontend keeps in a UI workflow that never reach the server.
 VIRTUAL_NODES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
+# Widgets that the frontend adds to some core nodes (not in /object_info) and sends with the prompt.
+FRONTEND_WIDGETS = {"Preview3D": ["image"], "SaveGLB": ["image"], "Load3D": ["image"]}
 
 
 def host_env() -> dict:
@@ -197,6 +199,7 @@ def widget_names(node_def: dict) -> list[tuple[str, bool]]:
             control = bool(opts.get("control_after_generate")) or (
                 typ == "INT" and name in ("seed", "noise_seed") and opts.get("control_after_generate") is not False)
             names.append((name, control))
+    names += [(w, False) for w in FRONTEND_WIDGETS.get(node_def.get("name"), [])]
     return names
 
 

@@ -130,3 +130,14 @@ def render_shape(shape: Shape, cameras: Cameras, height: int, width: int | None 
     normal_p = F.normalize(pool(normal), dim=-1) * (a > 0)
     return RenderRecord(rgb=pool(rgb), albedo=pool(albedo), alpha=a[..., 0], depth=depth_p[..., 0],
                         normal=normal_p, shading=shading)
+
+
+def depth_image(depth: torch.Tensor, alpha: torch.Tensor, far_value: float = 0.2) -> torch.Tensor:
+    """Depth [N,H,W] as a displayable map [N,H,W]: per view the nearest covered surface is 1, the farthest
+    `far_value`, linear in between, and 0 where nothing is covered (the convention of monocular depth maps)."""
+    covered = alpha > 0.5
+    big = torch.finfo(depth.dtype).max
+    near = torch.where(covered, depth, torch.full_like(depth, big)).flatten(1).min(1).values[:, None, None]
+    far = torch.where(covered, depth, torch.full_like(depth, -big)).flatten(1).max(1).values[:, None, None]
+    scaled = 1 - (1 - far_value) * (depth - near) / (far - near).clamp_min(1e-6)
+    return torch.where(covered, scaled.clamp(far_value, 1), torch.zeros_like(depth))

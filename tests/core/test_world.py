@@ -110,3 +110,11 @@ def test_true_mesh_renders_like_the_object():
     truth = occupancy(obj, grid_points(64).reshape(-1, 3)).reshape(64, 64, 64)
     assert iou(occ, truth) > 0.95
     assert (sdf(obj, mesh.vertices).abs() < 0.02).all()
+
+
+def test_depth_image_maps_near_to_bright_per_view():
+    from core.world.render import depth_image
+    depth = torch.tensor([[[1.0, 2.0], [3.0, 0.0]]])
+    alpha = torch.tensor([[[1.0, 1.0], [1.0, 0.0]]])
+    img = depth_image(depth, alpha)
+    assert torch.allclose(img, torch.tensor([[[1.0, 0.6], [0.2, 0.0]]]))

@@ -10,7 +10,7 @@ from core.metrics import mesh_iou
 from core.mesh.export import load_mesh
 from core.world import get_object, object_names, occupancy
 
-from conftest import find_node, shipped_workflows
+from hostutil import WORKFLOW_DIR, find_node, shipped_workflows
 
 EXPECTED_NODES = {
     "Distill3DWorldObject": ["object", "prompt"],
@@ -76,7 +76,6 @@ CHECKS = {"world_views": _check_world_views}
 
 
 def test_every_shipped_workflow_has_a_check_and_a_thumbnail():
-    from conftest import WORKFLOW_DIR
     for name in shipped_workflows():
         assert name in CHECKS
         assert os.path.exists(os.path.join(WORKFLOW_DIR, name + ".png")), f"{name} has no thumbnail"

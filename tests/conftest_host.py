@@ -1,16 +1,10 @@
 """One real ComfyUI server (with Distill3D loaded) for the whole test session; see scripts/comfy_host.py."""
-import json
 import os
 
 import pytest
 
-from comfy_host import ROOT, ComfyHost, load_workflow, ui_to_api
-
-WORKFLOW_DIR = os.path.join(ROOT, "workflows")
-
-
-def shipped_workflows() -> list[str]:
-    return sorted(f[:-5] for f in os.listdir(WORKFLOW_DIR) if f.endswith(".json"))
+from comfy_host import ComfyHost, load_workflow, ui_to_api
+from hostutil import WORKFLOW_DIR
 
 
 @pytest.fixture(scope="session")
@@ -34,9 +28,3 @@ def api_workflow(object_info):
     def make(name: str) -> dict:
         return ui_to_api(load_workflow(os.path.join(WORKFLOW_DIR, f"{name}.json")), object_info)
     return make
-
-
-def find_node(api: dict, class_type: str) -> str:
-    ids = [k for k, v in api.items() if v["class_type"] == class_type]
-    assert ids, f"no {class_type} in workflow: {json.dumps(api)[:500]}"
-    return ids[0]

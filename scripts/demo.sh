@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The README's main job: set up a local headless ComfyUI with Distill3D (idempotent), run the main shipped workflow
+# on the built-in primitive world, and copy what it wrote to out/demo/.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WORKFLOW="${1:-$ROOT/workflows/world_views.json}"
+bash "$ROOT/scripts/setup_host.sh"
+PY=$(sed -n 's/^python=//p' "${D3_HOST_DIR:-$ROOT/.host}/host.env")
+exec "$PY" "$ROOT/scripts/comfy_host.py" run "$WORKFLOW" --out "$ROOT/out/demo"
