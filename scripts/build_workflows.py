@@ -41,6 +41,22 @@ SPECS = {
             ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
         ],
     ),
+    "world_random_views": (
+        "An object picked by a prompt, seen from DreamFusion's random camera distribution (seeded), rendered "
+        "textureless to show its geometry; the true mesh is saved as PLY with vertex colors.",
+        [
+            ("obj", "Distill3DWorldObject", {"object": "sphere", "prompt": "a DSLR photo of a rubber duck"}),
+            ("cams", "Distill3DRandomCameras", {"views": 6, "seed": 7}),
+            ("render", "Distill3DRenderWorldViews", {"object": ("obj", 0), "cameras": ("cams", 0),
+                                                     "resolution": 96, "shading": "textureless"}),
+            ("save_views", "SaveImage", {"images": ("render", 0), "filename_prefix": "distill3d/random_views"}),
+            ("mask", "MaskToImage", {"mask": ("render", 1)}),
+            ("mask_preview", "PreviewImage", {"images": ("mask", 0)}),
+            ("mesh", "Distill3DWorldTrueMesh", {"object": ("obj", 0), "resolution": 96}),
+            ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/duck",
+                                                "format": "ply"}),
+        ],
+    ),
 }
 
 

@@ -253,6 +253,7 @@ def main(argv=None):
     r.add_argument("workflows", nargs="+")
     r.add_argument("--out", default=os.path.join(ROOT, "out"))
     r.add_argument("--timeout", type=float, default=1800)
+    sub.add_parser("nodes", help="start a server and print the pack's nodes from /object_info")
     s = sub.add_parser("serve", help="start a server and keep it running until Ctrl-C")
     s.add_argument("--port", type=int, default=8188)
     args = ap.parse_args(argv)
@@ -264,6 +265,15 @@ def main(argv=None):
             host.proc.wait()
         except KeyboardInterrupt:
             host.stop()
+        return 0
+
+    if args.cmd == "nodes":
+        with ComfyHost() as host:
+            for name, d in host.object_info().items():
+                if name.startswith("Distill3D"):
+                    ins = [*d["input"].get("required", {}), *d["input"].get("optional", {})]
+                    print(f"{name:28s} {d['category']:20s} {d['display_name']:20s} "
+                          f"in: {', '.join(ins)} -> out: {', '.join(d['output_name'])}")
         return 0
 
     os.makedirs(args.out, exist_ok=True)

@@ -3,6 +3,7 @@ import io
 import os
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -61,7 +62,7 @@ def _check_world_views(host, api, entry, files):
     img = Image.open(io.BytesIO(host.view(saved[0])))
     assert img.size == (res, res)
     # the views show the object on a white background
-    px = torch.tensor(list(img.convert("RGB").getdata()), dtype=torch.float32).reshape(res, res, 3) / 255
+    px = torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32)) / 255
     assert torch.allclose(px[0, 0], torch.ones(3)) and (px.sum(-1) < 2.9).float().mean() > 0.05
     glbs = [f for f in files if f["filename"].endswith(".glb")]
     assert len(glbs) == 1
@@ -72,7 +73,25 @@ def _check_world_views(host, api, entry, files):
     assert preview == f"{glbs[0]['subfolder']}/{glbs[0]['filename']}"
 
 
-CHECKS = {"world_views": _check_world_views}
+def _check_world_random_views(host, api, entry, files):
+    """The object comes from the prompt; the seeded cameras give the same images when run again."""
+    from PIL import Image
+    views = [f for f in files if f["node"] == find_node(api, "SaveImage")]
+    n = api[find_node(api, "Distill3DRandomCameras")]["inputs"]["views"]
+    assert len(views) == n
+    # textureless shading: the object is drawn in grays only
+    px = np.asarray(Image.open(io.BytesIO(host.view(views[0]))).convert("RGB"), dtype=np.float32) / 255
+    assert np.abs(px - px.mean(-1, keepdims=True)).max() < 0.02 and (px.mean(-1) < 0.95).mean() > 0.03
+    plys = [f for f in files if f["filename"].endswith(".ply")]
+    mesh = load_mesh(host.output_path(plys[0]))
+    prompt = api[find_node(api, "Distill3DWorldObject")]["inputs"]["prompt"]
+    from core.world import find_in_prompt
+    obj = find_in_prompt(prompt)
+    assert mesh_iou(mesh, lambda p: occupancy(obj, p), 96) >= 0.95
+    assert mesh_iou(mesh, lambda p: occupancy(get_object("sphere"), p), 96) < 0.7  # it is not just any blob
+
+
+CHECKS = {"world_views": _check_world_views, "world_random_views": _check_world_random_views}
 
 
 def test_every_shipped_workflow_has_a_check_and_a_thumbnail():
