@@ -110,7 +110,7 @@ class Cameras:
 
     def __getitem__(self, idx) -> "Cameras":
         if isinstance(idx, int):
-            idx = slice(idx, idx + 1) if idx != -1 else slice(-1, None)
+            idx = [idx]  # keep the batch dimension
         return Cameras(self.c2w[idx], self.fov[idx])
 
     def to(self, device) -> "Cameras":

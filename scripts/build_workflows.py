@@ -83,7 +83,7 @@ def build(name: str, info: dict) -> dict:
                 if isinstance(v, tuple):
                     link_id = len(links) + 1
                     src_key, slot = v
-                    links.append([link_id, ids[src_key], slot, ids[key], None, d["output"][slot] if False else None])
+                    links.append([link_id, ids[src_key], slot, ids[key], None, None])  # slot and type filled below
                     entry = {"name": inp, "type": typ, "link": link_id}
                     if inp in widget_set:
                         entry["widget"] = {"name": inp}

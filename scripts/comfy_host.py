@@ -194,7 +194,7 @@ def widget_names(node_def: dict) -> list[tuple[str, bool]]:
                 continue
             typ, opts = spec[0], (spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {})
             is_widget = isinstance(typ, list) or typ in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
-            if not is_widget or opts.get("forceInput") or opts.get("socketless") is False and False:
+            if not is_widget or opts.get("forceInput"):
                 continue
             control = bool(opts.get("control_after_generate")) or (
                 typ == "INT" and name in ("seed", "noise_seed") and opts.get("control_after_generate") is not False)
