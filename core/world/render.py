@@ -5,32 +5,14 @@ them. Supersampling (`supersample` > 1) gives antialiased edges and fractional a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
 from ..cameras import Cameras
+from ..render import RenderRecord
 from .sdf import Shape
 
 BOUND_RADIUS = 0.9  # every world object lies inside this sphere (the unit cube's circumsphere is 0.866)
-
-
-@dataclass
-class RenderRecord:
-    """What a renderer returns, [N,H,W,C] tensors in 0..1 except depth (meters, 0 where empty) and normals."""
-
-    rgb: torch.Tensor       # shaded (or albedo) color composited over the background
-    albedo: torch.Tensor    # albedo composited over the background
-    alpha: torch.Tensor     # [N,H,W] coverage
-    depth: torch.Tensor     # [N,H,W] distance along the view axis, alpha-weighted mean over covered samples
-    normal: torch.Tensor    # [N,H,W,3] unit world-space normals (zeros where empty)
-    shading: str
-
-    def camera_normals(self, cameras: Cameras) -> torch.Tensor:
-        """Normals in each camera's frame (+X right, +Y up, +Z towards the viewer)."""
-        R = cameras.c2w[:, :3, :3].to(self.normal.device)
-        return torch.einsum("nji,nhwj->nhwi", R, self.normal)
 
 
 def sdf_normals(shape: Shape, points: torch.Tensor, h: float = 2e-4) -> torch.Tensor:

@@ -1,0 +1,29 @@
+"""Renderers and the one record they all return (volume rendering of fields, mesh rasterization, sphere tracing)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class RenderRecord:
+    """What every renderer returns. Leading dims are [N,H,W] for images or [R] for ray batches.
+
+    rgb and albedo are composited over the background; alpha is coverage; depth is the distance along the view
+    axis (alpha-weighted, 0 where empty); normal holds unit world-space normals (zeros where empty) or None when
+    the renderer was not asked for them; extras carries renderer-specific figures (e.g. regularizer inputs).
+    """
+
+    rgb: torch.Tensor
+    alpha: torch.Tensor
+    depth: torch.Tensor
+    normal: torch.Tensor | None = None
+    albedo: torch.Tensor | None = None
+    shading: str = "albedo"
+    extras: dict = field(default_factory=dict)
+
+    def camera_normals(self, cameras) -> torch.Tensor:
+        """Image normals in each camera's frame (+X right, +Y up, +Z towards the viewer)."""
+        R = cameras.c2w[:, :3, :3].to(self.normal.device)
+        return torch.einsum("nji,nhwj->nhwi", R, self.normal)
