@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from ..core.cameras import CameraDistribution, orbit
+from ..core.cameras import CameraDistribution, Cameras, orbit
 from .types import CATEGORY, D3Cameras, range_errors
 
 
@@ -81,4 +81,23 @@ class RandomCameras(io.ComfyNode):
         return io.NodeOutput(dist.sample(views, torch.Generator().manual_seed(seed)))
 
 
-NODES = [OrbitCameras, RandomCameras]
+class CombineCameras(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DCombineCameras",
+            display_name="Combine Cameras",
+            category=f"{CATEGORY}/cameras",
+            description="One camera set made of several, in order (e.g. orbits at three elevations).",
+            inputs=[D3Cameras.Input("cameras_1"), D3Cameras.Input("cameras_2"),
+                    D3Cameras.Input("cameras_3", optional=True), D3Cameras.Input("cameras_4", optional=True)],
+            outputs=[D3Cameras.Output(display_name="cameras")],
+        )
+
+    @classmethod
+    def execute(cls, cameras_1, cameras_2, cameras_3=None, cameras_4=None) -> io.NodeOutput:
+        parts = [c.to("cpu") for c in (cameras_1, cameras_2, cameras_3, cameras_4) if c is not None]
+        return io.NodeOutput(Cameras.cat(parts))
+
+
+NODES = [OrbitCameras, RandomCameras, CombineCameras]

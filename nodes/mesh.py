@@ -8,7 +8,8 @@ import torch
 from comfy_api.latest import io
 
 from ..core.mesh.export import FORMATS, save_mesh
-from .types import CATEGORY, D3Mesh
+from ..core.mesh.extract import field_mesh
+from .types import CATEGORY, D3Field, D3Mesh
 
 
 class SaveMesh(io.ComfyNode):
@@ -61,4 +62,31 @@ class ToComfyMesh(io.ComfyNode):
         return io.NodeOutput(MESH(mesh.vertices[None].clone(), mesh.faces[None].to(torch.int64).clone()))
 
 
-NODES = [SaveMesh, ToComfyMesh]
+class ExtractMesh(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DExtractMesh",
+            display_name="Extract Mesh",
+            category=f"{CATEGORY}/mesh",
+            description="Marching cubes of a field's surface (NeuS: SDF = 0; NeRF: density = level), with the "
+                        "field's albedo as vertex colors.",
+            inputs=[
+                D3Field.Input("field"),
+                io.Int.Input("resolution", default=128, min=16, max=1024, step=8,
+                             tooltip="Grid resolution over the field's cube."),
+                io.Float.Input("level", default=-1.0, min=-1.0, max=1000.0, step=0.5,
+                               tooltip="NeRF density level of the surface; -1 = the default (10 for a NeRF, "
+                                       "0 for a NeuS SDF)."),
+            ],
+            outputs=[D3Mesh.Output(display_name="mesh")],
+        )
+
+    @classmethod
+    def execute(cls, field, resolution, level) -> io.NodeOutput:
+        with torch.no_grad():
+            mesh = field_mesh(field, resolution, None if level < 0 else level)
+        return io.NodeOutput(mesh)
+
+
+NODES = [SaveMesh, ToComfyMesh, ExtractMesh]

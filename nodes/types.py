@@ -40,3 +40,30 @@ def range_errors(node_cls, **values) -> str | None:
         if hi is not None and v > hi:
             return f"{inp.id} = {v} is bigger than its maximum {hi}"
     return None
+
+
+D3Field = io.Custom("D3_FIELD")               # core.fields.Field (NeRF / NeuS / ...)
+D3Loss = io.Custom("D3_LOSS")                 # core.losses.LossList: weighted loss terms
+
+
+class Progress:
+    """ComfyUI's progress bar with a preview image every few steps, and the cancel button, for core loops."""
+
+    def __init__(self, total: int, preview_every: int = 0, preview_fn=None):
+        import comfy.utils
+
+        self.bar = comfy.utils.ProgressBar(total)
+        self.preview_every, self.preview_fn = preview_every, preview_fn
+
+    def __call__(self, step: int, total: int, logs: dict | None = None):
+        preview = None
+        if self.preview_fn is not None and self.preview_every and (step % self.preview_every == 0 or step == total):
+            from PIL import Image
+            img = self.preview_fn()
+            arr = (img.detach().float().clamp(0, 1).cpu().numpy() * 255).astype("uint8")
+            preview = ("JPEG", Image.fromarray(arr), 512)
+        self.bar.update_absolute(step, total, preview)
+
+    @staticmethod
+    def check_cancel():
+        comfy.model_management.throw_exception_if_processing_interrupted()

@@ -128,7 +128,7 @@ def make_hash_grid(backend: str = "auto", device="cpu", **config) -> nn.Module:
 class DenseGridEncoding(nn.Module):
     """Multiresolution dense feature grids, trilinearly interpolated and concatenated."""
 
-    def __init__(self, resolutions=(16, 32, 64, 128), features: int = 4, init_scale: float = 1e-4):
+    def __init__(self, resolutions=(16, 32, 64), features: int = 4, init_scale: float = 1e-4):
         super().__init__()
         self.resolutions = tuple(resolutions)
         self.grids = nn.ParameterList(

@@ -53,3 +53,16 @@ def marching_cubes(fn, resolution: int = 128, bounds: tuple[float, float] = (-0.
         with torch.no_grad():
             colors = torch.cat([color_fn(verts_t[i:i + 262144]) for i in range(0, verts_t.shape[0], 262144)])
     return Mesh(verts_t, torch.from_numpy(np.ascontiguousarray(faces, dtype=np.int64)), colors)
+
+
+def field_mesh(field, resolution: int = 128, level: float | None = None, with_colors: bool = True) -> Mesh:
+    """The surface of a NeRF (density = level, default 10) or NeuS (SDF = 0) field inside its cube."""
+    sdf = field.geometry == "sdf"
+    level = (0.0 if sdf else 10.0) if level is None else level
+    b = field.bound
+    color_fn = (lambda p: field.query(p)[1]) if with_colors else None
+    try:
+        return marching_cubes(field.geometry_value, resolution, (-b, b), level, color_fn, inside_negative=sdf)
+    except EmptySurfaceError as e:
+        raise EmptySurfaceError(f"the {field.kind} field is empty: {e}. Was it optimized? For a NeRF, try a lower "
+                                f"density level") from None

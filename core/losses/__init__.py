@@ -1,0 +1,68 @@
+"""Loss terms: each asks for the renders it needs and turns them into a weighted scalar with logged figures.
+
+A term's `request` returns a RayRequest (a batch of rays, e.g. random pixels of reference views), a ViewRequest
+(whole images from cameras, e.g. for score distillation), or None (a regularizer of the field itself). The
+optimizer renders every request and hands the record back to the term's `loss`. Terms sum; each has a weight and
+an optional schedule of that weight over the run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class RayRequest:
+    origins: torch.Tensor
+    dirs: torch.Tensor
+    depth_scale: torch.Tensor | None = None
+    light_dirs: torch.Tensor | None = None
+    shading: str = "albedo"
+    want_normals: bool = False
+
+
+@dataclass
+class ViewRequest:
+    cameras: object
+    height: int
+    width: int
+    shading: str = "albedo"
+    want_normals: bool = False
+
+
+def linear_ramp(start: float, end: float, until: float):
+    """A weight schedule: `start` at step 0, linearly to `end` at fraction `until` of the run, then constant."""
+    def f(step: int, total: int) -> float:
+        x = min(step / max(until * total, 1), 1.0)
+        return start + (end - start) * x
+    return f
+
+
+class LossTerm:
+    """Base of every loss term. Subclasses implement request() and loss()."""
+
+    name = "term"
+
+    def __init__(self, weight: float = 1.0, schedule=None):
+        self.weight = weight
+        self.schedule = schedule
+
+    def weight_at(self, step: int, total: int) -> float:
+        return self.weight * (self.schedule(step, total) if self.schedule else 1.0)
+
+    def to(self, device) -> "LossTerm":
+        return self
+
+    def request(self, step: int, total: int, generator: torch.Generator):
+        return None
+
+    def loss(self, field, record, step: int, total: int) -> tuple[torch.Tensor, dict]:  # pragma: no cover
+        raise NotImplementedError
+
+
+class LossList(list):
+    """What a D3_LOSS socket carries: a list of terms. Combining is concatenation."""
+
+    def __add__(self, other):
+        return LossList(list(self) + list(other))

@@ -1,0 +1,113 @@
+"""The one optimization loop of every method: ask each loss term for renders, render, sum, step.
+
+    result = optimize(field.clone(), terms, steps=500, lr=1e-2, seed=0, device="cpu",
+                      on_progress=lambda s, n, logs: ..., check_cancel=lambda: ...)
+
+The loop seeds everything it samples, refreshes an occupancy grid for empty-space skipping, stops on a
+non-finite loss before the bad step is applied (so the field stays the last good one) and reports why.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field as dc_field
+
+import torch
+
+from .losses import RayRequest, ViewRequest
+from .render.occupancy import OccupancyGrid
+from .render.volume import render_rays, render_views
+
+
+@dataclass
+class OptimizeResult:
+    field: object
+    steps_done: int
+    history: list = dc_field(default_factory=list)  # per step: {"loss": ..., "<term>": ...}
+    stopped: str | None = None                        # why the loop stopped early, if it did
+    seconds: float = 0.0
+
+
+def lr_factor(schedule: str, step: int, total: int, warmup: int = 0) -> float:
+    """Multiplier of the base learning rate: 'constant', 'cosine' (to 10%) or 'exponential' (to 10%)."""
+    w = min(1.0, (step + 1) / warmup) if warmup else 1.0
+    x = step / max(total - 1, 1)
+    if schedule == "constant":
+        return w
+    if schedule == "cosine":
+        return w * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * x)))
+    if schedule == "exponential":
+        return w * 0.1 ** x
+    raise ValueError(f"unknown learning-rate schedule '{schedule}'; choose constant, cosine or exponential")
+
+
+def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="cpu", n_samples: int = 64,
+             lr_schedule: str = "cosine", warmup: int = 0, occupancy: bool = True, occupancy_every: int = 16,
+             on_progress=None, check_cancel=None, grad_clip: float | None = None) -> OptimizeResult:
+    """Optimize `field` (modified in place: pass a clone) against the loss `terms` for `steps` steps."""
+    if not terms:
+        raise ValueError("nothing to optimize against: connect at least one loss")
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    field = field.to(device).train()
+    terms = [t.to(device) for t in terms]
+    groups = field.param_groups(lr)
+    for g in groups:
+        g["base_lr"] = g["lr"]
+    opt = torch.optim.Adam(groups, betas=(0.9, 0.99), eps=1e-15)
+    grid = OccupancyGrid(field.bound, 64, device=device) if occupancy else None
+    step_size = 2 * field.bound * 1.7320508 / n_samples
+    result = OptimizeResult(field=field, steps_done=0)
+    t0 = time.perf_counter()
+    for step in range(steps):
+        if check_cancel is not None:
+            check_cancel()
+        if grid is not None and step % occupancy_every == 0 and step >= occupancy_every:
+            grid.update(field, step_size, generator=gen)
+        f = lr_factor(lr_schedule, step, steps, warmup)
+        for g in opt.param_groups:
+            g["lr"] = g["base_lr"] * f
+        total = torch.zeros((), device=device)
+        logs = {}
+        for term in terms:
+            req = term.request(step, steps, gen)
+            rec = None
+            if isinstance(req, RayRequest):
+                rec = render_rays(field, req.origins, req.dirs, n_samples=n_samples, generator=gen,
+                                  shading=req.shading, light_dirs=req.light_dirs, want_normals=req.want_normals,
+                                  occupancy=grid, depth_scale=req.depth_scale)
+            elif isinstance(req, ViewRequest):
+                rec = render_views(field, req.cameras, req.height, req.width, n_samples=n_samples,
+                                   generator=gen, shading=req.shading, want_normals=req.want_normals,
+                                   occupancy=grid, chunk=1 << 30)
+            value, term_logs = term.loss(field, rec, step, steps)
+            weight = term.weight_at(step, steps)
+            if not torch.isfinite(value):
+                result.stopped = (f"step {step}: the '{term.name}' loss is {float(value)}; stopped and kept the "
+                                  f"field of step {step - 1}")
+                break
+            total = total + weight * value
+            logs.update({f"{term.name}/{k}": v for k, v in term_logs.items()})
+        if result.stopped:
+            break
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        bad = [g["name"] for g in opt.param_groups for p in g["params"]
+               if p.grad is not None and not torch.isfinite(p.grad).all()]
+        if bad:
+            result.stopped = (f"step {step}: non-finite gradients in {', '.join(sorted(set(bad)))}; stopped and "
+                              f"kept the field of step {step - 1}")
+            break
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(field.parameters(), grad_clip)
+        opt.step()
+        logs["loss"] = float(total.detach())
+        result.history.append(logs)
+        result.steps_done = step + 1
+        if on_progress is not None:
+            on_progress(step + 1, steps, logs)
+    result.seconds = time.perf_counter() - t0
+    field.eval()
+    return result

@@ -1,0 +1,88 @@
+"""Field nodes: create NeRF and NeuS fields (the optimizer clones them; a field output is never modified)."""
+from __future__ import annotations
+
+import torch
+from comfy_api.latest import io
+
+from ..core.fields import make_field
+from ..core.fields.encodings import tcnn_available
+from .types import CATEGORY, D3Field, device
+
+ENCODINGS = ["auto", "densegrid", "hashgrid", "triplane"]
+BACKGROUNDS = {"white": ("solid", (1.0, 1.0, 1.0)), "black": ("solid", (0.0, 0.0, 0.0)),
+               "gray": ("solid", (0.5, 0.5, 0.5)), "learned (environment MLP)": ("mlp", (1.0, 1.0, 1.0))}
+
+
+def _common_inputs():
+    return [
+        io.Combo.Input("encoding", options=ENCODINGS, default="auto",
+                       tooltip="auto: hash grid (tiny-cuda-nn where it imports) on a GPU, dense multiresolution "
+                               "grid on a CPU. hashgrid: Instant-NGP in pure torch (or tcnn). triplane: EG3D-style."),
+        io.Combo.Input("background", options=list(BACKGROUNDS), default="white",
+                       tooltip="Behind the object: a solid color, or DreamFusion's learned environment MLP."),
+        io.Float.Input("bound", default=0.6, min=0.3, max=2.0, step=0.05,
+                       tooltip="Half size of the cube the field lives in, meters (world objects fit 0.5)."),
+        io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True),
+    ]
+
+
+def _build(kind: str, encoding: str, background: str, bound: float, seed: int, **kw):
+    dev = device()
+    if encoding == "auto":
+        encoding = "hashgrid" if torch.device(dev).type == "cuda" else "densegrid"
+    cfg = {"hashgrid": dict(n_levels=16, features_per_level=2, log2_hashmap_size=19, base_resolution=16,
+                            max_resolution=2048),
+           "densegrid": dict(resolutions=(16, 32, 64), features=4),
+           "triplane": dict(resolution=128, features=16)}[encoding]
+    bg_kind, bg_color = BACKGROUNDS[background]
+    with torch.inference_mode(False), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return make_field(kind, encoding=encoding, encoding_config=cfg, bound=bound, background=bg_kind,
+                          background_color=bg_color, backend="auto", device=dev, **kw)
+
+
+class CreateNeRF(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DCreateNeRF",
+            display_name="Create NeRF",
+            category=f"{CATEGORY}/fields",
+            description="DreamFusion's NeRF: density and albedo, starting as a density blob at the center.",
+            inputs=[*_common_inputs(),
+                    io.Float.Input("blob_density", default=10.0, min=0.0, max=100.0, step=0.5,
+                                   tooltip="Initial density at the center (the blob that SDS starts from)."),
+                    io.Float.Input("blob_radius", default=0.5, min=0.05, max=2.0, step=0.05,
+                                   tooltip="Where the blob's added density falls to zero, meters.")],
+            outputs=[D3Field.Output(display_name="field")],
+        )
+
+    @classmethod
+    def execute(cls, encoding, background, bound, seed, blob_density, blob_radius) -> io.NodeOutput:
+        return io.NodeOutput(_build("nerf", encoding, background, bound, seed, blob_density=blob_density,
+                                    blob_radius=blob_radius))
+
+
+class CreateNeuS(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DCreateNeuS",
+            display_name="Create NeuS",
+            category=f"{CATEGORY}/fields",
+            description="NeuS: a signed distance field starting as a sphere, rendered with a learned sharpness. "
+                        "Smoother surfaces than a NeRF; pair it with an Eikonal Loss.",
+            inputs=[*_common_inputs(),
+                    io.Float.Input("init_radius", default=0.3, min=0.05, max=1.5, step=0.05,
+                                   tooltip="Radius of the starting sphere, meters.")],
+            outputs=[D3Field.Output(display_name="field")],
+        )
+
+    @classmethod
+    def execute(cls, encoding, background, bound, seed, init_radius) -> io.NodeOutput:
+        if init_radius >= bound:
+            raise ValueError(f"init_radius ({init_radius}) must be smaller than bound ({bound})")
+        return io.NodeOutput(_build("neus", encoding, background, bound, seed, init_radius=init_radius))
+
+
+NODES = [CreateNeRF, CreateNeuS]

@@ -1,0 +1,172 @@
+import math
+
+import pytest
+import torch
+
+from core.cameras import Cameras, orbit
+from core.fields import Background, make_field
+from core.losses import LossTerm, RayRequest
+from core.losses.reference import ReferenceViewsLoss, pearson
+from core.optimize import optimize
+from core.render.occupancy import OccupancyGrid
+from core.render.volume import render_rays, render_views
+from core.world import get_object, render_object
+
+
+class AnalyticSphere(torch.nn.Module):
+    """A test double of a field: a ball of radius r, as a constant density or as an exact SDF."""
+
+    def __init__(self, geometry="density", r=0.3, density=5.0, inv_s=2000.0):
+        super().__init__()
+        self.geometry, self.r, self.density, self.bound = geometry, r, density, 0.6
+        self._inv_s = torch.tensor(inv_s)
+        self.background = Background("solid", (0.0, 0.0, 0.0))
+        self.calls = 0
+
+    @property
+    def inv_s(self):
+        return self._inv_s
+
+    def geometry_value(self, p):
+        return self.query(p)[0]
+
+    def query(self, p):
+        self.calls += p.shape[0]
+        d = p.norm(dim=-1) - self.r
+        albedo = torch.tensor([0.2, 0.5, 0.8]).expand(p.shape[0], 3)
+        if self.geometry == "sdf":
+            return d, albedo
+        return torch.where(d < 0, torch.full_like(d, self.density), torch.zeros_like(d)), albedo
+
+    def normals(self, p):
+        return torch.nn.functional.normalize(p, dim=-1)
+
+
+def center_ray(offset=0.0):
+    return torch.tensor([[offset, 0.0, 2.0]]), torch.tensor([[0.0, 0.0, -1.0]])
+
+
+def test_density_alpha_matches_beer_lambert():
+    f = AnalyticSphere("density", r=0.3, density=2.0)
+    for off in (0.0, 0.15, 0.25):
+        o, d = center_ray(off)
+        rec = render_rays(f, o, d, n_samples=512, perturb=False)
+        chord = 2 * math.sqrt(0.3 ** 2 - off ** 2)
+        assert abs(rec.alpha.item() - (1 - math.exp(-2.0 * chord))) < 0.01
+
+
+def test_sdf_render_gives_an_opaque_surface_at_the_right_depth_and_normal():
+    f = AnalyticSphere("sdf", r=0.3)
+    o, d = center_ray(0.1)
+    rec = render_rays(f, o, d, n_samples=256, perturb=False, want_normals=True)
+    assert rec.alpha.item() > 0.99
+    z = math.sqrt(0.3 ** 2 - 0.1 ** 2)
+    assert abs(rec.depth.item() - (2.0 - z)) < 0.01
+    assert torch.allclose(rec.normal[0], torch.tensor([0.1, 0.0, z]) / 0.3, atol=0.02)
+    assert torch.allclose(rec.rgb[0], torch.tensor([0.2, 0.5, 0.8]), atol=0.01)
+    o, d = center_ray(0.45)  # misses: the background
+    assert render_rays(f, o, d, n_samples=64, perturb=False).alpha.item() < 1e-3
+
+
+def test_empty_space_skipping_and_early_termination_save_work_not_accuracy():
+    f = AnalyticSphere("sdf", r=0.3)
+    cams = orbit(2, 10, 1.8, 40)
+    full = render_views(f, cams, 32, n_samples=96, perturb=False, min_transmittance=0.0)
+    grid = OccupancyGrid(0.6, 32)
+    grid.update(f, 0.01)
+    assert grid.fraction() < 0.5
+    fast = render_views(f, cams, 32, n_samples=96, perturb=False, occupancy=grid)
+    assert (fast.rgb - full.rgb).abs().max() < 0.02
+    assert fast.extras["samples_evaluated"] < 0.5 * full.extras["samples_evaluated"]
+
+
+def test_chunking_does_not_change_the_image():
+    field = make_field("neus")
+    cams = orbit(2, 20, 1.8, 40)
+    with torch.no_grad():
+        a = render_views(field, cams, 24, chunk=100, perturb=False)
+        b = render_views(field, cams, 24, chunk=100000, perturb=False)
+    assert torch.allclose(a.rgb, b.rgb, atol=1e-5) and torch.allclose(a.depth, b.depth, atol=1e-5)
+
+
+def test_fields_start_as_documented():
+    neus = make_field("neus", init_radius=0.3)
+    p = torch.tensor([[0.0, 0.0, 0.0], [0.5, 0.0, 0.0]])
+    assert torch.allclose(neus.geometry_value(p), torch.tensor([-0.3, 0.2]), atol=0.02)
+    nerf = make_field("nerf", blob_density=10.0, blob_radius=0.5)
+    dens = nerf.geometry_value(p)
+    assert dens[0] > 5 and dens[1] < 1  # a blob at the center
+    g = neus.gradient(torch.tensor([[0.3, 0.0, 0.0]]))
+    assert torch.allclose(g, torch.tensor([[1.0, 0.0, 0.0]]), atol=0.05)
+
+
+def test_clone_is_independent_and_works_from_inference_tensors():
+    with torch.inference_mode():
+        field = make_field("neus")
+    c = field.clone()
+    assert not any(p.is_inference() for p in c.parameters())
+    with torch.no_grad():
+        next(c.parameters()).add_(1.0)
+    assert not torch.equal(next(c.parameters()), next(field.parameters()))
+
+
+def _reference(name="cube", n=8, res=32):
+    cams = orbit(n, 20, 1.8, 40)
+    ref = render_object(get_object(name), cams, res, shading="albedo")
+    return ReferenceViewsLoss(ref.rgb, cams, masks=ref.alpha, rays_per_step=512)
+
+
+def test_reference_loss_goes_down():
+    res = optimize(make_field("neus"), [_reference()], steps=60, lr=1e-2, seed=0, n_samples=32)
+    first = sum(h["loss"] for h in res.history[:5]) / 5
+    last = sum(h["loss"] for h in res.history[-5:]) / 5
+    assert last < 0.5 * first
+
+
+def test_same_seed_same_result():
+    torch.manual_seed(0)
+    field = make_field("nerf")
+    a = optimize(field.clone(), [_reference(n=4, res=16)], steps=5, seed=3, n_samples=16)
+    b = optimize(field.clone(), [_reference(n=4, res=16)], steps=5, seed=3, n_samples=16)
+    assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
+
+
+class NaNAt(LossTerm):
+    name = "exploding"
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def loss(self, field, record, step, total):
+        v = sum(p.sum() for p in field.parameters()) * 0.0
+        return v + (float("nan") if step == self.at else 0.0), {}
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_field():
+    field = make_field("neus")
+    ref = _reference(n=4, res=16)
+    snapshots = []
+    res = optimize(field, [ref, NaNAt(3)], steps=10, seed=0, n_samples=16,
+                   on_progress=lambda s, n, l: snapshots.append([p.detach().clone() for p in field.parameters()]))
+    assert res.steps_done == 3
+    assert "step 3" in res.stopped and "exploding" in res.stopped
+    assert all(torch.equal(a, b) for a, b in zip(snapshots[-1], res.field.parameters()))
+
+
+def test_reference_loss_refuses_mismatched_inputs():
+    cams = orbit(4)
+    with pytest.raises(ValueError, match="4 cameras"):
+        ReferenceViewsLoss(torch.zeros(3, 8, 8, 3), cams)
+    with pytest.raises(ValueError, match="no reference views"):
+        ReferenceViewsLoss(torch.zeros(0, 8, 8, 3), Cameras(torch.zeros(0, 4, 4), torch.zeros(0)))
+    with pytest.raises(ValueError, match="masks must be"):
+        ReferenceViewsLoss(torch.zeros(4, 8, 8, 3), cams, masks=torch.zeros(4, 9, 8))
+    with pytest.raises(ValueError, match="nothing to optimize"):
+        optimize(make_field("nerf"), [], steps=1)
+
+
+def test_pearson():
+    a = torch.randn(100)
+    assert abs(pearson(a, 3 * a + 1).item() - 1) < 1e-5
+    assert abs(pearson(a, -a).item() + 1) < 1e-5
