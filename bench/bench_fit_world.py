@@ -14,33 +14,26 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from core.evaluate import evaluate_field, training_views  # noqa: E402
+from core.evaluate import evaluate_field, fit_to_views  # noqa: E402
 from core.fields import make_field  # noqa: E402
-from core.losses.reference import ReferenceViewsLoss  # noqa: E402
-from core.losses.regularizers import EikonalLoss  # noqa: E402
-from core.optimize import optimize  # noqa: E402
-from core.world import get_object, render_object  # noqa: E402
+from core.world import get_object  # noqa: E402
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kind", default="neus", choices=["neus", "nerf"])
     ap.add_argument("--objects", nargs="+", default=["cube", "snowman", "mug", "chair", "duck", "house"])
-    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--check-every", type=int, default=0, help="also time when IoU 0.85 is first reached")
-    ap.add_argument("--lr", type=float, default=1e-2)
+    ap.add_argument("--lr", type=float, default=2e-2)
     args = ap.parse_args()
-    cams = training_views(24)
     print(f"{args.kind}: 24 views at 64², {args.steps} steps, torch threads {torch.get_num_threads()}")
     print(f"{'object':10s} {'IoU':>6s} {'PSNR':>6s} {'SSIM':>6s} {'silIoU':>6s} {'s':>6s} {'s to IoU .85':>12s}")
     for name in args.objects:
         obj = get_object(name)
-        ref = render_object(obj, cams, 64, shading="albedo")
-        terms = [ReferenceViewsLoss(ref.rgb, cams, masks=ref.alpha, rays_per_step=1024)]
-        if args.kind == "neus":
-            terms.append(EikonalLoss(0.1))
-        field = make_field(args.kind)
         reached = [None]
+        torch.manual_seed(0)
+        field = make_field(args.kind)
         t0 = time.perf_counter()
         paused = [0.0]
 
@@ -51,7 +44,7 @@ def main():
                     reached[0] = t - t0 - paused[0]
                 paused[0] += time.perf_counter() - t
 
-        res = optimize(field, terms, args.steps, lr=args.lr, seed=0, n_samples=48, on_progress=progress)
+        res = fit_to_views(obj, args.kind, args.steps, args.lr, on_progress=progress, field=field)
         m = evaluate_field(res.field, obj)
         r = f"{reached[0]:12.1f}" if reached[0] is not None else f"{'-':>12s}"
         print(f"{name:10s} {m['iou']:6.3f} {m['psnr']:6.2f} {m['ssim']:6.3f} {m['silhouette_iou']:6.3f} "

@@ -42,3 +42,29 @@ def evaluate_field(field, obj, resolution: int = 64, mesh_resolution: int = 96, 
         "ssim": ssim(rec.rgb.cpu(), true.rgb),
         "silhouette_iou": iou(rec.alpha.cpu() > 0.5, true.alpha > 0.5),
     }
+
+
+def fit_to_views(obj, kind: str = "neus", steps: int = 600, lr: float = 0.02, n_views: int = 24,
+                 resolution: int = 64, rays_per_step: int = 1024, n_samples: int = 48, seed: int = 0,
+                 on_progress=None, device="cpu", field=None, **field_kw):
+    """The reference reconstruction: a field fitted to `n_views` exact albedo views of a world object.
+
+    `field` (optional) is the field to optimize in place (default: a new one of `kind`, seeded). Returns the
+    optimizer's result; evaluate_field(result.field, obj) judges it.
+    """
+    from .fields import make_field
+    from .losses.reference import ReferenceViewsLoss
+    from .losses.regularizers import EikonalLoss
+    from .optimize import optimize
+    from .world import render_object
+
+    cams = training_views(n_views)
+    ref = render_object(obj, cams, resolution, shading="albedo")
+    terms = [ReferenceViewsLoss(ref.rgb, cams, masks=ref.alpha, rays_per_step=rays_per_step)]
+    if kind == "neus":
+        terms.append(EikonalLoss(0.1))
+    if field is None:
+        torch.manual_seed(seed)
+        field = make_field(kind, **field_kw)
+    return optimize(field, terms, steps, lr=lr, seed=seed, n_samples=n_samples, on_progress=on_progress,
+                    device=device)

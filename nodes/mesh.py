@@ -76,7 +76,7 @@ class ExtractMesh(io.ComfyNode):
                 io.Int.Input("resolution", default=128, min=16, max=1024, step=8,
                              tooltip="Grid resolution over the field's cube."),
                 io.Float.Input("level", default=-1.0, min=-1.0, max=1000.0, step=0.5,
-                               tooltip="NeRF density level of the surface; -1 = the default (10 for a NeRF, "
+                               tooltip="NeRF density level of the surface; -1 = the default (5 for a NeRF, "
                                        "0 for a NeuS SDF)."),
             ],
             outputs=[D3Mesh.Output(display_name="mesh")],

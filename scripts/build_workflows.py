@@ -58,16 +58,17 @@ SPECS = {
         ],
     ),
     "reconstruct_from_views": (
-        "Reconstruction from views on a CPU: 24 exact views of a world object on three rings, a NeuS field fitted "
+        "Reconstruction from views on a CPU: 24 exact views of a world object on four rings, a NeuS field fitted "
         "to them (masked RGB + mask + eikonal), its surface extracted with the fitted colors and saved as GLB. "
         "On a GPU, raise the resolution, rays and steps.",
         [
             ("obj", "Distill3DWorldObject", {"object": "snowman", "prompt": ""}),
-            ("ring_mid", "Distill3DOrbitCameras", {"views": 12, "elevation": 15.0}),
-            ("ring_high", "Distill3DOrbitCameras", {"views": 8, "elevation": 45.0, "azimuth_start": 22.5}),
-            ("ring_low", "Distill3DOrbitCameras", {"views": 4, "elevation": -20.0, "azimuth_start": 22.5}),
+            ("ring_mid", "Distill3DOrbitCameras", {"views": 10, "elevation": 15.0}),
+            ("ring_high", "Distill3DOrbitCameras", {"views": 6, "elevation": 45.0, "azimuth_start": 30.0}),
+            ("ring_top", "Distill3DOrbitCameras", {"views": 4, "elevation": 75.0, "azimuth_start": 22.5}),
+            ("ring_low", "Distill3DOrbitCameras", {"views": 4, "elevation": -20.0, "azimuth_start": 11.25}),
             ("cams", "Distill3DCombineCameras", {"cameras_1": ("ring_mid", 0), "cameras_2": ("ring_high", 0),
-                                                 "cameras_3": ("ring_low", 0)}),
+                                                 "cameras_3": ("ring_top", 0), "cameras_4": ("ring_low", 0)}),
             ("render", "Distill3DRenderWorldViews", {"object": ("obj", 0), "cameras": ("cams", 0),
                                                      "resolution": 64, "shading": "albedo"}),
             ("views", "PreviewImage", {"images": ("render", 0)}),
@@ -76,8 +77,8 @@ SPECS = {
             ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),
             ("losses", "Distill3DCombineLosses", {"loss_1": ("ref", 0), "loss_2": ("eik", 0)}),
             ("field", "Distill3DCreateNeuS", {"encoding": "auto", "seed": 0}),
-            ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "steps": 400,
-                                               "learning_rate": 0.01, "seed": 0}),
+            ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "steps": 600,
+                                               "learning_rate": 0.02, "seed": 0}),
             ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
             ("mesh", "Distill3DExtractMesh", {"field": ("fit", 0), "resolution": 128}),
             ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/reconstruction",

@@ -35,13 +35,14 @@ def marching_cubes(fn, resolution: int = 128, bounds: tuple[float, float] = (-0.
         raise ValueError(f"marching cubes resolution must be at least 8, got {resolution}")
     vals, coords = evaluate_grid(fn, resolution, bounds)
     v = vals.numpy().astype(np.float32)
+    user_level = level
     if not inside_negative:
         v, level = -v, -level
     # Close the surface at the bounds so the mesh is watertight even where the shape touches them.
     v = np.pad(v, 1, mode="constant", constant_values=max(float(v.max()), level + 1.0))
     if not (v.min() < level < v.max()):
         raise EmptySurfaceError(
-            f"the field has no surface at level {level} inside the bounds {bounds} "
+            f"the field has no surface at level {user_level} inside the bounds {bounds} "
             f"(values range from {float(vals.min()):.4g} to {float(vals.max()):.4g}); nothing to extract")
     step = (bounds[1] - bounds[0]) / (resolution - 1)
     verts, faces, _, _ = _mc(v, level=level, spacing=(step, step, step))
@@ -55,10 +56,14 @@ def marching_cubes(fn, resolution: int = 128, bounds: tuple[float, float] = (-0.
     return Mesh(verts_t, torch.from_numpy(np.ascontiguousarray(faces, dtype=np.int64)), colors)
 
 
+#: a NeRF's surface: where one 2 cm sample is ~10% opaque (best IoU on fitted world objects, bench_fit_world)
+NERF_SURFACE_DENSITY = 5.0
+
+
 def field_mesh(field, resolution: int = 128, level: float | None = None, with_colors: bool = True) -> Mesh:
-    """The surface of a NeRF (density = level, default 10) or NeuS (SDF = 0) field inside its cube."""
+    """The surface of a NeRF (density = level, default 5) or NeuS (SDF = 0) field inside its cube."""
     sdf = field.geometry == "sdf"
-    level = (0.0 if sdf else 10.0) if level is None else level
+    level = (0.0 if sdf else NERF_SURFACE_DENSITY) if level is None else level
     b = field.bound
     color_fn = (lambda p: field.query(p)[1]) if with_colors else None
     try:

@@ -91,7 +91,24 @@ def _check_world_random_views(host, api, entry, files):
     assert mesh_iou(mesh, lambda p: occupancy(get_object("sphere"), p), 96) < 0.7  # it is not just any blob
 
 
-CHECKS = {"world_views": _check_world_views, "world_random_views": _check_world_random_views}
+def _check_reconstruct_from_views(host, api, entry, files):
+    """The fitted NeuS surface, saved as GLB, has the object's shape; the optimizer's losses went down."""
+    obj = get_object(api[find_node(api, "Distill3DWorldObject")]["inputs"]["object"])
+    glbs = [f for f in files if f["filename"].endswith(".glb")]
+    mesh = load_mesh(host.view(glbs[0]), "glb")
+    value = mesh_iou(mesh, lambda p: occupancy(obj, p), 96)
+    print(f"RECONSTRUCT {obj.name} IoU {value:.3f}")
+    assert value >= 0.85
+    assert mesh.vertex_colors is not None
+    log = entry["outputs"][find_node(api, "Distill3DOptimizeField")]["text"][0]
+    assert "STOPPED" not in log
+    first, last = map(float, re.search(r"reference/rgb: ([\d.]+) -> ([\d.]+)", log).groups())
+    assert last < 0.2 * first, log
+    assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(glbs[0]["filename"])
+
+
+CHECKS = {"world_views": _check_world_views, "world_random_views": _check_world_random_views,
+          "reconstruct_from_views": _check_reconstruct_from_views}
 
 
 def test_every_shipped_workflow_has_a_check_and_a_thumbnail():
