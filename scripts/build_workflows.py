@@ -160,12 +160,19 @@ def thumbnail(host: ComfyHost, wf: dict, info: dict, path: str):
     entry = host.run(ui_to_api(wf, info), timeout=3600)
     if entry["status"]["status_str"] != "success":
         raise RuntimeError(f"{path}: the workflow failed: {entry['status']}")
-    imgs = [r for r in host.output_files(entry) if r["filename"].endswith(".png") and r["kind"] == "images" and r.get("type") == "output"]
+    imgs = [r for r in host.output_files(entry) if r["filename"].endswith(".png") and r["kind"] == "images"]
+    saved = [r for r in imgs if r.get("type") == "output"]
+    if not saved:  # only previews: take those of the last previewing node of the graph (its result)
+        last = max(int(r["node"]) for r in imgs)
+        saved = [r for r in imgs if int(r["node"]) == last]
+    imgs = saved
     tiles = [Image.open(io.BytesIO(host.view(r))).convert("RGB") for r in imgs[:4]]
-    size = 256
-    sheet = Image.new("RGB", (size * 2, size * 2), "white")
-    for i, t in enumerate(tiles):
-        sheet.paste(t.resize((size, size)), ((i % 2) * size, (i // 2) * size))
+    from PIL import ImageOps
+    sheet = Image.new("RGB", (512, 512), "white")
+    cells = [(0, 0, 512)] if len(tiles) == 1 else [((i % 2) * 256, (i // 2) * 256, 256) for i in range(len(tiles))]
+    for t, (x, y, size) in zip(tiles, cells):
+        t = ImageOps.contain(t, (size, size))
+        sheet.paste(t, (x + (size - t.width) // 2, y + (size - t.height) // 2))
     sheet.save(path)
 
 

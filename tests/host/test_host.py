@@ -22,12 +22,22 @@ EXPECTED_NODES = {
                                "distance_min", "distance_max", "fov_min", "fov_max"],
     "Distill3DSaveMesh": ["mesh", "filename_prefix", "format"],
     "Distill3DToComfyMesh": ["mesh"],
+    "Distill3DCombineCameras": ["cameras_1", "cameras_2"],
+    "Distill3DCreateNeRF": ["encoding", "background", "bound", "seed", "blob_density", "blob_radius"],
+    "Distill3DCreateNeuS": ["encoding", "background", "bound", "seed", "init_radius"],
+    "Distill3DReferenceViewsLoss": ["images", "cameras", "rays_per_step", "rgb_weight", "mask_weight",
+                                    "depth_weight", "normal_weight", "weight"],
+    "Distill3DEikonalLoss": ["weight", "points_per_step"],
+    "Distill3DCombineLosses": ["loss_1", "loss_2"],
+    "Distill3DOptimizeField": ["field", "loss", "steps", "learning_rate", "lr_schedule", "samples_per_ray", "seed",
+                               "preview_every", "preview_resolution"],
+    "Distill3DExtractMesh": ["field", "resolution", "level"],
 }
 
 
 def test_object_info_lists_every_node_with_its_inputs(object_info):
     ours = {k: v for k, v in object_info.items() if k.startswith("Distill3D")}
-    assert set(EXPECTED_NODES) <= set(ours)
+    assert set(EXPECTED_NODES) == set(ours), "a node was added or removed: list it here with its inputs"
     for name, inputs in EXPECTED_NODES.items():
         d = ours[name]
         assert list(d["input"]["required"]) == inputs, name
@@ -185,3 +195,49 @@ def test_a_failing_save_writes_nothing_and_the_server_keeps_serving(host):
     assert ok["status"]["status_str"] == "success"
     files = host.output_files(ok)
     assert re.fullmatch(r"after_error_\d{5}_\.glb", files[0]["filename"])
+
+
+def _fit_prompt(steps: int, ref_images_node: str = "3") -> dict:
+    return {
+        "1": {"class_type": "Distill3DWorldObject", "inputs": {"object": "cube", "prompt": ""}},
+        "2": {"class_type": "Distill3DOrbitCameras", "inputs": {"views": 4, "elevation": 15.0, "azimuth_start": 0.0,
+                                                                 "distance": 1.8, "fov": 40.0}},
+        "3": {"class_type": "Distill3DRenderWorldViews",
+              "inputs": {"object": ["1", 0], "cameras": ["2", 0], "resolution": 32, "shading": "albedo",
+                         "background": "white", "supersample": 1}},
+        "4": {"class_type": "Distill3DReferenceViewsLoss",
+              "inputs": {"images": [ref_images_node, 0], "cameras": ["2", 0], "mask": ["3", 1], "rays_per_step": 256,
+                         "rgb_weight": 1.0, "mask_weight": 1.0, "depth_weight": 0.0, "normal_weight": 0.0,
+                         "weight": 1.0}},
+        "5": {"class_type": "Distill3DCreateNeuS", "inputs": {"encoding": "auto", "background": "white",
+                                                               "bound": 0.6, "seed": 0, "init_radius": 0.3}},
+        "6": {"class_type": "Distill3DOptimizeField",
+              "inputs": {"field": ["5", 0], "loss": ["4", 0], "steps": steps, "learning_rate": 0.02,
+                         "lr_schedule": "cosine", "samples_per_ray": 16, "seed": 0, "preview_every": 5,
+                         "preview_resolution": 32}},
+        "7": {"class_type": "PreviewImage", "inputs": {"images": ["6", 1]}},
+    }
+
+
+def test_mismatched_reference_views_fail_clearly(host):
+    p = _fit_prompt(3)
+    p["8"] = {"class_type": "Distill3DOrbitCameras", "inputs": {"views": 3, "elevation": 15.0, "azimuth_start": 0.0,
+                                                                 "distance": 1.8, "fov": 40.0}}
+    p["4"]["inputs"]["cameras"] = ["8", 0]
+    entry = host.run(p)
+    assert entry["status"]["status_str"] == "error"
+    assert "4 reference images but 3 cameras" in str(entry["status"]["messages"])
+
+
+def test_cancel_stops_a_long_optimization_promptly(host):
+    import time
+    status, body = host.queue(_fit_prompt(100000))
+    assert status == 200, body
+    time.sleep(8)  # let it get into the loop
+    t0 = time.time()
+    host.post("/interrupt", {})
+    entry = host.wait(body["prompt_id"], timeout=60)
+    assert time.time() - t0 < 15
+    assert entry["status"]["status_str"] == "error"
+    assert "interrupt" in str(entry["status"]["messages"]).lower()
+    assert host.run(_mesh_prompt("cube", "tests/after_cancel"))["status"]["status_str"] == "success"
