@@ -33,7 +33,10 @@ def evaluate_field(field, obj, resolution: int = 64, mesh_resolution: int = 96, 
 
     views = held_out_views() if views is None else views
     dev = next(field.parameters()).device
-    rec = render_views(field, views.to(dev), resolution, perturb=False, background=None)
+    if field.supports_rays:
+        rec = render_views(field, views.to(dev), resolution, perturb=False, background=None)
+    else:
+        rec = field.render_views(views.to(dev), resolution)
     true = render_object(obj, views, resolution, shading="albedo")
     mesh = field_mesh(field, mesh_resolution) if mesh is None else mesh
     return {

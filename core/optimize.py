@@ -16,7 +16,6 @@ import torch
 
 from .losses import RayRequest, ViewRequest
 from .render.occupancy import OccupancyGrid
-from .render.volume import render_rays, render_views
 
 
 @dataclass
@@ -57,7 +56,7 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
     for g in groups:
         g["base_lr"] = g["lr"]
     opt = torch.optim.Adam(groups, betas=(0.9, 0.99), eps=1e-15)
-    grid = OccupancyGrid(field.bound, 64, device=device) if occupancy else None
+    grid = OccupancyGrid(field.bound, 64, device=device) if occupancy and field.supports_rays else None
     step_size = 2 * field.bound * 1.7320508 / n_samples
     result = OptimizeResult(field=field, steps_done=0)
     t0 = time.perf_counter()
@@ -72,16 +71,16 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
         total = torch.zeros((), device=device)
         logs = {}
         for term in terms:
-            req = term.request(step, steps, gen)
+            req = term.request(step, steps, gen, field)
             rec = None
             if isinstance(req, RayRequest):
-                rec = render_rays(field, req.origins, req.dirs, n_samples=n_samples, generator=gen,
-                                  shading=req.shading, light_dirs=req.light_dirs, want_normals=req.want_normals,
-                                  occupancy=grid, depth_scale=req.depth_scale)
+                rec = field.render_rays(req.origins, req.dirs, n_samples=n_samples, generator=gen,
+                                        shading=req.shading, light_dirs=req.light_dirs,
+                                        want_normals=req.want_normals, occupancy=grid, depth_scale=req.depth_scale)
             elif isinstance(req, ViewRequest):
-                rec = render_views(field, req.cameras, req.height, req.width, n_samples=n_samples,
-                                   generator=gen, shading=req.shading, want_normals=req.want_normals,
-                                   occupancy=grid, chunk=1 << 30)
+                rec = field.render_views(req.cameras, req.height, req.width, n_samples=n_samples,
+                                         generator=gen, shading=req.shading, want_normals=req.want_normals,
+                                         occupancy=grid, chunk=1 << 30)
             value, term_logs = term.loss(field, rec, step, steps)
             weight = term.weight_at(step, steps)
             if not torch.isfinite(value):

@@ -5,6 +5,7 @@ import torch
 from comfy_api.latest import io
 
 from ..core.fields import make_field
+from ..core.fields.dmtet import DMTetField
 from ..core.fields.encodings import tcnn_available
 from .types import CATEGORY, D3Field, device
 
@@ -85,4 +86,31 @@ class CreateNeuS(io.ComfyNode):
         return io.NodeOutput(_build("neus", encoding, background, bound, seed, init_radius=init_radius))
 
 
-NODES = [CreateNeRF, CreateNeuS]
+class ConvertToDMTet(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DConvertToDMTet",
+            display_name="Convert to DMTet",
+            category=f"{CATEGORY}/fields",
+            description="A DMTet surface initialized from a NeuS (its SDF) or NeRF (its density level) field, "
+                        "for refinement by rasterization; the source field's color branch becomes its texture.",
+            inputs=[
+                D3Field.Input("field"),
+                io.Int.Input("resolution", default=48, min=8, max=256, step=4,
+                             tooltip="Tetrahedral grid cells per side (6 tetrahedra a cell). 32-64 on a CPU, "
+                                     "128+ on a GPU."),
+                io.Float.Input("nerf_level", default=5.0, min=0.01, max=1000.0, step=0.5,
+                               tooltip="For a NeRF: the density taken as the surface."),
+            ],
+            outputs=[D3Field.Output(display_name="field")],
+        )
+
+    @classmethod
+    def execute(cls, field, resolution, nerf_level) -> io.NodeOutput:
+        if field.geometry == "mesh":
+            raise ValueError("the field is already a DMTet; connect a NeuS or NeRF field")
+        return io.NodeOutput(DMTetField.from_field(field.clone().to(device()), resolution, nerf_level))
+
+
+NODES = [CreateNeRF, CreateNeuS, ConvertToDMTet]

@@ -8,7 +8,6 @@ from comfy_api.latest import io
 
 from ..core.cameras import orbit
 from ..core.optimize import optimize
-from ..core.render.volume import render_views
 from .types import CATEGORY, D3Field, D3Loss, Progress, device, image_batch
 
 log = logging.getLogger("Distill3D")
@@ -53,8 +52,8 @@ class OptimizeField(io.ComfyNode):
 
             def preview():
                 with torch.no_grad():
-                    rec = render_views(work, preview_cams, preview_resolution, perturb=False,
-                                       n_samples=samples_per_ray)
+                    rec = work.render_views(preview_cams, preview_resolution, perturb=False,
+                                            n_samples=samples_per_ray)
                 return torch.cat(list(rec.rgb), 1)
 
             progress = Progress(steps, preview_every, preview)
@@ -62,8 +61,8 @@ class OptimizeField(io.ComfyNode):
                               n_samples=samples_per_ray, lr_schedule=lr_schedule, on_progress=progress,
                               check_cancel=Progress.check_cancel)
             with torch.no_grad():
-                rec = render_views(result.field, preview_cams, preview_resolution, perturb=False,
-                                   n_samples=samples_per_ray)
+                rec = result.field.render_views(preview_cams, preview_resolution, perturb=False,
+                                                n_samples=samples_per_ray)
         lines = [f"{result.steps_done}/{steps} steps in {result.seconds:.1f} s on {dev}"]
         if result.history:
             first, last = result.history[0], result.history[-1]

@@ -59,7 +59,8 @@ SPECS = {
     ),
     "reconstruct_from_views": (
         "Reconstruction from views on a CPU: 24 exact views of a world object on four rings, a NeuS field fitted "
-        "to them (masked RGB + mask + eikonal), its surface extracted with the fitted colors and saved as GLB. "
+        "to them (masked RGB + mask + eikonal), refined as a DMTet surface by rasterization, extracted with the "
+        "fitted colors and saved as GLB. "
         "On a GPU, raise the resolution, rays and steps.",
         [
             ("obj", "Distill3DWorldObject", {"object": "snowman", "prompt": ""}),
@@ -79,8 +80,12 @@ SPECS = {
             ("field", "Distill3DCreateNeuS", {"encoding": "auto", "seed": 0}),
             ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "steps": 600,
                                                "learning_rate": 0.02, "seed": 0}),
-            ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
-            ("mesh", "Distill3DExtractMesh", {"field": ("fit", 0), "resolution": 128}),
+            ("dmtet", "Distill3DConvertToDMTet", {"field": ("fit", 0), "resolution": 48}),
+            ("refine", "Distill3DOptimizeField", {"field": ("dmtet", 0), "loss": ("ref", 0), "steps": 120,
+                                                  "learning_rate": 0.01, "lr_schedule": "constant", "seed": 0,
+                                                  "preview_every": 20}),
+            ("fit_preview", "PreviewImage", {"images": ("refine", 1)}),
+            ("mesh", "Distill3DExtractMesh", {"field": ("refine", 0), "resolution": 128}),
             ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/reconstruction",
                                                 "format": "glb"}),
             ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),

@@ -91,6 +91,17 @@ class Field(nn.Module):
         g = self.gradient(points, eps)
         return F.normalize(g if self.geometry == "sdf" else -g, dim=-1)
 
+    # ---- rendering --------------------------------------------------------------------------------------------
+    supports_rays = True
+
+    def render_rays(self, origins, dirs, **kw):
+        from ..render.volume import render_rays
+        return render_rays(self, origins, dirs, **kw)
+
+    def render_views(self, cameras, height, width=None, **kw):
+        from ..render.volume import render_views
+        return render_views(self, cameras, height, width, **kw)
+
     # ---- optimization -----------------------------------------------------------------------------------------
     def param_groups(self, lr: float) -> list[dict]:
         """Adam groups: grids learn fast, networks slower (Instant-NGP / threestudio practice)."""

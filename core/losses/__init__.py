@@ -54,7 +54,8 @@ class LossTerm:
     def to(self, device) -> "LossTerm":
         return self
 
-    def request(self, step: int, total: int, generator: torch.Generator):
+    def request(self, step: int, total: int, generator: torch.Generator, field=None):
+        """What to render for this step (RayRequest / ViewRequest), or None. `field` tells what it can render."""
         return None
 
     def loss(self, field, record, step: int, total: int) -> tuple[torch.Tensor, dict]:  # pragma: no cover

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from ..cameras import Cameras
-from . import LossTerm, RayRequest
+from . import LossTerm, RayRequest, ViewRequest
 
 
 class ReferenceViewsLoss(LossTerm):
@@ -19,7 +19,8 @@ class ReferenceViewsLoss(LossTerm):
 
     def __init__(self, images, cameras: Cameras, masks=None, depths=None, normals=None, rays_per_step: int = 2048,
                  rgb_weight: float = 1.0, mask_weight: float = 1.0, depth_weight: float = 0.0,
-                 normal_weight: float = 0.0, weight: float = 1.0, schedule=None, shading: str = "albedo"):
+                 normal_weight: float = 0.0, weight: float = 1.0, schedule=None, shading: str = "albedo",
+                 views_per_step: int = 4):
         super().__init__(weight, schedule)
         images = torch.as_tensor(images, dtype=torch.float32)
         if images.ndim != 4 or images.shape[-1] != 3:
@@ -46,6 +47,7 @@ class ReferenceViewsLoss(LossTerm):
             raise ValueError("a reference depth needs a mask (depth is compared on the object only)")
         self.cameras = cameras
         self.rays_per_step = rays_per_step
+        self.views_per_step = views_per_step
         self.weights = dict(rgb=rgb_weight, mask=mask_weight, depth=depth_weight, normal=normal_weight)
         self.shading = shading
         o, d = cameras.rays(h, w)
@@ -62,7 +64,17 @@ class ReferenceViewsLoss(LossTerm):
         self.cameras = self.cameras.to(device)
         return self
 
-    def request(self, step, total, generator):
+    def request(self, step, total, generator, field=None):
+        if field is not None and not getattr(field, "supports_rays", True):
+            # a rasterized field renders whole views: take a few random ones and compare every pixel
+            n, h, w, _ = self.images.shape
+            k = min(self.views_per_step, n)
+            views = torch.randperm(n, generator=generator)[:k].to(self._rays[0].device)
+            self._pending = (views[:, None] * (h * w) + torch.arange(h * w, device=views.device)[None]).reshape(-1)
+            self._flatten = True
+            return ViewRequest(self.cameras[views.tolist()], h, w, shading=self.shading,
+                               want_normals=self.weights["normal"] > 0 and self.normals is not None)
+        self._flatten = False
         n_pix = self._rays[0].shape[0]
         idx = torch.randint(0, n_pix, (self.rays_per_step,), generator=generator).to(self._rays[0].device)
         self._pending = idx
@@ -72,6 +84,8 @@ class ReferenceViewsLoss(LossTerm):
 
     def loss(self, field, record, step, total):
         idx = self._pending
+        if self._flatten:
+            record = _flat(record)
         n, h, w, _ = self.images.shape
         target = self.images.reshape(-1, 3)[idx]
         logs = {}
@@ -106,3 +120,13 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     a = a - a.mean()
     b = b - b.mean()
     return (a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-8)
+
+
+def _flat(record):
+    """A view record [N,H,W,...] as a ray record [N*H*W,...]."""
+    from ..render import RenderRecord
+
+    def f(x):
+        return None if x is None else x.reshape(-1, *x.shape[3:])
+    return RenderRecord(rgb=f(record.rgb), alpha=f(record.alpha), depth=f(record.depth), normal=f(record.normal),
+                        albedo=f(record.albedo), shading=record.shading, extras=record.extras)

@@ -16,11 +16,13 @@ class EikonalLoss(LossTerm):
         self.points_per_step = points_per_step
         self._gen = None
 
-    def request(self, step, total, generator):
+    def request(self, step, total, generator, field=None):
         self._gen = generator
         return None
 
     def loss(self, field, record, step, total):
+        if field.geometry == "mesh":  # DMTet: the SDF lives on the grid; nothing to regularize here
+            return torch.zeros((), device=next(field.parameters()).device), {}
         if field.geometry != "sdf":
             raise ValueError("the eikonal loss needs an SDF field (NeuS); a NeRF has a density")
         dev = next(field.parameters()).device

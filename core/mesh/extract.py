@@ -61,7 +61,13 @@ NERF_SURFACE_DENSITY = 5.0
 
 
 def field_mesh(field, resolution: int = 128, level: float | None = None, with_colors: bool = True) -> Mesh:
-    """The surface of a NeRF (density = level, default 5) or NeuS (SDF = 0) field inside its cube."""
+    """The surface of a NeRF (density = level, default 5), NeuS (SDF = 0) or DMTet field, with vertex colors."""
+    if field.geometry == "mesh":  # DMTet: marching tetrahedra of its grid (resolution is the grid's own)
+        verts, faces = field.surface()
+        if faces.shape[0] == 0:
+            raise EmptySurfaceError("the DMTet field has no surface (every grid vertex is on one side)")
+        colors = field.query(verts.detach())[1] if with_colors else None
+        return Mesh(verts.detach(), faces, None if colors is None else colors.detach())
     sdf = field.geometry == "sdf"
     level = (0.0 if sdf else NERF_SURFACE_DENSITY) if level is None else level
     b = field.bound

@@ -32,6 +32,7 @@ EXPECTED_NODES = {
     "Distill3DOptimizeField": ["field", "loss", "steps", "learning_rate", "lr_schedule", "samples_per_ray", "seed",
                                "preview_every", "preview_resolution"],
     "Distill3DExtractMesh": ["field", "resolution", "level"],
+    "Distill3DConvertToDMTet": ["field", "resolution", "nerf_level"],
 }
 
 
@@ -110,10 +111,13 @@ def _check_reconstruct_from_views(host, api, entry, files):
     print(f"RECONSTRUCT {obj.name} IoU {value:.3f}")
     assert value >= 0.85
     assert mesh.vertex_colors is not None
-    log = entry["outputs"][find_node(api, "Distill3DOptimizeField")]["text"][0]
+    fits = [k for k, v in api.items() if v["class_type"] == "Distill3DOptimizeField"]
+    assert len(fits) == 2  # NeuS fit, then DMTet refinement
+    log = entry["outputs"][fits[0]]["text"][0]
     assert "STOPPED" not in log
     first, last = map(float, re.search(r"reference/rgb: ([\d.]+) -> ([\d.]+)", log).groups())
     assert last < 0.2 * first, log
+    assert "STOPPED" not in entry["outputs"][fits[1]]["text"][0]
     assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(glbs[0]["filename"])
 
 

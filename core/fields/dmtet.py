@@ -1,0 +1,115 @@
+"""DMTet: a surface as SDF values and vertex offsets on a tetrahedral grid, extracted by marching tetrahedra and
+rendered by rasterization; its albedo comes from a volumetric field's color branch (kept trainable as the texture).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+
+from ..render import RenderRecord
+from .tets import marching_tets, tet_grid
+
+
+class DMTetField(nn.Module):
+    kind = "dmtet"
+    geometry = "mesh"
+    supports_rays = False
+
+    def __init__(self, texture_field, resolution: int = 64, bound: float | None = None,
+                 deform_scale: float = 0.5):
+        super().__init__()
+        self.bound = texture_field.bound if bound is None else bound
+        self.resolution = resolution
+        verts, tets = tet_grid(resolution, self.bound)
+        self.register_buffer("grid_verts", verts)
+        self.register_buffer("tets", tets)
+        self.sdf = nn.Parameter(torch.zeros(verts.shape[0]))
+        self.deform = nn.Parameter(torch.zeros(verts.shape[0], 3))
+        self.deform_scale = deform_scale
+        self.texture = texture_field  # its geometry branch is unused; its albedo is the texture
+        self.background = texture_field.background
+
+    @classmethod
+    def from_field(cls, field, resolution: int = 64, level: float | None = None) -> "DMTetField":
+        """Initialize from a NeuS (SDF at the grid vertices) or a NeRF (level minus density) field."""
+        with torch.inference_mode(False):
+            tex = field.clone()
+            dev = next(tex.parameters()).device
+            new = cls(tex, resolution).to(dev)
+            with torch.no_grad():
+                vals = torch.cat([tex.geometry_value(p) for p in new.grid_verts.split(65536)])
+                if field.geometry == "sdf":
+                    sdf = vals
+                else:
+                    from ..mesh.extract import NERF_SURFACE_DENSITY
+                    sdf = ((NERF_SURFACE_DENSITY if level is None else level) - vals) / 100.0
+                if not ((sdf < 0).any() and (sdf > 0).any()):
+                    raise ValueError(f"the {field.kind} field has no surface inside its cube; optimize it first")
+                new.sdf.copy_(sdf)
+        return new
+
+    @property
+    def cell(self) -> float:
+        return 2 * self.bound / self.resolution
+
+    def surface(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The current mesh: vertices (differentiable in sdf and deform) and faces."""
+        verts = self.grid_verts + torch.tanh(self.deform) * self.cell * self.deform_scale
+        return marching_tets(verts, self.tets, self.sdf)
+
+    def query(self, points):
+        return self.texture.query(points)
+
+    def param_groups(self, lr: float) -> list[dict]:
+        tex = self.texture.param_groups(lr)
+        return [{"params": [self.sdf], "lr": lr * 0.1, "name": "sdf"},
+                {"params": [self.deform], "lr": lr * 0.1, "name": "deform"}] + \
+            [dict(g, name="texture/" + g["name"]) for g in tex]
+
+    def clone(self) -> "DMTetField":
+        with torch.inference_mode(False):
+            if not any(p.is_inference() for p in self.parameters()):
+                return copy.deepcopy(self)
+            new = DMTetField(self.texture.clone(), self.resolution, self.bound, self.deform_scale)
+            dev = self.sdf.device
+            new = new.to(dev)
+            with torch.no_grad():
+                new.sdf.copy_(self.sdf)
+                new.deform.copy_(self.deform)
+            return new
+
+    def render_views(self, cameras, height, width=None, shading="albedo", want_normals=False, light_dirs=None,
+                     ambient: float = 0.35, **_) -> RenderRecord:
+        from ..render.raster import rasterize
+        from ..render.volume import shade
+
+        width = height if width is None else width
+        verts, faces = self.surface()
+        if faces.shape[0] == 0:
+            raise ValueError("the DMTet surface is empty (every grid vertex is on one side)")
+        cams = cameras.to(verts.device)
+        bg = self.background(torch.zeros(1, 3, device=verts.device))[0].detach()
+        rec = rasterize(verts, faces, cams, height, width, attributes=verts, background=tuple(bg.tolist()))
+        pos = rec.extras["positions"]
+        covered = rec.alpha > 0
+        albedo = torch.zeros_like(pos)
+        if covered.any():
+            albedo = albedo.index_put(covered.nonzero(as_tuple=True), self.texture.query(rec.extras["attributes"][covered])[1])
+        color = albedo
+        if shading != "albedo":
+            from ..world.render import camera_light
+            ld = camera_light(cams) if light_dirs is None else light_dirs
+            color = shade(albedo, rec.normal, ld[:, None, None, :].expand_as(rec.normal), shading, ambient)
+        a = rec.alpha[..., None]
+        rgb = a * color + (1 - a) * bg
+        return RenderRecord(rgb=rgb, alpha=rec.alpha, depth=rec.depth, normal=rec.normal,
+                            albedo=a * albedo + (1 - a) * bg, shading=shading, extras={"faces": faces.shape[0]})
+
+    def render_rays(self, *a, **k):
+        raise NotImplementedError("a DMTet field renders whole views (rasterization), not ray batches")
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        return self
