@@ -25,9 +25,10 @@ def resolve_prefix(output_dir: str, prefix: str) -> tuple[str, str]:
     return folder, name
 
 
-def next_counter(folder: str, name: str, ext: str) -> int:
-    """The counter after the highest one used by 'name_NNNNN_.ext' files in folder (ComfyUI's naming)."""
-    pat = re.compile(re.escape(name) + r"_(\d+)_\." + re.escape(ext) + "$")
+def next_counter(folder: str, name: str) -> int:
+    """The counter after the highest one used by 'name_NNNNN_.<any extension>' files in folder (ComfyUI's
+    naming): a GLB, an OBJ set and a video saved under one prefix never share a number."""
+    pat = re.compile(re.escape(name) + r"_(\d+)_\.[A-Za-z0-9]+$")
     best = 0
     if os.path.isdir(folder):
         for f in os.listdir(folder):
@@ -46,7 +47,7 @@ def write_new_file(folder: str, name: str, ext: str, data: bytes) -> str:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        counter = next_counter(folder, name, ext)
+        counter = next_counter(folder, name)
         while True:
             path = os.path.join(folder, f"{name}_{counter:05d}_.{ext}")
             try:
@@ -57,3 +58,45 @@ def write_new_file(folder: str, name: str, ext: str, data: bytes) -> str:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_new_file_set(folder: str, name: str, make_files) -> dict[str, str]:
+    """Write a group of files sharing one counter ('name_NNNNN_.obj', '.mtl', '.png', ...) atomically as a group.
+
+    make_files(stem) returns {extension: bytes} for the stem 'name_NNNNN_' (files may name each other). Either
+    every file of the set appears, or none: a failure removes the ones already linked. Returns {ext: path}.
+    """
+    os.makedirs(folder, exist_ok=True)
+    counter = next_counter(folder, name)
+    while True:
+        stem = f"{name}_{counter:05d}_"
+        files = make_files(stem)
+        if any(os.path.exists(os.path.join(folder, f"{stem}.{ext}")) for ext in files):
+            counter += 1
+            continue
+        temps, linked = {}, []
+        try:
+            for ext, data in files.items():
+                fd, tmp = tempfile.mkstemp(prefix=".d3tmp-", suffix="." + ext, dir=folder)
+                temps[ext] = tmp
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+            for ext, tmp in temps.items():
+                path = os.path.join(folder, f"{stem}.{ext}")
+                os.link(tmp, path)
+                linked.append(path)
+            return {ext: os.path.join(folder, f"{stem}.{ext}") for ext in files}
+        except FileExistsError:
+            for path in linked:
+                os.unlink(path)
+            counter += 1
+        except BaseException:
+            for path in linked:
+                os.unlink(path)
+            raise
+        finally:
+            for tmp in temps.values():
+                if os.path.exists(tmp):
+                    os.unlink(tmp)

@@ -8,7 +8,9 @@ import torch
 from comfy_api.latest import io
 
 from ..core.mesh.export import FORMATS, save_mesh
+from ..core.mesh.clean import remove_small_components
 from ..core.mesh.extract import field_mesh
+from ..core.mesh.texture import bake
 from .types import CATEGORY, D3Field, D3Mesh
 
 
@@ -27,8 +29,8 @@ class SaveMesh(io.ComfyNode):
                 io.String.Input("filename_prefix", default="distill3d/mesh",
                                 tooltip="Path under the output folder; a counter and the extension are added."),
                 io.Combo.Input("format", options=list(FORMATS), default="glb",
-                               tooltip="glb: glTF binary (Preview3D, Blender, the web); obj: Wavefront with vertex "
-                                       "colors; ply: vertex colors."),
+                               tooltip="glb: glTF binary (Preview3D, Blender, the web); obj: Wavefront (with .mtl "
+                                       "and .png when textured, else vertex colors); ply: vertex colors."),
             ],
             outputs=[io.String.Output(display_name="model_file",
                                       tooltip="The file's path relative to the output folder (for Preview3D).")],
@@ -78,15 +80,100 @@ class ExtractMesh(io.ComfyNode):
                 io.Float.Input("level", default=-1.0, min=-1.0, max=1000.0, step=0.5,
                                tooltip="NeRF density level of the surface; -1 = the default (5 for a NeRF, "
                                        "0 for a NeuS SDF)."),
+                io.Float.Input("remove_floaters", default=0.05, min=0.0, max=1.0, step=0.01,
+                               tooltip="Drop pieces smaller than this fraction of the largest piece's area "
+                                       "(0 keeps everything)."),
             ],
             outputs=[D3Mesh.Output(display_name="mesh")],
         )
 
     @classmethod
-    def execute(cls, field, resolution, level) -> io.NodeOutput:
+    def execute(cls, field, resolution, level, remove_floaters) -> io.NodeOutput:
         with torch.no_grad():
             mesh = field_mesh(field, resolution, None if level < 0 else level)
+        if remove_floaters > 0:
+            mesh = remove_small_components(mesh, remove_floaters)
         return io.NodeOutput(mesh)
 
 
-NODES = [SaveMesh, ToComfyMesh, ExtractMesh]
+class BakeTexture(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DBakeTexture",
+            display_name="Bake Texture",
+            category=f"{CATEGORY}/mesh",
+            description="Unwraps the mesh (xatlas) and bakes the field's albedo into a texture image, padded "
+                        "across seams. Saved as GLB it carries the texture; as OBJ, an .mtl and a .png.",
+            inputs=[
+                D3Mesh.Input("mesh"),
+                D3Field.Input("field", tooltip="The field whose albedo is baked (e.g. the optimized one)."),
+                io.Int.Input("texture_size", default=1024, min=64, max=8192, step=64),
+                io.Int.Input("padding", default=4, min=0, max=64, tooltip="Texels grown beyond each chart."),
+            ],
+            outputs=[D3Mesh.Output(display_name="mesh"), io.Image.Output(display_name="texture")],
+        )
+
+    @classmethod
+    def execute(cls, mesh, field, texture_size, padding) -> io.NodeOutput:
+        dev = next(field.parameters()).device
+        with torch.no_grad():
+            baked = bake(mesh, lambda p: field.query(p.to(dev))[1], texture_size, padding)
+        return io.NodeOutput(baked, baked.texture[None].clone())
+
+
+class RenderTurntable(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DRenderTurntable",
+            display_name="Render Turntable",
+            category=f"{CATEGORY}/mesh",
+            description="A full turn around the mesh (texture or vertex colors) as an IMAGE batch, and "
+                        "optionally an MP4 under the output folder.",
+            is_output_node=True,
+            inputs=[
+                D3Mesh.Input("mesh"),
+                io.Int.Input("frames", default=36, min=1, max=720),
+                io.Int.Input("resolution", default=256, min=16, max=2048, step=8),
+                io.Float.Input("elevation", default=15.0, min=-89.0, max=89.0, step=0.5),
+                io.Float.Input("distance", default=1.8, min=0.3, max=20.0, step=0.05),
+                io.Float.Input("fov", default=40.0, min=5.0, max=150.0, step=0.5),
+                io.Combo.Input("shading", options=["albedo", "lambertian"], default="lambertian"),
+                io.Int.Input("fps", default=24, min=1, max=120),
+                io.String.Input("filename_prefix", default="distill3d/turntable",
+                                tooltip="Where the MP4 goes under the output folder; empty: no video."),
+            ],
+            outputs=[io.Image.Output(display_name="images"), io.String.Output(display_name="video_file")],
+        )
+
+    @classmethod
+    def execute(cls, mesh, frames, resolution, elevation, distance, fov, shading, fps,
+                filename_prefix) -> io.NodeOutput:
+        from ..core.cameras import orbit
+        from ..core.files import resolve_prefix, write_new_file
+        from ..core.render.raster import render_mesh
+        from ..core.video import encode_mp4
+        from .types import Progress, device
+
+        cams = orbit(frames, elevation, distance, fov)
+        progress = Progress(frames)
+        imgs = []
+        with torch.no_grad():
+            for i in range(frames):
+                Progress.check_cancel()
+                imgs.append(render_mesh(mesh, cams[i], resolution, shading=shading, device=device()).rgb.cpu())
+                progress(i + 1, frames)
+        images = torch.cat(imgs).clamp(0, 1)
+        rel, ui = "", None
+        if filename_prefix.strip():
+            out_dir = folder_paths.get_output_directory()
+            folder, name = resolve_prefix(out_dir, filename_prefix)
+            path = write_new_file(folder, name, "mp4", encode_mp4(images, fps))
+            rel = os.path.relpath(path, out_dir).replace(os.sep, "/")
+            sub, fn = os.path.split(rel)
+            ui = {"videos": [{"filename": fn, "subfolder": sub, "type": "output"}]}
+        return io.NodeOutput(images, rel, ui=ui)
+
+
+NODES = [SaveMesh, ToComfyMesh, ExtractMesh, BakeTexture, RenderTurntable]

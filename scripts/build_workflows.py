@@ -59,8 +59,8 @@ SPECS = {
     ),
     "reconstruct_from_views": (
         "Reconstruction from views on a CPU: 24 exact views of a world object on four rings, a NeuS field fitted "
-        "to them (masked RGB + mask + eikonal), refined as a DMTet surface by rasterization, extracted with the "
-        "fitted colors and saved as GLB. "
+        "to them (masked RGB + mask + eikonal), refined as a DMTet surface by rasterization, extracted, its "
+        "albedo baked into a texture, saved as a textured GLB (shown in Preview3D) with an MP4 turntable. "
         "On a GPU, raise the resolution, rays and steps.",
         [
             ("obj", "Distill3DWorldObject", {"object": "snowman", "prompt": ""}),
@@ -86,8 +86,13 @@ SPECS = {
                                                   "preview_every": 20}),
             ("fit_preview", "PreviewImage", {"images": ("refine", 1)}),
             ("mesh", "Distill3DExtractMesh", {"field": ("refine", 0), "resolution": 128}),
-            ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/reconstruction",
+            ("bake", "Distill3DBakeTexture", {"mesh": ("mesh", 0), "field": ("refine", 0), "texture_size": 512}),
+            ("save_mesh", "Distill3DSaveMesh", {"mesh": ("bake", 0), "filename_prefix": "distill3d/reconstruction",
                                                 "format": "glb"}),
+            ("turntable", "Distill3DRenderTurntable", {"mesh": ("bake", 0), "frames": 24, "resolution": 192,
+                                                       "shading": "albedo",
+                                                       "filename_prefix": "distill3d/reconstruction_turntable"}),
+            ("turntable_frames", "PreviewImage", {"images": ("turntable", 0)}),
             ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
         ],
     ),

@@ -11,12 +11,16 @@ class Mesh:
     """A triangle mesh in the pack's coordinates (+Y up, meters; see core.cameras).
 
     vertices [V,3] float32, faces [F,3] int64 (counter-clockwise seen from outside), optional per-vertex colors
-    [V,3] in 0..1 (linear albedo as rendered). Tensors live on the CPU; values are never mutated in place.
+    [V,3] in 0..1 (display / sRGB values, as rendered), optional texture coordinates uv [V,2] (origin at the
+    texture's bottom-left, glTF's v flipped on export) with a texture image [H,W,3] in 0..1. Tensors live on the
+    CPU; values are never mutated in place.
     """
 
     vertices: torch.Tensor
     faces: torch.Tensor
     vertex_colors: torch.Tensor | None = None
+    uv: torch.Tensor | None = None
+    texture: torch.Tensor | None = None
 
     def __post_init__(self):
         v = torch.as_tensor(self.vertices, dtype=torch.float32).detach().cpu()
@@ -34,6 +38,21 @@ class Mesh:
             if c.shape != v.shape:
                 raise ValueError(f"vertex colors must be [V,3] like the vertices {tuple(v.shape)}, got {tuple(c.shape)}")
             object.__setattr__(self, "vertex_colors", c.clamp(0, 1))
+        if (self.uv is None) != (self.texture is None):
+            raise ValueError("a textured mesh needs both uv coordinates and a texture image")
+        if self.uv is not None:
+            uv = torch.as_tensor(self.uv, dtype=torch.float32).detach().cpu()
+            tex = torch.as_tensor(self.texture, dtype=torch.float32).detach().cpu()
+            if uv.shape != (v.shape[0], 2):
+                raise ValueError(f"uv must be [V,2] = [{v.shape[0]},2], got {list(uv.shape)}")
+            if tex.ndim != 3 or tex.shape[-1] != 3:
+                raise ValueError(f"texture must be [H,W,3], got {list(tex.shape)}")
+            object.__setattr__(self, "uv", uv)
+            object.__setattr__(self, "texture", tex.clamp(0, 1))
+
+    @property
+    def textured(self) -> bool:
+        return self.uv is not None
 
     @property
     def num_vertices(self) -> int:

@@ -11,7 +11,7 @@ import io
 import numpy as np
 import torch
 
-from ..files import resolve_prefix, write_new_file
+from ..files import resolve_prefix, write_new_file, write_new_file_set
 from . import Mesh
 
 FORMATS = ("glb", "obj", "ply")
@@ -28,6 +28,15 @@ def linear_to_srgb(c: np.ndarray) -> np.ndarray:
 def _trimesh(mesh: Mesh, linear_colors: bool):
     import trimesh
 
+    if mesh.textured:
+        from PIL import Image
+        from trimesh.visual.material import PBRMaterial
+
+        img = Image.fromarray((mesh.texture.numpy() * 255).round().astype(np.uint8))
+        mat = PBRMaterial(baseColorTexture=img, metallicFactor=0.0, roughnessFactor=1.0)
+        visual = trimesh.visual.TextureVisuals(uv=mesh.uv.numpy(), material=mat)
+        return trimesh.Trimesh(vertices=mesh.vertices.numpy(), faces=mesh.faces.numpy(), visual=visual,
+                               vertex_normals=mesh.vertex_normals().numpy(), process=False)
     colors = None
     if mesh.vertex_colors is not None:
         c = mesh.vertex_colors.numpy().astype(np.float64)
@@ -52,11 +61,30 @@ def encode(mesh: Mesh, fmt: str) -> bytes:
     return tm.export(file_type=fmt)
 
 
+def encode_obj_set(mesh: Mesh, stem: str) -> dict[str, bytes]:
+    """A textured mesh as OBJ + MTL + PNG files named stem.obj / stem.mtl / stem.png."""
+    import trimesh
+
+    text, files = trimesh.exchange.obj.export_obj(_trimesh(mesh, False), include_texture=True,
+                                                  return_texture=True, mtl_name=f"{stem}.mtl")
+    png = next(v for k, v in files.items() if k.endswith(".png"))
+    old = next(k for k in files if k.endswith(".png"))
+    mtl = files[f"{stem}.mtl"].decode().replace(old, f"{stem}.png").encode()
+    return {"obj": text.encode(), "mtl": mtl, "png": png}
+
+
 def save_mesh(mesh: Mesh, output_dir: str, prefix: str, fmt: str = "glb") -> str:
-    """Encode and write `mesh` as the next 'prefix_NNNNN_.fmt' under output_dir. Returns the absolute path."""
-    data = encode(mesh, fmt)  # encode first: a failure leaves nothing behind
+    """Encode and write `mesh` as the next 'prefix_NNNNN_.fmt' under output_dir (a textured OBJ comes with its
+    .mtl and .png, written as a group). Returns the absolute path of the main file."""
+    fmt = fmt.lower()
     folder, name = resolve_prefix(output_dir, prefix)
-    return write_new_file(folder, name, fmt.lower(), data)
+    if fmt == "obj" and mesh.textured:
+        if mesh.num_faces == 0:
+            raise ValueError("the mesh has no faces; refusing to write an empty file")
+        encode_obj_set(mesh, "probe")  # fail before touching the folder
+        return write_new_file_set(folder, name, lambda stem: encode_obj_set(mesh, stem))["obj"]
+    data = encode(mesh, fmt)  # encode first: a failure leaves nothing behind
+    return write_new_file(folder, name, fmt, data)
 
 
 def load_mesh(path_or_bytes, fmt: str | None = None) -> Mesh:
@@ -69,6 +97,14 @@ def load_mesh(path_or_bytes, fmt: str | None = None) -> Mesh:
         loaded = trimesh.load(path_or_bytes, file_type=fmt, process=False)
     if isinstance(loaded, trimesh.Scene):
         loaded = loaded.to_geometry() if hasattr(loaded, "to_geometry") else loaded.dump(concatenate=True)
+    if loaded.visual.kind == "texture" and getattr(loaded.visual, "uv", None) is not None:
+        mat = loaded.visual.material
+        img = getattr(mat, "baseColorTexture", None) or getattr(mat, "image", None)
+        if img is not None:
+            tex = torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0)
+            return Mesh(torch.from_numpy(np.asarray(loaded.vertices, dtype=np.float32)),
+                        torch.from_numpy(np.asarray(loaded.faces, dtype=np.int64)), None,
+                        torch.from_numpy(np.asarray(loaded.visual.uv, dtype=np.float32)), tex)
     colors = None
     vc = getattr(loaded.visual, "vertex_colors", None)
     if loaded.visual.kind == "vertex" and vc is not None and len(vc) == len(loaded.vertices):

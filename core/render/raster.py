@@ -163,7 +163,8 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, cameras: Cameras, hei
         if antialias:
             alpha, attr_img = _antialias(alpha, attr_img, covered, uv, faces, fidx, face, pix, w0, w1, w2, area, ok,
                                          attributes, height, width)
-        rgb = alpha[:, None] * attr_img[:, :3] + (1 - alpha[:, None]) * bg
+        col = attr_img[:, :3] if attr_img.shape[1] >= 3 else torch.full_like(attr_img[:, :1], 0.8).expand(-1, 3)
+        rgb = alpha[:, None] * col + (1 - alpha[:, None]) * bg
         out["rgb"].append(rgb.reshape(height, width, 3))
         out["alpha"].append(alpha.reshape(height, width))
         out["depth"].append(depth_img.reshape(height, width))
@@ -174,3 +175,31 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, cameras: Cameras, hei
     return RenderRecord(rgb=st["rgb"], alpha=st["alpha"], depth=st["depth"],
                         normal=st["normal"] if want_normals else None, albedo=st["rgb"], shading="albedo",
                         extras={"attributes": st["attr"], "positions": st["pos"]})
+
+
+def render_mesh(mesh, cameras: Cameras, height: int, width: int | None = None, background=(1.0, 1.0, 1.0),
+                shading: str = "albedo", device="cpu") -> RenderRecord:
+    """Render a core Mesh with its texture (uv + image), or its vertex colors, or gray."""
+    from ..mesh.texture import sample_texture
+    from .volume import shade
+
+    v = mesh.vertices.to(device)
+    if mesh.textured:
+        attr = mesh.uv.to(device)
+    elif mesh.vertex_colors is not None:
+        attr = mesh.vertex_colors.to(device)
+    else:
+        attr = torch.full_like(v, 0.8)
+    cams = cameras.to(device)
+    rec = rasterize(v, mesh.faces.to(device), cams, height, width, attributes=attr, background=background)
+    a = rec.alpha[..., None]
+    color = rec.extras["attributes"]
+    if mesh.textured:
+        color = sample_texture(mesh.texture.to(device), color)
+    if shading != "albedo":
+        from ..world.render import camera_light
+        ld = camera_light(cams)[:, None, None, :].expand_as(rec.normal)
+        color = shade(color, rec.normal, ld, shading, 0.35)
+    bg = torch.tensor(background, device=v.device)
+    rgb = a * color[..., :3] + (1 - a) * bg
+    return RenderRecord(rgb=rgb, alpha=rec.alpha, depth=rec.depth, normal=rec.normal, albedo=rgb, shading=shading)

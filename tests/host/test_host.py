@@ -31,7 +31,10 @@ EXPECTED_NODES = {
     "Distill3DCombineLosses": ["loss_1", "loss_2"],
     "Distill3DOptimizeField": ["field", "loss", "steps", "learning_rate", "lr_schedule", "samples_per_ray", "seed",
                                "preview_every", "preview_resolution"],
-    "Distill3DExtractMesh": ["field", "resolution", "level"],
+    "Distill3DExtractMesh": ["field", "resolution", "level", "remove_floaters"],
+    "Distill3DBakeTexture": ["mesh", "field", "texture_size", "padding"],
+    "Distill3DRenderTurntable": ["mesh", "frames", "resolution", "elevation", "distance", "fov", "shading", "fps",
+                                 "filename_prefix"],
     "Distill3DConvertToDMTet": ["field", "resolution", "nerf_level"],
 }
 
@@ -110,7 +113,18 @@ def _check_reconstruct_from_views(host, api, entry, files):
     value = mesh_iou(mesh, lambda p: occupancy(obj, p), 96)
     print(f"RECONSTRUCT {obj.name} IoU {value:.3f}")
     assert value >= 0.85
-    assert mesh.vertex_colors is not None
+    assert mesh.textured and mesh.texture.shape[0] == 512
+    from core.evaluate import held_out_views
+    from core.metrics import psnr
+    from core.render.raster import render_mesh
+    from core.world import render_object
+    views = held_out_views()
+    glb_psnr = psnr(render_mesh(mesh, views, 64).rgb, render_object(obj, views, 64, shading="albedo").rgb)
+    print(f"RECONSTRUCT {obj.name} textured GLB PSNR {glb_psnr:.2f} dB")
+    assert glb_psnr >= 22
+    from core.video import decode_frame_count
+    (video,) = [f for f in files if f["filename"].endswith(".mp4")]
+    assert decode_frame_count(host.view(video)) == api[find_node(api, "Distill3DRenderTurntable")]["inputs"]["frames"]
     fits = [k for k, v in api.items() if v["class_type"] == "Distill3DOptimizeField"]
     assert len(fits) == 2  # NeuS fit, then DMTet refinement
     log = entry["outputs"][fits[0]]["text"][0]
