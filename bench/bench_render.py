@@ -69,6 +69,20 @@ def main():
             rates[label] = idx.numel() / t
             print(f"{kind} 64² {label:22s} fwd+bwd {rates[label]:10.0f} rays/s  (occupied {grid.fraction():.1%})")
         print(f"{kind} speed-up from skipping: {rates['skipping + early stop'] / rates['dense sampling']:.2f}x")
+    # rasterizer: the true snowman mesh, fwd+bwd through vertex positions and colors
+    from core.render.raster import rasterize
+    from core.world import true_mesh
+    mesh = true_mesh(get_object("snowman"), 96)
+    cams = orbit(4, 20, 1.8, 40).to(dev)
+    for res in (64, 256):
+        v = mesh.vertices.to(dev).requires_grad_(True)
+
+        def rast():
+            rec = rasterize(v, mesh.faces.to(dev), cams, res, attributes=mesh.vertex_colors.to(dev))
+            rec.rgb.sum().backward()
+        t = timed(rast, 3)
+        print(f"rasterizer {mesh.num_faces} faces, 4 views at {res}²: fwd+bwd {4 / t:6.1f} views/s "
+              f"({4 * res * res / t:10.0f} pixels/s)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak:.0f} MiB")
     if dev.startswith("cuda"):

@@ -97,15 +97,79 @@ def _edge_functions(p, a, b, c):
     return cross(b, c, p), cross(c, a, p), cross(a, b, p), cross(a, b, c)
 
 
+def nvdiffrast_available(device) -> bool:
+    if torch.device(device).type != "cuda":
+        return False
+    try:
+        import nvdiffrast.torch  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+_GL_CONTEXTS = {}
+
+
+def _rasterize_nvdiffrast(vertices, faces, cameras, height, width, attributes, background, want_normals):
+    """The same contract through nvdiffrast (CUDA): rasterize, interpolate, antialias."""
+    import nvdiffrast.torch as dr
+
+    dev = vertices.device
+    ctx = _GL_CONTEXTS.setdefault(dev, dr.RasterizeCudaContext(device=dev))
+    n = len(cameras)
+    w2c = cameras.world_to_camera().to(dev)
+    near, far = 0.01, 100.0
+    sy = 1.0 / torch.tan(torch.deg2rad(cameras.fov.to(dev)) / 2)
+    proj = torch.zeros(n, 4, 4, device=dev)
+    proj[:, 0, 0] = sy * height / width
+    proj[:, 1, 1] = sy
+    proj[:, 2, 2] = -(far + near) / (far - near)
+    proj[:, 2, 3] = -2 * far * near / (far - near)
+    proj[:, 3, 2] = -1.0
+    vh = torch.cat([vertices, torch.ones_like(vertices[:, :1])], -1)
+    cam_pts = torch.einsum("nij,vj->nvi", w2c, vh)
+    clip = torch.einsum("nij,nvj->nvi", proj, cam_pts).contiguous()
+    tri = faces.to(dev).int().contiguous()
+    rast, _ = dr.rasterize(ctx, clip, tri, resolution=[height, width])
+    depth_attr = (-cam_pts[..., 2:3]).contiguous()
+    feats = torch.cat([attributes.expand(n, -1, -1), vertices.expand(n, -1, -1), depth_attr], -1).contiguous()
+    interp, _ = dr.interpolate(feats, rast, tri)
+    covered = (rast[..., 3] > 0).float()[..., None]
+    c = attributes.shape[-1]
+    col = interp[..., :3] if c >= 3 else torch.full_like(interp[..., :3], 0.8)
+    bg = torch.tensor(background, device=dev, dtype=col.dtype)
+    rgb_alpha = torch.cat([covered * col + (1 - covered) * bg, covered], -1)
+    rgb_alpha = dr.antialias(rgb_alpha.contiguous(), rast, clip, tri)
+    flip = lambda x: x.flip(1)  # nvdiffrast's row 0 is the bottom of the image
+    fn = torch.nn.functional.normalize(torch.linalg.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]],
+                                                          vertices[faces[:, 2]] - vertices[faces[:, 0]]), dim=-1)
+    tri_id = rast[..., 3].long()
+    normal = torch.where((tri_id > 0)[..., None], fn[(tri_id - 1).clamp_min(0)], torch.zeros_like(interp[..., :3]))
+    return RenderRecord(rgb=flip(rgb_alpha[..., :3]), alpha=flip(rgb_alpha[..., 3]),
+                        depth=flip(interp[..., c + 3] * covered[..., 0]),
+                        normal=flip(normal) if want_normals else None, albedo=flip(rgb_alpha[..., :3]),
+                        shading="albedo", extras={"attributes": flip(interp[..., :c]),
+                                                  "positions": flip(interp[..., c:c + 3])})
+
+
 def rasterize(vertices: torch.Tensor, faces: torch.Tensor, cameras: Cameras, height: int, width: int | None = None,
               attributes: torch.Tensor | None = None, background=(1.0, 1.0, 1.0), antialias: bool = True,
-              want_normals: bool = True) -> RenderRecord:
+              want_normals: bool = True, backend: str = "auto") -> RenderRecord:
     """Render a triangle mesh from each camera. vertices [V,3] (may require grad), faces [F,3], attributes [V,C]
     (colors by default). Returns a RenderRecord [N,H,W,...]: rgb = attributes[..., :3] over the background,
     alpha (antialiased), depth along the view axis, world normals (face normals, where covered); the raw
-    interpolated attributes and the world positions are in extras."""
+    interpolated attributes and the world positions are in extras. backend: 'torch', 'nvdiffrast', or 'auto'
+    (nvdiffrast where it imports on CUDA)."""
     width = height if width is None else width
     dev = vertices.device
+    if backend not in ("auto", "torch", "nvdiffrast"):
+        raise ValueError(f"rasterizer backend must be 'auto', 'torch' or 'nvdiffrast', got '{backend}'")
+    if backend == "nvdiffrast" and not nvdiffrast_available(dev):
+        raise RuntimeError("backend 'nvdiffrast' needs nvdiffrast installed and a CUDA device; use 'auto' or 'torch'")
+    if backend == "nvdiffrast" or (backend == "auto" and nvdiffrast_available(dev)):
+        attrs = torch.full_like(vertices, 0.8) if attributes is None else attributes
+        return _rasterize_nvdiffrast(vertices, faces, cameras.to(dev), height, width, attrs, background,
+                                     want_normals)
     faces = faces.to(dev).long()
     if attributes is None:
         attributes = torch.full_like(vertices, 0.8)

@@ -55,3 +55,14 @@ def test_depth_test_keeps_the_nearest_surface():
     rec = rasterize(v, f, cam, 32, attributes=colors)
     assert torch.allclose(rec.rgb[0, 16, 16], torch.tensor([0.0, 1.0, 0.0]), atol=1e-4)
     assert abs(rec.depth[0, 16, 16].item() - 1.8) < 1e-3
+
+
+def test_backend_choice_is_explicit():
+    import pytest
+    v, f = _triangle()
+    cam = Cameras.from_spherical(0.0, 0.0, 2.0, 40.0)
+    assert torch.equal(rasterize(v, f, cam, 16, backend="auto").alpha, rasterize(v, f, cam, 16, backend="torch").alpha)
+    with pytest.raises(RuntimeError, match="CUDA"):
+        rasterize(v, f, cam, 16, backend="nvdiffrast")
+    with pytest.raises(ValueError, match="backend"):
+        rasterize(v, f, cam, 16, backend="opengl")

@@ -170,3 +170,21 @@ def test_pearson():
     a = torch.randn(100)
     assert abs(pearson(a, 3 * a + 1).item() - 1) < 1e-5
     assert abs(pearson(a, -a).item() + 1) < 1e-5
+
+
+def test_triplane_fields_fit_too():
+    torch.manual_seed(0)
+    field = make_field("neus", encoding="triplane", encoding_config=dict(resolution=64, features=8))
+    res = optimize(field, [_reference()], steps=40, lr=1e-2, seed=0, n_samples=32)
+    assert sum(h["loss"] for h in res.history[-5:]) < 0.6 * sum(h["loss"] for h in res.history[:5])
+
+
+def test_extracting_an_empty_field_is_a_clear_error():
+    from core.mesh.extract import EmptySurfaceError, field_mesh
+    field = make_field("nerf", blob_density=0.0)
+    with torch.no_grad():
+        for p in field.net.parameters():
+            p.zero_()
+        field.net[-1].bias[0] = -20.0  # density ~ 0 everywhere
+    with pytest.raises(EmptySurfaceError, match="nerf field is empty"):
+        field_mesh(field, 32)
