@@ -201,6 +201,12 @@ class Cameras:
                 for e, a in zip(self.elevation, self.azimuth)]
 
 
+def camera_light(cameras: Cameras, offset=(-0.4, 0.6, 1.0)) -> torch.Tensor:
+    """A key light attached to each camera: from above-left of the viewer, as a photographer would place it."""
+    v = torch.nn.functional.normalize(torch.tensor(offset, dtype=torch.float32, device=cameras.device), dim=0)
+    return torch.nn.functional.normalize(cameras.c2w[:, :3, :3] @ v, dim=-1)
+
+
 def direction_label(elevation: float, azimuth: float, overhead_threshold: float = 60.0,
                     front_halfwidth: float = 45.0, back_halfwidth: float = 45.0) -> str:
     """The view-dependent prompt label for a camera at (elevation, azimuth) in degrees."""

@@ -110,7 +110,7 @@ class ConvertToDMTet(io.ComfyNode):
     def execute(cls, field, resolution, nerf_level) -> io.NodeOutput:
         if field.geometry == "mesh":
             raise ValueError("the field is already a DMTet; connect a NeuS or NeRF field")
-        return io.NodeOutput(DMTetField.from_field(field.clone().to(device()), resolution, nerf_level))
+        return io.NodeOutput(DMTetField.from_field(field, resolution, nerf_level).to(device()))
 
 
 NODES = [CreateNeRF, CreateNeuS, ConvertToDMTet]

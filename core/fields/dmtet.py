@@ -8,6 +8,7 @@ import copy
 import torch
 import torch.nn as nn
 
+from ..cameras import camera_light
 from ..render import RenderRecord
 from .tets import marching_tets, tet_grid
 
@@ -99,7 +100,6 @@ class DMTetField(nn.Module):
             albedo = albedo.index_put(covered.nonzero(as_tuple=True), self.texture.query(rec.extras["attributes"][covered])[1])
         color = albedo
         if shading != "albedo":
-            from ..world.render import camera_light
             ld = camera_light(cams) if light_dirs is None else light_dirs
             color = shade(albedo, rec.normal, ld[:, None, None, :].expand_as(rec.normal), shading, ambient)
         a = rec.alpha[..., None]

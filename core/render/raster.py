@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ..cameras import Cameras
+from ..cameras import Cameras, camera_light
 from . import RenderRecord
 
 
@@ -261,7 +261,6 @@ def render_mesh(mesh, cameras: Cameras, height: int, width: int | None = None, b
     if mesh.textured:
         color = sample_texture(mesh.texture.to(device), color)
     if shading != "albedo":
-        from ..world.render import camera_light
         ld = camera_light(cams)[:, None, None, :].expand_as(rec.normal)
         color = shade(color, rec.normal, ld, shading, 0.35)
     bg = torch.tensor(background, device=v.device)

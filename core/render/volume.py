@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..cameras import Cameras
+from ..cameras import Cameras, camera_light
 from . import RenderRecord
 
 SHADINGS = ("albedo", "lambertian", "textureless")
@@ -143,7 +143,6 @@ def render_views(field, cameras: Cameras, height: int, width: int | None = None,
     view_axis = (-cameras.c2w[:, :3, 2])[:, None, None, :].expand_as(d)
     cos = (d * view_axis).sum(-1)
     if light_dirs is None and kw.get("shading", "albedo") != "albedo":
-        from ..world.render import camera_light
         light_dirs = camera_light(cameras)
     ld = None if light_dirs is None else light_dirs[:, None, None, :].expand_as(d).reshape(-1, 3)
     o, d, cos = o.reshape(-1, 3), d.reshape(-1, 3), cos.reshape(-1)

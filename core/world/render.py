@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..cameras import Cameras
+from ..cameras import Cameras, camera_light
 from ..render import RenderRecord
 from .sdf import Shape
 
@@ -48,12 +48,6 @@ def sphere_trace(shape: Shape, origins: torch.Tensor, dirs: torch.Tensor, max_st
         keep = (~converged) & (t[idx] < t_far[idx])
         idx = idx[keep]
     return t, hit
-
-
-def camera_light(cameras: Cameras, offset=(-0.4, 0.6, 1.0)) -> torch.Tensor:
-    """A key light attached to each camera: from above-left of the viewer, as a photographer would place it."""
-    v = F.normalize(torch.tensor(offset, dtype=torch.float32, device=cameras.device), dim=0)
-    return F.normalize(cameras.c2w[:, :3, :3] @ v, dim=-1)
 
 
 def render_shape(shape: Shape, cameras: Cameras, height: int, width: int | None = None,
