@@ -1,0 +1,69 @@
+"""Diffusion priors as noise predictors, and the conversions every score-distillation loss shares.
+
+A noise predictor says its space ('pixel' at resolution R, or 'latent' with a differentiable encoder), its
+alphas_cumprod over T training timesteps, and predicts epsilon for (x_t, t, conditioning, cameras). CFG,
+weighting and timestep schedules belong to the losses (core.guidance.sds), not to the predictor.
+Notation as METHODS.md: x_t = sqrt(a) x0 + sqrt(1-a) eps with a = alphas_cumprod[t].
+"""
+from __future__ import annotations
+
+import torch
+
+
+def _ab(alphas_cumprod: torch.Tensor, t: torch.Tensor, like: torch.Tensor):
+    a = alphas_cumprod.to(like.device, like.dtype)[t.long()]
+    shape = (-1,) + (1,) * (like.ndim - 1)
+    return a.sqrt().reshape(shape), (1 - a).sqrt().reshape(shape)
+
+
+def add_noise(x0, eps, t, alphas_cumprod):
+    alpha, sigma = _ab(alphas_cumprod, t, x0)
+    return alpha * x0 + sigma * eps
+
+
+def eps_to_x0(x_t, eps, t, alphas_cumprod):
+    alpha, sigma = _ab(alphas_cumprod, t, x_t)
+    return (x_t - sigma * eps) / alpha
+
+
+def x0_to_eps(x_t, x0, t, alphas_cumprod):
+    alpha, sigma = _ab(alphas_cumprod, t, x_t)
+    return (x_t - alpha * x0) / sigma
+
+
+def v_to_eps(x_t, v, t, alphas_cumprod):
+    """v-prediction (Salimans & Ho): v = alpha eps - sigma x0  =>  eps = sigma x_t + alpha v."""
+    alpha, sigma = _ab(alphas_cumprod, t, x_t)
+    return sigma * x_t + alpha * v
+
+
+def eps_to_v(x_t, eps, t, alphas_cumprod):
+    alpha, sigma = _ab(alphas_cumprod, t, x_t)
+    x0 = (x_t - sigma * eps) / alpha
+    return alpha * eps - sigma * x0
+
+
+def linear_beta_alphas_cumprod(steps: int = 1000, beta_start: float = 0.00085, beta_end: float = 0.012):
+    """Stable Diffusion's 'scaled linear' schedule (the default of the world prior too)."""
+    betas = torch.linspace(beta_start ** 0.5, beta_end ** 0.5, steps, dtype=torch.float64) ** 2
+    return torch.cumprod(1 - betas, 0).float()
+
+
+class NoisePredictor:
+    """The interface of every prior. Subclasses set the attributes and implement encode / predict_eps."""
+
+    space = "pixel"          # or "latent"
+    resolution = 64          # the image size the prior works at (pixels, before any encoder)
+    alphas_cumprod: torch.Tensor
+    num_timesteps = 1000
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Renders [B,H,W,3] in 0..1 (already at `resolution`) -> the prior's x0 space, differentiably."""
+        raise NotImplementedError
+
+    def predict_eps(self, x_t: torch.Tensor, t: torch.Tensor, cond, cameras=None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def condition(self, prompt: str, negative: str = ""):
+        """(conditional, unconditional) conditioning for a prompt."""
+        raise NotImplementedError

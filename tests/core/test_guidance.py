@@ -1,0 +1,107 @@
+import pytest
+import torch
+
+from core.cameras import orbit
+from core.guidance import add_noise, eps_to_v, eps_to_x0, linear_beta_alphas_cumprod, v_to_eps, x0_to_eps
+from core.guidance.world_prior import WorldPrior
+from core.metrics import psnr
+from core.world import get_object, render_object
+
+AC = linear_beta_alphas_cumprod()
+
+
+def test_eps_v_x0_conversions_round_trip():
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(4, 3, 8, 8, generator=g)
+    eps = torch.randn(4, 3, 8, 8, generator=g)
+    t = torch.tensor([1, 250, 600, 999])
+    x_t = add_noise(x0, eps, t, AC)
+    assert torch.allclose(eps_to_x0(x_t, eps, t, AC), x0, atol=1e-4)
+    assert torch.allclose(x0_to_eps(x_t, x0, t, AC), eps, atol=1e-3)
+    assert torch.allclose(v_to_eps(x_t, eps_to_v(x_t, eps, t, AC), t, AC), eps, atol=1e-4)
+    # v's definition: alpha eps - sigma x0
+    a = AC[t].reshape(-1, 1, 1, 1)
+    assert torch.allclose(eps_to_v(x_t, eps, t, AC), a.sqrt() * eps - (1 - a).sqrt() * x0, atol=1e-4)
+
+
+def brute_force_posterior_mean(prior, x_t, t, names, cameras):
+    """The MMSE estimate written out image by image, in float64."""
+    a = prior.alphas_cumprod[t].double()
+    outs = []
+    for b in range(x_t.shape[0]):
+        logs, ys = [], []
+        q = torch.nn.functional.normalize(cameras.position[b].double(), dim=0)
+        for n in names:
+            s = prior.render_set(n)
+            for k in range(s.images.shape[0]):
+                y = s.images[k].double()
+                lw = -((x_t[b].double() - a[b].sqrt() * y) ** 2).sum() / (2 * (1 - a[b]))
+                if prior.mode == "view-aware":
+                    ang = torch.acos((q @ s.dirs[k].double()).clamp(-1, 1))
+                    lw = lw - ang ** 2 / (2 * prior.kernel ** 2) if ang <= prior.max_angle else torch.tensor(-1e30)
+                logs.append(lw)
+                ys.append(y)
+        w = torch.softmax(torch.stack(logs), 0)
+        outs.append((w[:, None, None, None] * torch.stack(ys)).sum(0))
+    return torch.stack(outs).float()
+
+
+@pytest.mark.parametrize("mode", ["view-aware", "2D"])
+def test_world_prior_is_the_exact_posterior_mean(mode):
+    prior = WorldPrior(32, mode=mode, elevations=(0, 30), azimuth_step=45.0)
+    cams = orbit(3, 15, 1.8, 40, azimuth_start=10)
+    g = torch.Generator().manual_seed(1)
+    truth = render_object(get_object("duck"), cams, 32, shading="albedo").rgb.permute(0, 3, 1, 2) * 2 - 1
+    t = torch.tensor([100, 500, 900])
+    x_t = add_noise(truth, torch.randn(truth.shape, generator=g), t, prior.alphas_cumprod)
+    names = ("duck", "mug")
+    ours = prior.posterior_mean(x_t, t, names, cams)
+    assert torch.allclose(ours, brute_force_posterior_mean(prior, x_t, t, names, cams), atol=1e-4)
+
+
+def test_view_aware_prior_denoises_to_the_right_view_and_2d_does_not_care():
+    cams = orbit(2, 30, 1.8, 40)  # front and back, on the prior's grid
+    obj = get_object("snowman")
+    truth = render_object(obj, cams, 32, shading="albedo").rgb.permute(0, 3, 1, 2) * 2 - 1
+    view_aware = WorldPrior(32, "view-aware", elevations=(30,), azimuth_step=30.0)
+    # pure noise, late timestep: the view-aware prior still produces the view at the camera
+    x_t = torch.randn(truth.shape, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor([990, 990])
+    cond, _ = view_aware.condition("a snowman")
+    x0 = view_aware.posterior_mean(x_t, t, cond, cams)
+    assert psnr((x0 + 1) / 2, (truth + 1) / 2) > 14
+    with pytest.raises(ValueError, match="names no object"):
+        view_aware.condition("a giraffe")
+    with pytest.raises(ValueError, match="32 or 64"):
+        WorldPrior(48)
+
+
+def test_sds_gradient_is_w_times_eps_difference():
+    from core.guidance.sds import sds_from_eps, sds_weight
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 3, 8, 8, generator=g, requires_grad=True)
+    eps_hat, eps = torch.randn(3, 3, 8, 8, generator=g), torch.randn(3, 3, 8, 8, generator=g)
+    t = torch.tensor([50, 500, 950])
+    w = sds_weight("sds", AC, t)
+    loss, _ = sds_from_eps(x, eps_hat, eps, w)
+    loss.backward()
+    expected = w.reshape(-1, 1, 1, 1) * (eps_hat - eps) / 3
+    assert torch.allclose(x.grad, expected, atol=1e-6)
+    assert torch.allclose(sds_weight("fantasia3d", AC, t), AC[t].sqrt() * (1 - AC[t]))
+    assert torch.equal(sds_weight("uniform", AC, t), torch.ones(3))
+
+
+def test_cfg_and_rescale_formulas():
+    from core.guidance.sds import cfg, cfg_rescale
+    u, c = torch.zeros(2, 4), torch.ones(2, 4)
+    assert torch.equal(cfg(u, c, 7.5), torch.full((2, 4), 7.5))
+    g = torch.Generator().manual_seed(0)
+    x0_cfg, x0_cond = torch.randn(4, 3, 5, 5, generator=g) * 4, torch.randn(4, 3, 5, 5, generator=g)
+    full = cfg_rescale(x0_cfg, x0_cond, 1.0)
+    assert torch.allclose(full.reshape(4, -1).std(1), x0_cond.reshape(4, -1).std(1), atol=1e-5)
+    half = cfg_rescale(x0_cfg, x0_cond, 0.5)
+    assert torch.allclose(half, 0.5 * full + 0.5 * x0_cfg, atol=1e-6)
+    grouped = cfg_rescale(x0_cfg, x0_cond, 1.0, group=4)  # one std over the group of 4 views
+    assert torch.allclose(grouped.std(), x0_cond.std(), atol=1e-5)
+    with pytest.raises(ValueError, match="groups of 3"):
+        cfg_rescale(x0_cfg, x0_cond, 1.0, group=3)
