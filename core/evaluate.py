@@ -28,15 +28,11 @@ def evaluate_field(field, obj, resolution: int = 64, mesh_resolution: int = 96, 
                    mesh=None) -> dict:
     """IoU of the field's extracted surface, and PSNR / SSIM / silhouette IoU of albedo renders at held-out views."""
     from .mesh.extract import field_mesh
-    from .render.volume import render_views
     from .world import occupancy, render_object
 
     views = held_out_views() if views is None else views
     dev = next(field.parameters()).device
-    if field.supports_rays:
-        rec = render_views(field, views.to(dev), resolution, perturb=False, background=None)
-    else:
-        rec = field.render_views(views.to(dev), resolution)
+    rec = field.render_views(views.to(dev), resolution, perturb=False)
     true = render_object(obj, views, resolution, shading="albedo")
     mesh = field_mesh(field, mesh_resolution) if mesh is None else mesh
     return {

@@ -6,12 +6,11 @@ from comfy_api.latest import io
 
 from ..core.fields import make_field
 from ..core.fields.dmtet import DMTetField
-from ..core.fields.encodings import tcnn_available
-from .types import CATEGORY, D3Field, device
+from .types import BACKGROUND_COLORS, CATEGORY, D3Field, device
 
 ENCODINGS = ["auto", "densegrid", "hashgrid", "triplane"]
-BACKGROUNDS = {"white": ("solid", (1.0, 1.0, 1.0)), "black": ("solid", (0.0, 0.0, 0.0)),
-               "gray": ("solid", (0.5, 0.5, 0.5)), "learned (environment MLP)": ("mlp", (1.0, 1.0, 1.0))}
+BACKGROUNDS = {**{name: ("solid", c) for name, c in BACKGROUND_COLORS.items()},
+               "learned (environment MLP)": ("mlp", (1.0, 1.0, 1.0))}
 
 
 def _common_inputs():

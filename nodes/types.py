@@ -9,6 +9,7 @@ D3WorldObject = io.Custom("D3_WORLD_OBJECT")  # core.world.WorldObject
 D3Mesh = io.Custom("D3_MESH")                 # core.mesh.Mesh (with vertex colors / textures)
 
 CATEGORY = "Distill3D"
+BACKGROUND_COLORS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "gray": (0.5, 0.5, 0.5)}
 
 
 def device():

@@ -5,8 +5,9 @@ from comfy_api.latest import io
 
 from ..core.world import UnknownObjectError, find_in_prompt, get_object, object_names, render_object, \
     true_mesh
+from ..core.render import SHADINGS
 from ..core.world.render import depth_image
-from .types import CATEGORY, D3Cameras, D3Mesh, D3WorldObject, device, image_batch
+from .types import BACKGROUND_COLORS, CATEGORY, D3Cameras, D3Mesh, D3WorldObject, device, image_batch
 
 
 def _resolve(object_name: str, prompt: str):
@@ -49,8 +50,6 @@ class WorldObjectNode(io.ComfyNode):
         return io.NodeOutput(obj, obj.name)
 
 
-SHADINGS = ["lambertian", "albedo", "textureless"]
-BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "gray": (0.5, 0.5, 0.5)}
 
 
 class RenderWorldViews(io.ComfyNode):
@@ -66,10 +65,10 @@ class RenderWorldViews(io.ComfyNode):
                 D3Cameras.Input("cameras"),
                 io.Int.Input("resolution", default=128, min=16, max=2048, step=8,
                              tooltip="Width and height of each view in pixels."),
-                io.Combo.Input("shading", options=SHADINGS, default="lambertian",
+                io.Combo.Input("shading", options=list(SHADINGS), default="lambertian",
                                tooltip="lambertian: albedo lit by a light above-left of the camera; albedo: flat "
                                        "color; textureless: white surface, lit (shows the geometry)."),
-                io.Combo.Input("background", options=list(BACKGROUNDS), default="white"),
+                io.Combo.Input("background", options=list(BACKGROUND_COLORS), default="white"),
                 io.Int.Input("supersample", default=2, min=1, max=4,
                              tooltip="Samples per pixel along each axis: antialiased edges and soft mask borders."),
             ],
@@ -89,7 +88,7 @@ class RenderWorldViews(io.ComfyNode):
     def execute(cls, object, cameras, resolution, shading, background, supersample) -> io.NodeOutput:
         dev = device()
         cams = cameras.to(dev)
-        rec = render_object(object, cams, resolution, shading=shading, background=BACKGROUNDS[background],
+        rec = render_object(object, cams, resolution, shading=shading, background=BACKGROUND_COLORS[background],
                             supersample=supersample)
         depth = depth_image(rec.depth, rec.alpha)
         normal = (rec.camera_normals(cams) * 0.5 + 0.5) * (rec.alpha[..., None] > 0)

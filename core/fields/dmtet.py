@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from ..cameras import camera_light
-from ..render import RenderRecord
+from ..render import RenderRecord, shade
 from .tets import marching_tets, tet_grid
 
 
@@ -84,7 +84,6 @@ class DMTetField(nn.Module):
     def render_views(self, cameras, height, width=None, shading="albedo", want_normals=False, light_dirs=None,
                      ambient: float = 0.35, **_) -> RenderRecord:
         from ..render.raster import rasterize
-        from ..render.volume import shade
 
         width = height if width is None else width
         verts, faces = self.surface()
@@ -109,7 +108,3 @@ class DMTetField(nn.Module):
 
     def render_rays(self, *a, **k):
         raise NotImplementedError("a DMTet field renders whole views (rasterization), not ray batches")
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        return self

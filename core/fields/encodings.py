@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..accel import cuda_extension_available
+
 # Instant-NGP's spatial hash primes (the first is 1 so that the hash of the x axis stays coherent).
 HASH_PRIMES = (1, 2654435761, 805459861)
 
@@ -105,13 +107,7 @@ class TcnnHashGridEncoding(nn.Module):
 
 
 def tcnn_available(device) -> bool:
-    if torch.device(device).type != "cuda":
-        return False
-    try:
-        import tinycudann  # noqa: F401
-    except Exception:
-        return False
-    return True
+    return cuda_extension_available(device, "tinycudann")
 
 
 def make_hash_grid(backend: str = "auto", device="cpu", **config) -> nn.Module:

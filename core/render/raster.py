@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import torch
 
+from ..accel import cuda_extension_available
 from ..cameras import Cameras, camera_light
-from . import RenderRecord
+from . import RenderRecord, shade
 
 
 def _signed_distance(p, A, B, C):
@@ -98,13 +99,7 @@ def _edge_functions(p, a, b, c):
 
 
 def nvdiffrast_available(device) -> bool:
-    if torch.device(device).type != "cuda":
-        return False
-    try:
-        import nvdiffrast.torch  # noqa: F401
-    except Exception:
-        return False
-    return True
+    return cuda_extension_available(device, "nvdiffrast.torch")
 
 
 _GL_CONTEXTS = {}
@@ -245,7 +240,6 @@ def render_mesh(mesh, cameras: Cameras, height: int, width: int | None = None, b
                 shading: str = "albedo", device="cpu") -> RenderRecord:
     """Render a core Mesh with its texture (uv + image), or its vertex colors, or gray."""
     from ..mesh.texture import sample_texture
-    from .volume import shade
 
     v = mesh.vertices.to(device)
     if mesh.textured:

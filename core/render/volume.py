@@ -11,9 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ..cameras import Cameras, camera_light
-from . import RenderRecord
-
-SHADINGS = ("albedo", "lambertian", "textureless")
+from . import SHADINGS, RenderRecord, shade
 
 
 def ray_box(origins, dirs, bound):
@@ -24,14 +22,6 @@ def ray_box(origins, dirs, bound):
     near = torch.minimum(t0, t1).max(-1).values.clamp_min(0)
     far = torch.maximum(t0, t1).min(-1).values
     return near, far
-
-
-def shade(albedo, normals, light_dirs, shading: str, ambient: float):
-    if shading == "albedo":
-        return albedo
-    base = torch.ones_like(albedo) if shading == "textureless" else albedo
-    lam = (normals * light_dirs).sum(-1, keepdim=True).clamp_min(0)
-    return base * (ambient + (1 - ambient) * lam)
 
 
 def render_rays(field, origins: torch.Tensor, dirs: torch.Tensor, n_samples: int = 64, perturb: bool = True,
@@ -66,7 +56,6 @@ def render_rays(field, origins: torch.Tensor, dirs: torch.Tensor, n_samples: int
     depth = torch.zeros(R, device=dev)
     opacity = torch.zeros(R, device=dev)
     normal_acc = torch.zeros(R, 3, device=dev) if need_normals else None
-    weights_all = []
     evaluated = 0
     active = hit_box.clone()
     for s0 in range(0, n_samples, segment):
@@ -120,7 +109,6 @@ def render_rays(field, origins: torch.Tensor, dirs: torch.Tensor, n_samples: int
         albedo_acc = albedo_acc.index_add(0, ray_idx, (w[..., None] * col).sum(1))
         depth = depth.index_add(0, ray_idx, (w * t_mid).sum(1))
         opacity = opacity.index_add(0, ray_idx, w.sum(1))
-        weights_all.append((ray_idx, w))
         T = T.index_put((ray_idx,), trans[:, -1])
         active = active & (T > min_transmittance)
     bg = field.background(dirs) if background is None else background
@@ -131,7 +119,7 @@ def render_rays(field, origins: torch.Tensor, dirs: torch.Tensor, n_samples: int
     depth = depth / opacity.clamp_min(1e-6) * (opacity > 1e-6)
     normals = F.normalize(normal_acc, dim=-1) * (opacity[:, None] > 1e-6) if need_normals else None
     return RenderRecord(rgb=out_rgb, alpha=opacity.clamp(0, 1), depth=depth, normal=normals, albedo=out_albedo,
-                        shading=shading, extras={"samples_evaluated": evaluated, "weights": weights_all})
+                        shading=shading, extras={"samples_evaluated": evaluated})
 
 
 def render_views(field, cameras: Cameras, height: int, width: int | None = None, chunk: int = 16384,

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..cameras import Cameras, camera_light
-from ..render import RenderRecord
+from ..render import SHADINGS, RenderRecord, shade
 from .sdf import Shape
 
 BOUND_RADIUS = 0.9  # every world object lies inside this sphere (the unit cube's circumsphere is 0.866)
@@ -54,8 +54,8 @@ def render_shape(shape: Shape, cameras: Cameras, height: int, width: int | None 
                  shading: str = "lambertian", background=(1.0, 1.0, 1.0), supersample: int = 2,
                  ambient: float = 0.35, light_dirs: torch.Tensor | None = None, chunk: int = 262144) -> RenderRecord:
     """Render `shape` from every camera. `shading`: 'albedo', 'lambertian' or 'textureless' (white albedo)."""
-    if shading not in ("albedo", "lambertian", "textureless"):
-        raise ValueError(f"shading must be 'albedo', 'lambertian' or 'textureless', got '{shading}'")
+    if shading not in SHADINGS:
+        raise ValueError(f"shading must be one of {SHADINGS}, got '{shading}'")
     width = height if width is None else width
     if supersample < 1:
         raise ValueError(f"supersample must be at least 1, got {supersample}")
@@ -83,12 +83,7 @@ def render_shape(shape: Shape, cameras: Cameras, height: int, width: int | None 
         p = o[hi] + t[hi - s, None] * d[hi]
         _, col = shape(p)
         n = sdf_normals(shape, p)
-        lam = (n * light[hi]).sum(-1).clamp_min(0)
-        if shading == "albedo":
-            shaded = col
-        else:
-            base = torch.ones_like(col) if shading == "textureless" else col
-            shaded = base * (ambient + (1 - ambient) * lam[:, None])
+        shaded = shade(col, n, light[hi], shading, ambient)
         rgb[hi] = shaded.clamp(0, 1)
         albedo[hi] = col.clamp(0, 1)
         alpha[hi] = 1.0
