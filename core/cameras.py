@@ -207,6 +207,14 @@ def camera_light(cameras: Cameras, offset=(-0.4, 0.6, 1.0)) -> torch.Tensor:
     return torch.nn.functional.normalize(cameras.c2w[:, :3, :3] @ v, dim=-1)
 
 
+def random_light(cameras: Cameras, generator: torch.Generator | None = None, spread: float = 0.5) -> torch.Tensor:
+    """DreamFusion's random point light, as a direction: the camera's own direction jittered by `spread` (so the
+    lit side faces the viewer and shading reveals the geometry from every camera)."""
+    base = torch.nn.functional.normalize(cameras.position, dim=-1)
+    jitter = torch.randn(base.shape, generator=generator).to(base.device) * spread
+    return torch.nn.functional.normalize(base + jitter, dim=-1)
+
+
 def direction_label(elevation: float, azimuth: float, overhead_threshold: float = 60.0,
                     front_halfwidth: float = 45.0, back_halfwidth: float = 45.0) -> str:
     """The view-dependent prompt label for a camera at (elevation, azimuth) in degrees."""

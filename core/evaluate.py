@@ -67,3 +67,32 @@ def fit_to_views(obj, kind: str = "neus", steps: int = 600, lr: float = 0.02, n_
         field = make_field(kind, **field_kw)
     return optimize(field, terms, steps, lr=lr, seed=seed, n_samples=n_samples, on_progress=on_progress,
                     device=device)
+
+
+def dreamfusion_on_world(obj, kind: str = "neus", steps: int = 300, lr: float = 0.02, guidance_scale: float = 10.0,
+                         mode: str = "view-aware", resolution: int = 32, batch: int = 4, n_samples: int = 24,
+                         seed: int = 0, on_progress=None, device="cpu", field=None, method: str = "sds", **sds_kw):
+    """The reference text-to-3D run: DreamFusion's SDS on the world prior, prompt 'a <object>' (NeuS fields get
+    the eikonal term too). The recipe of workflows/dreamfusion_world.json; evaluate_field(result.field, obj, 32)
+    judges it. NeRF wants lr 0.05. method 'vsd': ProlificDreamer's loss in place of SDS (prolificdreamer_world)."""
+    from .cameras import CameraDistribution
+    from .fields import make_field
+    from .guidance import PromptedPrior
+    from .guidance.sds import SDSLoss
+    from .guidance.world_prior import WorldPrior
+    from .optimize import optimize
+
+    prior = PromptedPrior(WorldPrior(resolution, mode, device=device), f"a {obj.name}")
+    cams = CameraDistribution((-10.0, 75.0), (-180.0, 180.0), (1.8, 1.8), (40.0, 40.0))
+    kw = dict(t_range=(0.02, 0.98), t_range_end=(0.02, 0.5)) | sds_kw
+    from .guidance.vsd import VSDLoss
+    loss_cls = {"sds": SDSLoss, "vsd": VSDLoss}[method]
+    terms = [loss_cls(prior, cams, batch=batch, guidance_scale=guidance_scale, **kw)]
+    if kind == "neus":
+        from .losses.regularizers import EikonalLoss
+        terms.append(EikonalLoss(0.1))
+    if field is None:
+        torch.manual_seed(seed)
+        field = make_field(kind)
+    return optimize(field, terms, steps, lr=lr, seed=seed, n_samples=n_samples, on_progress=on_progress,
+                    device=device)

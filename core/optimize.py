@@ -25,6 +25,7 @@ class OptimizeResult:
     history: list = dc_field(default_factory=list)  # per step: {"loss": ..., "<term>": ...}
     stopped: str | None = None                        # why the loop stopped early, if it did
     seconds: float = 0.0
+    param_change: float = 0.0                         # ||theta - theta_0|| / ||theta_0||: did gradients arrive?
 
 
 def lr_factor(schedule: str, step: int, total: int, warmup: int = 0) -> float:
@@ -59,6 +60,7 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
     grid = OccupancyGrid(field.bound, 64, device=device) if occupancy and field.supports_rays else None
     step_size = 2 * field.bound * 1.7320508 / n_samples
     result = OptimizeResult(field=field, steps_done=0)
+    start = [p.detach().clone() for p in field.parameters()]
     t0 = time.perf_counter()
     for step in range(steps):
         if check_cancel is not None:
@@ -80,7 +82,7 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
             elif isinstance(req, ViewRequest):
                 rec = field.render_views(req.cameras, req.height, req.width, n_samples=n_samples,
                                          generator=gen, shading=req.shading, want_normals=req.want_normals,
-                                         occupancy=grid, chunk=1 << 30)
+                                         light_dirs=req.light_dirs, occupancy=grid, chunk=1 << 30)
             value, term_logs = term.loss(field, rec, step, steps)
             weight = term.weight_at(step, steps)
             if not torch.isfinite(value):
@@ -108,5 +110,9 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
         if on_progress is not None:
             on_progress(step + 1, steps, logs)
     result.seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        moved = sum(float((p - q).pow(2).sum()) for p, q in zip(field.parameters(), start))
+        scale = sum(float(q.pow(2).sum()) for q in start)
+    result.param_change = (moved / max(scale, 1e-30)) ** 0.5
     field.eval()
     return result

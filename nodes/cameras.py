@@ -5,7 +5,7 @@ import torch
 from comfy_api.latest import io
 
 from ..core.cameras import CameraDistribution, Cameras, orbit
-from .types import CATEGORY, D3Cameras, range_errors
+from .types import CATEGORY, D3Cameras, fixed_cameras, range_errors
 
 
 def _deg(name, default, lo, hi, tip):
@@ -36,6 +36,37 @@ class OrbitCameras(io.ComfyNode):
         return io.NodeOutput(orbit(views, elevation, distance, fov, azimuth_start))
 
 
+def _distribution_inputs(elevation=(-10.0, 90.0), distance=(1.5, 2.0), fov=(40.0, 70.0)):
+    """The inputs of DreamFusion's camera distribution (defaults per METHODS.md), shared by two nodes."""
+    return [
+        _deg("elevation_min", elevation[0], -89.0, 89.0, "Lowest elevation, degrees."),
+        _deg("elevation_max", elevation[1], -89.0, 90.0, "Highest elevation, degrees."),
+        _deg("azimuth_min", -180.0, -360.0, 360.0, "Azimuth range start; 0 = the object's front."),
+        _deg("azimuth_max", 180.0, -360.0, 360.0, "Azimuth range end."),
+        io.Float.Input("distance_min", default=distance[0], min=0.3, max=20.0, step=0.05),
+        io.Float.Input("distance_max", default=distance[1], min=0.3, max=20.0, step=0.05),
+        _deg("fov_min", fov[0], 5.0, 150.0, "Smallest vertical field of view, degrees."),
+        _deg("fov_max", fov[1], 5.0, 150.0, "Largest vertical field of view, degrees."),
+    ]
+
+
+def _distribution_errors(node_cls, **ranges):
+    err = range_errors(node_cls, **ranges)
+    if err:
+        return err
+    for name in ("elevation", "azimuth", "distance", "fov"):
+        lo, hi = ranges[f"{name}_min"], ranges[f"{name}_max"]
+        if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo > hi:
+            return f"{name}_min ({lo}) must not exceed {name}_max ({hi})"
+    return True
+
+
+def _distribution(elevation_min, elevation_max, azimuth_min, azimuth_max, distance_min, distance_max, fov_min,
+                  fov_max, uniform_sphere=False) -> CameraDistribution:
+    return CameraDistribution((elevation_min, elevation_max), (azimuth_min, azimuth_max),
+                              (distance_min, distance_max), (fov_min, fov_max), uniform_sphere)
+
+
 class RandomCameras(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -47,14 +78,7 @@ class RandomCameras(io.ComfyNode):
             inputs=[
                 io.Int.Input("views", default=8, min=1, max=1024),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True),
-                _deg("elevation_min", -10.0, -89.0, 89.0, "Lowest elevation, degrees."),
-                _deg("elevation_max", 90.0, -89.0, 90.0, "Highest elevation, degrees."),
-                _deg("azimuth_min", -180.0, -360.0, 360.0, "Azimuth range start; 0 = the object's front."),
-                _deg("azimuth_max", 180.0, -360.0, 360.0, "Azimuth range end."),
-                io.Float.Input("distance_min", default=1.5, min=0.3, max=20.0, step=0.05),
-                io.Float.Input("distance_max", default=2.0, min=0.3, max=20.0, step=0.05),
-                _deg("fov_min", 40.0, 5.0, 150.0, "Smallest vertical field of view, degrees."),
-                _deg("fov_max", 70.0, 5.0, 150.0, "Largest vertical field of view, degrees."),
+                *_distribution_inputs(),
             ],
             outputs=[D3Cameras.Output(display_name="cameras")],
         )
@@ -62,23 +86,42 @@ class RandomCameras(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, elevation_min, elevation_max, azimuth_min, azimuth_max, distance_min, distance_max,
                         fov_min, fov_max):
-        err = range_errors(cls, elevation_min=elevation_min, elevation_max=elevation_max, azimuth_min=azimuth_min,
-                           azimuth_max=azimuth_max, distance_min=distance_min, distance_max=distance_max,
-                           fov_min=fov_min, fov_max=fov_max)
-        if err:
-            return err
-        for name, lo, hi in (("elevation", elevation_min, elevation_max), ("azimuth", azimuth_min, azimuth_max),
-                             ("distance", distance_min, distance_max), ("fov", fov_min, fov_max)):
-            if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo > hi:
-                return f"{name}_min ({lo}) must not exceed {name}_max ({hi})"
-        return True
+        return _distribution_errors(cls, elevation_min=elevation_min, elevation_max=elevation_max,
+                                    azimuth_min=azimuth_min, azimuth_max=azimuth_max, distance_min=distance_min,
+                                    distance_max=distance_max, fov_min=fov_min, fov_max=fov_max)
 
     @classmethod
-    def execute(cls, views, seed, elevation_min, elevation_max, azimuth_min, azimuth_max, distance_min,
-                distance_max, fov_min, fov_max) -> io.NodeOutput:
-        dist = CameraDistribution((elevation_min, elevation_max), (azimuth_min, azimuth_max),
-                                  (distance_min, distance_max), (fov_min, fov_max))
-        return io.NodeOutput(dist.sample(views, torch.Generator().manual_seed(seed)))
+    def execute(cls, views, seed, **ranges) -> io.NodeOutput:
+        return io.NodeOutput(_distribution(**ranges).sample(views, torch.Generator().manual_seed(seed)))
+
+
+class CameraDistributionNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DCameraDistribution",
+            display_name="DreamFusion Camera Distribution",
+            category=f"{CATEGORY}/cameras",
+            description="Random cameras around the object, drawn anew at every step of a score-distillation "
+                        "loss (DreamFusion). Priors made at one distance and field of view (the World Prior) "
+                        "keep only the directions.",
+            inputs=[*_distribution_inputs(),
+                    io.Boolean.Input("uniform_sphere", default=False,
+                                     tooltip="Sample elevation uniformly on the sphere (fewer overhead views) "
+                                             "instead of uniformly in angle.")],
+            outputs=[D3Cameras.Output(display_name="cameras")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, elevation_min, elevation_max, azimuth_min, azimuth_max, distance_min, distance_max,
+                        fov_min, fov_max):
+        return _distribution_errors(cls, elevation_min=elevation_min, elevation_max=elevation_max,
+                                    azimuth_min=azimuth_min, azimuth_max=azimuth_max, distance_min=distance_min,
+                                    distance_max=distance_max, fov_min=fov_min, fov_max=fov_max)
+
+    @classmethod
+    def execute(cls, uniform_sphere, **ranges) -> io.NodeOutput:
+        return io.NodeOutput(_distribution(**ranges, uniform_sphere=uniform_sphere))
 
 
 class CombineCameras(io.ComfyNode):
@@ -96,8 +139,9 @@ class CombineCameras(io.ComfyNode):
 
     @classmethod
     def execute(cls, cameras_1, cameras_2, cameras_3=None, cameras_4=None) -> io.NodeOutput:
-        parts = [c.to("cpu") for c in (cameras_1, cameras_2, cameras_3, cameras_4) if c is not None]
+        parts = [fixed_cameras(c, "Combine Cameras").to("cpu")
+                 for c in (cameras_1, cameras_2, cameras_3, cameras_4) if c is not None]
         return io.NodeOutput(Cameras.cat(parts))
 
 
-NODES = [OrbitCameras, RandomCameras, CombineCameras]
+NODES = [OrbitCameras, RandomCameras, CameraDistributionNode, CombineCameras]

@@ -1,13 +1,15 @@
-"""Loss nodes: reference views (masked RGB, mask, depth, normal), eikonal, and combining losses."""
+"""Loss nodes: score distillation (SDS), reference views (masked RGB, mask, depth, normal), eikonal, combining."""
 from __future__ import annotations
 
 import torch
 from comfy_api.latest import io
 
+from ..core.guidance.sds import SDSLoss, T_SCHEDULES, WEIGHTINGS
+from ..core.guidance.vsd import VSDLoss
 from ..core.losses import LossList
 from ..core.losses.reference import ReferenceViewsLoss
 from ..core.losses.regularizers import EikonalLoss
-from .types import CATEGORY, D3Cameras, D3Loss
+from .types import CATEGORY, D3Cameras, D3Loss, D3Prior, fixed_cameras, range_errors
 
 
 def _w(name, default, tip):
@@ -42,6 +44,7 @@ class ReferenceViewsLossNode(io.ComfyNode):
     @classmethod
     def execute(cls, images, cameras, rays_per_step, rgb_weight, mask_weight, depth_weight, normal_weight, weight,
                 mask=None, depth=None, normal=None) -> io.NodeOutput:
+        cameras = fixed_cameras(cameras, "Reference Views Loss")
         n = images.shape[0]
         if mask is not None and mask.ndim == 2:
             mask = mask[None].expand(n, -1, -1)
@@ -51,6 +54,118 @@ class ReferenceViewsLossNode(io.ComfyNode):
                                   depths=depth_t, normals=normal_t, rays_per_step=rays_per_step,
                                   rgb_weight=rgb_weight, mask_weight=mask_weight, depth_weight=depth_weight,
                                   normal_weight=normal_weight, weight=weight)
+        return io.NodeOutput(LossList([term]))
+
+
+SHADING_MIXES = {
+    "albedo": (("albedo", 1.0),),
+    "dreamfusion (albedo / lambertian / textureless)": (("albedo", 0.4), ("lambertian", 0.4), ("textureless", 0.2)),
+    "lambertian": (("lambertian", 1.0),),
+}
+
+
+def _distillation_inputs(guidance_default: float, guidance_tip: str):
+    """The inputs SDS and VSD share: prior, cameras, guidance, timesteps, shading, rescale."""
+    return [
+        D3Prior.Input("prior"),
+        D3Cameras.Input("cameras", tooltip="A DreamFusion Camera Distribution (new cameras every step) or a fixed "
+                                           "camera set (a random subset every step)."),
+        io.Float.Input("guidance_scale", default=guidance_default, min=0.0, max=200.0, step=0.5, tooltip=guidance_tip),
+        io.Int.Input("views_per_step", default=4, min=1, max=64, tooltip="Renders per step."),
+        io.Combo.Input("weighting", options=list(WEIGHTINGS), default="sds",
+                       tooltip="w(t): sds = 1 - alphā (DreamFusion), uniform, fantasia3d."),
+        io.Float.Input("t_min", default=0.02, min=0.001, max=0.999, step=0.01,
+                       tooltip="Smallest timestep, a fraction of the diffusion's (at the start)."),
+        io.Float.Input("t_max", default=0.98, min=0.002, max=1.0, step=0.01, tooltip="Largest timestep at the start."),
+        io.Float.Input("t_max_end", default=0.5, min=0.002, max=1.0, step=0.01,
+                       tooltip="Largest timestep once annealed (equal to t_max: no annealing)."),
+        io.Combo.Input("t_schedule", options=list(T_SCHEDULES), default="linear",
+                       tooltip="linear: t_max moves to t_max_end over the first half; step: jumps at half-way; "
+                               "dreamtime: a narrow window sliding from t_max to t_min."),
+        io.Float.Input("cfg_rescale", default=0.0, min=0.0, max=1.0, step=0.05,
+                       tooltip="MVDream's CFG rescale (0 = off; 0.5 is its default)."),
+        io.Boolean.Input("view_dependent_prompts", default=True,
+                         tooltip="Append 'front/side/back/overhead view' per camera (text priors only)."),
+        io.Combo.Input("shading", options=list(SHADING_MIXES), default="albedo",
+                       tooltip="How the renders are shaded; DreamFusion mixes in lambertian and textureless renders "
+                               "under a random light. The World Prior judges albedo only."),
+        io.Float.Input("grad_clip", default=0.0, min=0.0, max=100.0, step=0.1,
+                       tooltip="Clip each gradient element to ±value (0 = off)."),
+        _w("weight", 1.0, "Overall weight of this loss."),
+    ]
+
+
+def _timestep_errors(node_cls, t_min, t_max, t_max_end):
+    err = range_errors(node_cls, t_min=t_min, t_max=t_max, t_max_end=t_max_end)
+    if err:
+        return err
+    for name, hi in (("t_max", t_max), ("t_max_end", t_max_end)):
+        if isinstance(t_min, float) and isinstance(hi, float) and hi <= t_min:
+            return f"{name} ({hi}) must be larger than t_min ({t_min})"
+    return True
+
+
+def _distillation_kwargs(views_per_step, guidance_scale, weighting, t_min, t_max, t_max_end, t_schedule, cfg_rescale,
+                         view_dependent_prompts, shading, grad_clip, weight) -> dict:
+    return dict(batch=views_per_step, guidance_scale=guidance_scale, weighting=weighting, t_range=(t_min, t_max),
+                t_range_end=(t_min, t_max_end), t_schedule=t_schedule, cfg_rescale_phi=cfg_rescale,
+                view_prompts=view_dependent_prompts, grad_clip=grad_clip or None, shadings=SHADING_MIXES[shading],
+                weight=weight)
+
+
+class SDSLossNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DSDSLoss",
+            display_name="SDS Loss",
+            category=f"{CATEGORY}/losses",
+            description="Score distillation sampling (DreamFusion): renders random views at the prior's size, "
+                        "noises them, and pulls them toward what the prior denoises them to, with classifier-free "
+                        "guidance. Works with every prior node.",
+            inputs=[*_distillation_inputs(100.0, "Classifier-free guidance. DreamFusion: 100 with Stable "
+                                                 "Diffusion; the World Prior works at 5-20."),
+                    io.Boolean.Input("x0_form", default=False,
+                                     tooltip="Use the x0-reconstruction loss 0.5||x - x0_hat||^2 (MVDream).")],
+            outputs=[D3Loss.Output(display_name="loss")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, t_min, t_max, t_max_end):
+        return _timestep_errors(cls, t_min, t_max, t_max_end)
+
+    @classmethod
+    def execute(cls, prior, cameras, x0_form, **kw) -> io.NodeOutput:
+        return io.NodeOutput(LossList([SDSLoss(prior, cameras, x0_form=x0_form, **_distillation_kwargs(**kw))]))
+
+
+class VSDLossNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DVSDLoss",
+            display_name="VSD Loss",
+            category=f"{CATEGORY}/losses",
+            description="Variational score distillation (ProlificDreamer): like SDS, but the noise is replaced by "
+                        "an estimator of the current renders' own score, trained alongside (the prior plus a small "
+                        "camera-aware residual network that starts at zero). Works at normal guidance (7.5), "
+                        "giving less saturated, more detailed results than SDS at 100.",
+            inputs=[*_distillation_inputs(7.5, "Classifier-free guidance of the prior; ProlificDreamer uses 7.5."),
+                    io.Float.Input("estimator_lr", default=1e-3, min=1e-6, max=0.1, step=1e-4,
+                                   tooltip="Learning rate of the estimator (ProlificDreamer's LoRA: 1e-3)."),
+                    io.Int.Input("estimator_steps", default=1, min=1, max=16,
+                                 tooltip="Estimator updates per field step.")],
+            outputs=[D3Loss.Output(display_name="loss")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, t_min, t_max, t_max_end):
+        return _timestep_errors(cls, t_min, t_max, t_max_end)
+
+    @classmethod
+    def execute(cls, prior, cameras, estimator_lr, estimator_steps, **kw) -> io.NodeOutput:
+        term = VSDLoss(prior, cameras, estimator_lr=estimator_lr, estimator_steps=estimator_steps,
+                       **_distillation_kwargs(**kw))
         return io.NodeOutput(LossList([term]))
 
 
@@ -94,4 +209,4 @@ class CombineLosses(io.ComfyNode):
         return io.NodeOutput(out)
 
 
-NODES = [ReferenceViewsLossNode, EikonalLossNode, CombineLosses]
+NODES = [SDSLossNode, VSDLossNode, ReferenceViewsLossNode, EikonalLossNode, CombineLosses]

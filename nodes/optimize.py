@@ -1,4 +1,4 @@
-"""The optimize node: one loop for every method (reference fitting now; score distillation later)."""
+"""The optimize node: one loop for every method (reference fitting, score distillation, both at once)."""
 from __future__ import annotations
 
 import logging
@@ -51,6 +51,12 @@ class OptimizeField(io.ComfyNode):
             work = field.clone().to(dev)
 
             def preview():
+                # a score-distillation term shows what it saw: its renders over the prior's denoised targets
+                shown = [img for img in (term.preview() for term in loss) if img is not None]
+                if shown:
+                    img = shown[0].permute(2, 0, 1)[None]
+                    scale = max(1, preview_resolution * 2 // img.shape[2])
+                    return torch.nn.functional.interpolate(img, scale_factor=scale, mode="nearest")[0].permute(1, 2, 0)
                 with torch.no_grad():
                     rec = work.render_views(preview_cams, preview_resolution, perturb=False,
                                             n_samples=samples_per_ray)
@@ -63,7 +69,8 @@ class OptimizeField(io.ComfyNode):
             with torch.no_grad():
                 rec = result.field.render_views(preview_cams, preview_resolution, perturb=False,
                                                 n_samples=samples_per_ray)
-        lines = [f"{result.steps_done}/{steps} steps in {result.seconds:.1f} s on {dev}"]
+        lines = [f"{result.steps_done}/{steps} steps in {result.seconds:.1f} s on {dev}",
+                 f"parameter change: {result.param_change:.4g} (relative to the start)"]
         if result.history:
             first, last = result.history[0], result.history[-1]
             lines += [f"{k}: {first[k]:.5f} -> {last[k]:.5f}" for k in last]

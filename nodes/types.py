@@ -4,7 +4,8 @@ from __future__ import annotations
 import comfy.model_management
 from comfy_api.latest import io
 
-D3Cameras = io.Custom("D3_CAMERAS")          # core.cameras.Cameras: a fixed camera set
+D3Cameras = io.Custom("D3_CAMERAS")          # core.cameras.Cameras (a fixed set) or CameraDistribution
+D3Prior = io.Custom("D3_PRIOR")              # core.guidance.PromptedPrior: a noise predictor + its conditioning
 D3WorldObject = io.Custom("D3_WORLD_OBJECT")  # core.world.WorldObject
 D3Mesh = io.Custom("D3_MESH")                 # core.mesh.Mesh (with vertex colors / textures)
 
@@ -23,6 +24,15 @@ def image_batch(t):
     if t.shape[-1] == 1:
         t = t.expand(*t.shape[:-1], 3)
     return t.contiguous()
+
+
+def fixed_cameras(cameras, what: str):
+    """The Cameras of a D3_CAMERAS input that needs a fixed set; a clear error for a camera distribution."""
+    from ..core.cameras import CameraDistribution
+    if isinstance(cameras, CameraDistribution):
+        raise ValueError(f"{what} needs a fixed camera set (Orbit Cameras, Random Cameras), not a camera "
+                         f"distribution: distributions are sampled anew each step by score-distillation losses")
+    return cameras
 
 
 def range_errors(node_cls, **values) -> str | None:

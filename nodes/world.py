@@ -7,7 +7,8 @@ from ..core.world import UnknownObjectError, find_in_prompt, get_object, object_
     true_mesh
 from ..core.render import SHADINGS
 from ..core.world.render import depth_image
-from .types import BACKGROUND_COLORS, CATEGORY, D3Cameras, D3Mesh, D3WorldObject, device, image_batch
+from .types import BACKGROUND_COLORS, CATEGORY, D3Cameras, D3Mesh, D3WorldObject, device, fixed_cameras, \
+    image_batch
 
 
 def _resolve(object_name: str, prompt: str):
@@ -87,7 +88,7 @@ class RenderWorldViews(io.ComfyNode):
     @classmethod
     def execute(cls, object, cameras, resolution, shading, background, supersample) -> io.NodeOutput:
         dev = device()
-        cams = cameras.to(dev)
+        cams = fixed_cameras(cameras, "Render World Views").to(dev)
         rec = render_object(object, cams, resolution, shading=shading, background=BACKGROUND_COLORS[background],
                             supersample=supersample)
         depth = depth_image(rec.depth, rec.alpha)

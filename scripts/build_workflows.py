@@ -96,6 +96,88 @@ SPECS = {
             ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
         ],
     ),
+    "dreamfusion_world": (
+        "DreamFusion on a CPU, offline: text -> 3D with score distillation against the primitive world's exact "
+        "prior. A NeuS field is optimized so that random views of it look like 'a rubber duck' to the prior (SDS, "
+        "classifier-free guidance 10, annealed timesteps; eikonal term); the mesh is extracted, saved as GLB "
+        "(Preview3D) and turned into an MP4. The optimizer's preview shows the renders over the prior's denoised "
+        "targets. The same graph with a Checkpoint Prior is dreamfusion_sd.",
+        [
+            ("prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware", "resolution": "32"}),
+            ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 75.0,
+                                                      "distance_min": 1.8, "distance_max": 1.8,
+                                                      "fov_min": 40.0, "fov_max": 40.0}),
+            ("sds", "Distill3DSDSLoss", {"prior": ("prior", 0), "cameras": ("cams", 0), "guidance_scale": 10.0,
+                                         "views_per_step": 4, "t_max_end": 0.5}),
+            ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),
+            ("losses", "Distill3DCombineLosses", {"loss_1": ("sds", 0), "loss_2": ("eik", 0)}),
+            ("field", "Distill3DCreateNeuS", {"encoding": "auto", "seed": 0}),
+            ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "steps": 300,
+                                               "learning_rate": 0.02, "samples_per_ray": 24, "seed": 0,
+                                               "preview_every": 25}),
+            ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
+            ("mesh", "Distill3DExtractMesh", {"field": ("fit", 0), "resolution": 96}),
+            ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/dreamfusion",
+                                                "format": "glb"}),
+            ("turntable", "Distill3DRenderTurntable", {"mesh": ("mesh", 0), "frames": 24, "resolution": 128,
+                                                       "shading": "albedo",
+                                                       "filename_prefix": "distill3d/dreamfusion_turntable"}),
+            ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
+        ],
+    ),
+    "prolificdreamer_world": (
+        "ProlificDreamer's variational score distillation on a CPU, offline: the dreamfusion_world graph with the "
+        "SDS loss replaced by VSD, whose estimator of the renders' own score (the prior plus a small camera-aware "
+        "residual network, trained alongside) takes the place of the random noise. The log shows the estimator's "
+        "own loss falling.",
+        [
+            ("prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware", "resolution": "32"}),
+            ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 75.0,
+                                                      "distance_min": 1.8, "distance_max": 1.8,
+                                                      "fov_min": 40.0, "fov_max": 40.0}),
+            ("vsd", "Distill3DVSDLoss", {"prior": ("prior", 0), "cameras": ("cams", 0), "guidance_scale": 10.0,
+                                         "views_per_step": 4, "t_max_end": 0.5, "estimator_lr": 0.001}),
+            ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),
+            ("losses", "Distill3DCombineLosses", {"loss_1": ("vsd", 0), "loss_2": ("eik", 0)}),
+            ("field", "Distill3DCreateNeuS", {"encoding": "auto", "seed": 0}),
+            ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "steps": 300,
+                                               "learning_rate": 0.02, "samples_per_ray": 24, "seed": 0,
+                                               "preview_every": 25}),
+            ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
+            ("mesh", "Distill3DExtractMesh", {"field": ("fit", 0), "resolution": 96}),
+            ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/prolificdreamer",
+                                                "format": "glb"}),
+            ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
+        ],
+    ),
+    "dreamfusion_sd": (
+        "DreamFusion with your own Stable Diffusion checkpoint (GPU-sized): Load Checkpoint and CLIP Text Encode "
+        "feed the Checkpoint Prior; SDS with guidance 100 on 512² renders from DreamFusion's camera distribution "
+        "optimizes a NeRF for 5000 steps; mesh -> GLB (Preview3D) + MP4 turntable. LoRAs applied to the MODEL "
+        "take effect. On a CPU, lower the resolution to 64 and the steps to a few.",
+        [
+            ("ckpt", "CheckpointLoaderSimple", {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
+            ("pos", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "a DSLR photo of a hamburger"}),
+            ("neg", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "blurry, low quality, cropped"}),
+            ("prior", "Distill3DCheckpointPrior", {"model": ("ckpt", 0), "vae": ("ckpt", 2), "positive": ("pos", 0),
+                                                   "negative": ("neg", 0), "resolution": 512}),
+            ("cams", "Distill3DCameraDistribution", {}),
+            ("sds", "Distill3DSDSLoss", {"prior": ("prior", 0), "cameras": ("cams", 0), "guidance_scale": 100.0,
+                                         "views_per_step": 1, "t_max_end": 0.5}),
+            ("field", "Distill3DCreateNeRF", {"encoding": "auto", "seed": 0}),
+            ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("sds", 0), "steps": 5000,
+                                               "learning_rate": 0.01, "samples_per_ray": 64, "seed": 0,
+                                               "preview_every": 100}),
+            ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
+            ("mesh", "Distill3DExtractMesh", {"field": ("fit", 0), "resolution": 256}),
+            ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/dreamfusion_sd",
+                                                "format": "glb"}),
+            ("turntable", "Distill3DRenderTurntable", {"mesh": ("mesh", 0), "frames": 48, "resolution": 512,
+                                                       "shading": "albedo",
+                                                       "filename_prefix": "distill3d/dreamfusion_sd_turntable"}),
+            ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
+        ],
+    ),
 }
 
 

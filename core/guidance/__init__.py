@@ -56,6 +56,9 @@ class NoisePredictor:
     resolution = 64          # the image size the prior works at (pixels, before any encoder)
     alphas_cumprod: torch.Tensor
     num_timesteps = 1000
+    fixed_camera: tuple[float, float] | None = None  # (distance, fov) the prior's data were made at, if any
+    shadings = ("albedo", "lambertian", "textureless")  # the shadings whose renders it can judge
+    text_prompts = True      # condition() takes text (else the conditioning was given, e.g. ComfyUI CONDITIONING)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Renders [B,H,W,3] in 0..1 (already at `resolution`) -> the prior's x0 space, differentiably."""
@@ -67,3 +70,36 @@ class NoisePredictor:
     def condition(self, prompt: str, negative: str = ""):
         """(conditional, unconditional) conditioning for a prompt."""
         raise NotImplementedError
+
+    def decode(self, x0: torch.Tensor) -> torch.Tensor:
+        """x0-space -> [B,H,W,3] images in 0..1 (for previews). Pixel priors: the inverse of encode."""
+        return ((x0.permute(0, 2, 3, 1) + 1) / 2).clamp(0, 1)
+
+
+class PromptedPrior:
+    """What a D3_PRIOR socket carries: a noise predictor and what to ask it for.
+
+    Text priors take a prompt and a negative prompt (view-dependent suffixes appended per view label);
+    priors conditioned by the host (ComfyUI CONDITIONING) carry a fixed (conditional, unconditional) pair.
+    """
+
+    def __init__(self, predictor: NoisePredictor, prompt: str = "", negative: str = "", conditioning=None):
+        if conditioning is None and not predictor.text_prompts:
+            raise ValueError(f"{type(predictor).__name__} takes conditioning, not text: pass conditioning=")
+        if conditioning is None:
+            predictor.condition(prompt, negative)  # fail now (e.g. a prompt naming no world object), not mid-run
+        self.predictor, self.prompt, self.negative, self.fixed = predictor, prompt, negative, conditioning
+        self._cache = {}
+
+    @property
+    def view_prompts(self) -> bool:
+        return self.fixed is None
+
+    def conditions(self, label: str | None = None):
+        """(conditional, unconditional) for a view label ('front', 'side', 'back', 'overhead') or none."""
+        if self.fixed is not None:
+            return self.fixed
+        text = f"{self.prompt}, {label} view" if label else self.prompt
+        if text not in self._cache:
+            self._cache[text] = self.predictor.condition(text, self.negative)
+        return self._cache[text]

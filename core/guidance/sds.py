@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import torch
 
-from ..cameras import CameraDistribution, direction_label
+from ..cameras import CameraDistribution, Cameras, direction_label, random_light
 from ..losses import LossTerm, ViewRequest
-from . import add_noise, eps_to_x0, x0_to_eps
+from . import PromptedPrior, add_noise, eps_to_x0, x0_to_eps
 
 WEIGHTINGS = ("sds", "uniform", "fantasia3d")
+T_SCHEDULES = ("linear", "step", "dreamtime")
 
 
 def sds_weight(kind: str, alphas_cumprod: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -57,83 +58,134 @@ def sds_from_eps(x: torch.Tensor, eps_hat: torch.Tensor, eps: torch.Tensor, w: t
     return 0.5 * ((x - target) ** 2).sum() / x.shape[0], grad
 
 
+def timestep_bounds(schedule: str, step: int, total: int, start: tuple[float, float], end: tuple[float, float],
+                    until: float = 0.5) -> tuple[float, float]:
+    """The (min, max) fraction of the diffusion's timesteps to sample t from at `step` of `total`.
+
+    'linear': from `start` to `end` linearly over the first `until` of the run (threestudio's annealing);
+    'step': `start` until then, `end` after (DreamFusion-style two stages, ProlificDreamer's t-annealing);
+    'dreamtime': a window 0.1 wide that slides monotonically from start's max to end's min over the whole run
+    (DreamTime's decreasing-timestep sampling, without its learned prior weighting).
+    """
+    x = step / max(total - 1, 1)
+    if schedule == "linear":
+        f = min(step / max(until * total, 1), 1.0)
+        return start[0] + (end[0] - start[0]) * f, start[1] + (end[1] - start[1]) * f
+    if schedule == "step":
+        return start if step < until * total else end
+    if schedule == "dreamtime":
+        hi, lo = start[1], end[0]
+        c = hi + (lo - hi) * x
+        return max(lo, c - 0.05), min(hi, c + 0.05)
+    raise ValueError(f"unknown timestep schedule '{schedule}'; choose one of {', '.join(T_SCHEDULES)}")
+
+
 class SDSLoss(LossTerm):
-    """DreamFusion's SDS against any NoisePredictor; cameras from a distribution, renders at the prior's size."""
+    """DreamFusion's SDS against any prior. Cameras: a CameraDistribution (sampled each step) or a fixed Cameras
+    set (a random subset each step). Renders at the prior's resolution, in a shading it can judge."""
 
     name = "sds"
 
-    def __init__(self, prior, prompt: str, negative_prompt: str = "", cameras: CameraDistribution | None = None,
-                 batch: int = 4, guidance_scale: float = 100.0, weighting: str = "sds",
-                 t_range: tuple[float, float] = (0.02, 0.98), t_range_end: tuple[float, float] | None = None,
-                 anneal_until: float = 0.5, cfg_rescale_phi: float = 0.0, x0_form: bool = False,
-                 view_prompts: bool = True, grad_clip: float | None = None, weight: float = 1.0, schedule=None,
-                 shadings=(("albedo", 1.0),)):
+    def __init__(self, prior: PromptedPrior, cameras: CameraDistribution | Cameras | None = None, batch: int = 4,
+                 guidance_scale: float = 100.0, weighting: str = "sds", t_range: tuple[float, float] = (0.02, 0.98),
+                 t_range_end: tuple[float, float] | None = None, t_schedule: str = "linear",
+                 anneal_until: float = 0.5, cfg_rescale_phi: float = 0.0, rescale_group: int | None = None,
+                 x0_form: bool = False, view_prompts: bool = True, grad_clip: float | None = None,
+                 shadings=(("albedo", 1.0),), light_spread: float = 0.5, weight: float = 1.0, schedule=None):
         super().__init__(weight, schedule)
         if weighting not in WEIGHTINGS:
             raise ValueError(f"unknown SDS weighting '{weighting}'; choose one of {', '.join(WEIGHTINGS)}")
-        lo, hi = t_range
-        if not 0 < lo < hi <= 1:
-            raise ValueError(f"t_range must satisfy 0 < min < max <= 1, got {t_range}")
-        self.prior, self.prompt, self.negative = prior, prompt, negative_prompt
-        self.cameras = cameras or CameraDistribution()
+        if t_schedule not in T_SCHEDULES:
+            raise ValueError(f"unknown timestep schedule '{t_schedule}'; choose one of {', '.join(T_SCHEDULES)}")
+        for r in (t_range, t_range_end or t_range):
+            if not 0 < r[0] < r[1] <= 1:
+                raise ValueError(f"timestep ranges must satisfy 0 < min < max <= 1, got {r}")
+        if isinstance(cameras, Cameras) and len(cameras) == 0:
+            raise ValueError("the SDS camera set is empty")
+        usable = [(s, p) for s, p in shadings if p > 0 and s in prior.predictor.shadings]
+        if not usable:
+            raise ValueError(f"{type(prior.predictor).__name__} judges only {', '.join(prior.predictor.shadings)} "
+                             f"renders; give one of them a probability above 0")
+        self.prior, self.predictor = prior, prior.predictor
+        self.cameras = CameraDistribution() if cameras is None else cameras
         self.batch, self.scale, self.weighting = batch, guidance_scale, weighting
-        self.t_range, self.t_range_end, self.anneal_until = t_range, t_range_end or t_range, anneal_until
-        self.phi, self.x0_form, self.view_prompts, self.grad_clip = cfg_rescale_phi, x0_form, view_prompts, grad_clip
-        self.shadings = shadings
-        self._conds = {}
+        self.t_range, self.t_range_end = t_range, t_range_end or t_range
+        self.t_schedule, self.anneal_until = t_schedule, anneal_until
+        self.phi, self.group, self.x0_form = cfg_rescale_phi, rescale_group, x0_form
+        self.view_prompts = view_prompts and prior.view_prompts
+        self.grad_clip, self.shadings, self.light_spread = grad_clip, usable, light_spread
         self._gen = None
         self._cams = None
+        self._last = None
 
-    def _condition(self, label: str | None):
-        text = f"{self.prompt}, {label} view" if label and self.view_prompts else self.prompt
-        if text not in self._conds:
-            self._conds[text] = self.prior.condition(text, self.negative)
-        return self._conds[text]
-
-    def t_bounds(self, step: int, total: int) -> tuple[float, float]:
-        """Linear annealing of the timestep range over the first `anneal_until` of the run."""
-        x = min(step / max(self.anneal_until * total, 1), 1.0)
-        (a0, b0), (a1, b1) = self.t_range, self.t_range_end
-        return a0 + (a1 - a0) * x, b0 + (b1 - b0) * x
+    def sample_cameras(self, generator: torch.Generator) -> Cameras:
+        if isinstance(self.cameras, Cameras):
+            cams = self.cameras[torch.randint(len(self.cameras), (self.batch,), generator=generator).tolist()]
+        else:
+            cams = self.cameras.sample(self.batch, generator)
+        if self.predictor.fixed_camera is not None:  # e.g. the world prior's renders exist at one distance and fov
+            dist, fov = self.predictor.fixed_camera
+            cams = Cameras.from_spherical(cams.elevation.cpu(), cams.azimuth.cpu(), dist, fov).to(cams.device)
+        return cams
 
     def request(self, step, total, generator, field=None):
         self._gen = generator
-        self._cams = self.cameras.sample(self.batch, generator)
-        names = [s for s, _ in self.shadings]
+        self._cams = self.sample_cameras(generator)
         probs = torch.tensor([p for _, p in self.shadings])
-        shading = names[int(torch.multinomial(probs, 1, generator=generator))]
-        r = self.prior.resolution
-        return ViewRequest(self._cams, r, r, shading=shading)
+        shading = self.shadings[int(torch.multinomial(probs, 1, generator=generator))][0]
+        light = random_light(self._cams, generator, self.light_spread) if shading != "albedo" else None
+        r = self.predictor.resolution
+        return ViewRequest(self._cams, r, r, shading=shading, light_dirs=light)
+
+    def guided_eps(self, x_t, t, cams):
+        """(CFG-guided eps, conditional eps): one unconditional call, one conditional call per view label."""
+        p = self.predictor
+        if self.view_prompts:
+            labels = [direction_label(float(e), float(a)) for e, a in zip(cams.elevation, cams.azimuth)]
+        else:
+            labels = [None] * x_t.shape[0]
+        e_u = p.predict_eps(x_t, t, self.prior.conditions(None)[1], cams)
+        e_c = torch.empty_like(x_t)
+        for label in sorted(set(labels), key=str):
+            idx = [i for i, lab in enumerate(labels) if lab == label]
+            e_c[idx] = p.predict_eps(x_t[idx], t[idx], self.prior.conditions(label)[0], cams[idx])
+        eps_hat = cfg(e_u, e_c, self.scale)
+        if self.phi:
+            ac = p.alphas_cumprod
+            x0_g = cfg_rescale(eps_to_x0(x_t, eps_hat, t, ac), eps_to_x0(x_t, e_c, t, ac), self.phi, self.group)
+            eps_hat = x0_to_eps(x_t, x0_g, t, ac)
+        return eps_hat, e_c
 
     def loss(self, field, record, step, total):
-        x = self.prior.encode(record.rgb)
+        p = self.predictor
+        x = p.encode(record.rgb)
         dev = x.device
-        T = self.prior.num_timesteps
-        lo, hi = self.t_bounds(step, total)
+        T = p.num_timesteps
+        lo, hi = timestep_bounds(self.t_schedule, step, total, self.t_range, self.t_range_end, self.anneal_until)
         t = torch.randint(int(lo * T), max(int(hi * T), int(lo * T) + 1), (x.shape[0],), generator=self._gen).to(dev)
-        eps = torch.randn(x.shape, generator=self._gen).to(dev)
-        ac = self.prior.alphas_cumprod
+        eps = torch.randn(x.shape, generator=self._gen).to(dev, x.dtype)
+        ac = p.alphas_cumprod
         with torch.no_grad():
             x_t = add_noise(x.detach(), eps, t, ac)
-            labels = [direction_label(float(e), float(a)) for e, a in zip(self._cams.elevation, self._cams.azimuth)]
-            eps_hat = torch.empty_like(x)
-            for label in set(labels):
-                idx = torch.tensor([i for i, lab in enumerate(labels) if lab == label], device=dev)
-                cond, uncond = self._condition(label)
-                cams = self._cams[idx.tolist()]
-                e_c = self.prior.predict_eps(x_t[idx], t[idx], cond, cams)
-                e_u = self.prior.predict_eps(x_t[idx], t[idx], uncond, cams)
-                e = cfg(e_u, e_c, self.scale)
-                if self.phi:
-                    x0_c = eps_to_x0(x_t[idx], e_c, t[idx], ac)
-                    x0_g = cfg_rescale(eps_to_x0(x_t[idx], e, t[idx], ac), x0_c, self.phi)
-                    e = x0_to_eps(x_t[idx], x0_g, t[idx], ac)
-                eps_hat[idx] = e
+            eps_hat, _ = self.guided_eps(x_t, t, self._cams.to(dev))
+            target = eps_to_x0(x_t, eps_hat, t, ac)
+        self._last = (record.rgb.detach(), target)
         if self.x0_form:  # MVDream: 0.5 ||x - sg(x0_hat)||^2, SDS with another weight
-            target = eps_to_x0(x_t, eps_hat, t, ac).detach()
             value = 0.5 * ((x - target) ** 2).sum() / x.shape[0]
             return value, {"sds": float(value.detach()), "t": float(t.float().mean())}
         w = sds_weight(self.weighting, ac, t)
         value, grad = sds_from_eps(x, eps_hat, eps, w, self.grad_clip)
         return value, {"sds": float(value.detach()), "grad_norm": float(grad.norm() / x.shape[0]),
                        "t": float(t.float().mean())}
+
+    def preview(self):
+        """The last step's renders (top) over the prior's denoised targets x0_hat (bottom)."""
+        if self._last is None:
+            return None
+        rgb, target = self._last
+        with torch.no_grad():
+            tgt = self.predictor.decode(target).to(rgb.device)
+        if tgt.shape[1:3] != rgb.shape[1:3]:
+            tgt = torch.nn.functional.interpolate(tgt.permute(0, 3, 1, 2), size=rgb.shape[1:3],
+                                                  mode="bilinear").permute(0, 2, 3, 1)
+        return torch.cat([torch.cat(list(rgb.clamp(0, 1)), 1), torch.cat(list(tgt), 1)], 0)

@@ -13,34 +13,38 @@ import math
 
 import torch
 
+from ..cache import cached, content_key
 from ..cameras import Cameras
 from ..world import CATALOGUE, find_in_prompt, render_object
 from . import NoisePredictor, linear_beta_alphas_cumprod
 
 
-class WorldRenderSet:
-    """Renders [K,3,R,R] in [-1,1] of one object over a camera grid, with the cameras' unit directions [K,3]."""
+def _object_fingerprint(obj) -> torch.Tensor:
+    """The object's SDF and albedo at fixed points: changes whenever its construction does."""
+    pts = torch.rand(4096, 3, generator=torch.Generator().manual_seed(0)) - 0.5
+    d, albedo = obj.shape(pts)
+    return torch.cat([d.reshape(-1, 1), albedo.reshape(-1, 3)], 1).mul(1e5).round()
 
-    def __init__(self, obj, resolution: int, elevations, azimuth_step: float, distance: float, fov: float,
-                 shading: str, background):
-        el = torch.tensor([float(e) for e in elevations])
-        az = torch.arange(0.0, 360.0, azimuth_step)
-        ee, aa = torch.meshgrid(el, az, indexing="ij")
-        self.cameras = Cameras.from_spherical(ee.reshape(-1), aa.reshape(-1), distance, fov)
-        rec = render_object(obj, self.cameras, resolution, shading=shading, background=background)
-        self.images = rec.rgb.permute(0, 3, 1, 2) * 2 - 1
-        self.dirs = torch.nn.functional.normalize(self.cameras.position, dim=-1)
+
+def _renderer_source() -> bytes:
+    import importlib
+    mods = [importlib.import_module(f"..world.{m}", __package__) for m in ("render", "sdf")]
+    return b"".join(open(m.__file__, "rb").read() for m in mods)
 
 
 class WorldPrior(NoisePredictor):
     """A NoisePredictor over the primitive world's renders (pixel space, resolution 32 or 64).
 
+    Every object is rendered from one camera grid (elevations x azimuth steps, fixed distance and fov); the render
+    sets are cached on disk (core.cache) since building all 16 takes tens of seconds on a CPU.
     mode 'view-aware': each render is weighted by a truncated Gaussian kernel of the angle between its camera and
-    the query camera (renders beyond `max_angle` degrees get no weight; the nearest one always keeps some).
+    the query camera (renders beyond `max_angle` degrees get no weight; the nearest one always keeps some), so only
+    the few renders near each query camera are ever compared.
     mode '2D': the camera is ignored, as a text-to-image model sees the world (it will grow Janus faces).
     """
 
     space = "pixel"
+    shadings = ("albedo",)  # the render sets are albedo renders
 
     def __init__(self, resolution: int = 32, mode: str = "view-aware", kernel_degrees: float = 10.0,
                  max_angle: float = 25.0, elevations=(-10, 0, 10, 20, 30, 45, 60, 75), azimuth_step: float = 15.0,
@@ -53,19 +57,33 @@ class WorldPrior(NoisePredictor):
         self.resolution, self.mode = resolution, mode
         self.kernel = math.radians(kernel_degrees)
         self.max_angle = math.radians(max_angle)
-        self.grid = dict(elevations=tuple(elevations), azimuth_step=azimuth_step, distance=distance, fov=fov,
-                         shading=shading, background=tuple(background))
+        self.grid = dict(elevations=tuple(float(e) for e in elevations), azimuth_step=float(azimuth_step),
+                         distance=float(distance), fov=float(fov), shading=shading,
+                         background=tuple(float(b) for b in background))
+        el = torch.tensor(self.grid["elevations"])
+        az = torch.arange(0.0, 360.0, azimuth_step)
+        ee, aa = torch.meshgrid(el, az, indexing="ij")
+        self.cameras = Cameras.from_spherical(ee.reshape(-1), aa.reshape(-1), distance, fov)
+        self.fixed_camera = (float(distance), float(fov))
         self.alphas_cumprod = linear_beta_alphas_cumprod()
         self.num_timesteps = self.alphas_cumprod.shape[0]
         self.device = torch.device(device)
-        self._sets: dict[str, WorldRenderSet] = {}
+        self.dirs = torch.nn.functional.normalize(self.cameras.position, dim=-1).to(self.device)
+        self._sets: dict[str, torch.Tensor] = {}
+        self._stacks: dict[tuple, torch.Tensor] = {}
 
     # ---- data -----------------------------------------------------------------------------------------------
-    def render_set(self, name: str) -> WorldRenderSet:
+    def render_set(self, name: str) -> torch.Tensor:
+        """[G,3,R,R] renders in [-1,1] of one object from every grid camera (self.cameras, self.dirs)."""
         if name not in self._sets:
-            s = WorldRenderSet(CATALOGUE[name], self.resolution, **self.grid)
-            s.images, s.dirs = s.images.to(self.device), s.dirs.to(self.device)
-            self._sets[name] = s
+            obj = CATALOGUE[name]
+            key = content_key(_object_fingerprint(obj), _renderer_source(), self.resolution, self.grid)
+
+            def build():
+                rgb = render_object(obj, self.cameras, self.resolution, shading=self.grid["shading"],
+                                    background=self.grid["background"]).rgb
+                return rgb.permute(0, 3, 1, 2).contiguous() * 2 - 1
+            self._sets[name] = cached("world_render_sets", key, build).to(self.device)
         return self._sets[name]
 
     def condition(self, prompt: str, negative: str = ""):
@@ -79,34 +97,39 @@ class WorldPrior(NoisePredictor):
             raise ValueError(f"the world prior takes {self.resolution}² renders, got {tuple(images.shape[1:3])}")
         return images.permute(0, 3, 1, 2) * 2 - 1
 
-    def log_weights(self, x_t, alpha, sigma, images, dirs, cameras):
-        """[B,K] log posterior weights of the candidate renders."""
-        # |x - a y|^2 expanded, in float64: the exponent divides by sigma^2, which is tiny at low t
-        x = x_t.flatten(1).double()
-        y = images.flatten(1).double()
-        a = alpha.double().reshape(-1, 1)
-        d2 = (x * x).sum(1, keepdim=True) - 2 * a * (x @ y.T) + a * a * (y * y).sum(1)[None]
-        logw = (-d2.clamp_min(0) / (2 * sigma.double().reshape(-1, 1) ** 2)).float()
-        if self.mode == "view-aware":
-            if cameras is None:
-                raise ValueError("the view-aware world prior needs the cameras of the renders")
-            q = torch.nn.functional.normalize(cameras.position.to(x_t.device), dim=-1)
-            ang = torch.acos((q @ dirs.T).clamp(-1, 1))  # [B,K]
-            kern = -(ang ** 2) / (2 * self.kernel ** 2)
-            nearest = ang <= ang.min(1, keepdim=True).values + 1e-6
-            kern = torch.where((ang <= self.max_angle) | nearest, kern, torch.full_like(kern, -float("inf")))
-            logw = logw + kern
-        return logw
+    def candidates(self, cameras, batch: int):
+        """Per query: (grid indices it may match, their log camera weights). 2D: every grid camera, weight 0."""
+        if self.mode == "2D":
+            every = torch.arange(self.dirs.shape[0], device=self.device)
+            return [(every, torch.zeros(every.shape[0], device=self.device))] * batch
+        if cameras is None:
+            raise ValueError("the view-aware world prior needs the cameras of the renders")
+        q = torch.nn.functional.normalize(cameras.position.to(self.device), dim=-1)
+        ang = torch.acos((q @ self.dirs.T).clamp(-1, 1))  # [B,G]
+        keep = (ang <= self.max_angle) | (ang <= ang.min(1, keepdim=True).values + 1e-6)
+        out = []
+        for b in range(batch):
+            idx = keep[b].nonzero().squeeze(-1)
+            out.append((idx, -(ang[b, idx] ** 2) / (2 * self.kernel ** 2)))
+        return out
 
     def posterior_mean(self, x_t, t, cond, cameras=None) -> torch.Tensor:
         """E[x0 | x_t] over the renders of the conditioning's objects: [B,3,R,R]."""
-        a = self.alphas_cumprod.to(x_t.device)[t.long()]
-        alpha, sigma = a.sqrt(), (1 - a).sqrt()
-        sets = [self.render_set(n) for n in cond]
-        images = torch.cat([s.images for s in sets])
-        dirs = torch.cat([s.dirs for s in sets])
-        w = torch.softmax(self.log_weights(x_t, alpha, sigma, images, dirs, cameras), dim=1)
-        return torch.einsum("bk,kchw->bchw", w, images)
+        a = self.alphas_cumprod.to(x_t.device)[t.long()].double()
+        if cond not in self._stacks:
+            y = torch.stack([self.render_set(n) for n in cond]).flatten(2).double()  # [O,G,D]
+            self._stacks[cond] = (y, (y * y).sum(-1))
+        sets, sq = self._stacks[cond]
+        out = torch.empty_like(x_t)
+        for b, (idx, log_cam) in enumerate(self.candidates(cameras, x_t.shape[0])):
+            y = sets[:, idx]  # [O,k,D]
+            x = x_t[b].flatten().double()
+            # |x - a y|^2 in float64: the exponent divides by sigma^2, which is tiny at low t
+            d2 = (x @ x) - 2 * a[b].sqrt() * (y @ x) + a[b] * sq[:, idx]
+            logw = -d2.clamp_min(0) / (2 * (1 - a[b])) + log_cam.double()[None]
+            w = torch.softmax(logw.flatten(), 0).reshape(logw.shape)
+            out[b] = torch.einsum("ok,okd->d", w, y).reshape(x_t.shape[1:]).to(x_t.dtype)
+        return out
 
     @torch.no_grad()
     def predict_eps(self, x_t, t, cond, cameras=None) -> torch.Tensor:

@@ -29,6 +29,7 @@ class ViewRequest:
     width: int
     shading: str = "albedo"
     want_normals: bool = False
+    light_dirs: torch.Tensor | None = None
 
 
 def linear_ramp(start: float, end: float, until: float):
@@ -53,6 +54,10 @@ class LossTerm:
 
     def to(self, device) -> "LossTerm":
         return self
+
+    def preview(self) -> torch.Tensor | None:
+        """An [H,W,3] image of what the term saw last step (e.g. render | target), or None."""
+        return None
 
     def request(self, step: int, total: int, generator: torch.Generator, field=None):
         """What to render for this step (RayRequest / ViewRequest), or None. `field` tells what it can render."""

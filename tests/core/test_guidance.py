@@ -31,14 +31,16 @@ def brute_force_posterior_mean(prior, x_t, t, names, cameras):
     for b in range(x_t.shape[0]):
         logs, ys = [], []
         q = torch.nn.functional.normalize(cameras.position[b].double(), dim=0)
+        angles = torch.acos((prior.dirs.double() @ q).clamp(-1, 1))
         for n in names:
-            s = prior.render_set(n)
-            for k in range(s.images.shape[0]):
-                y = s.images[k].double()
+            images = prior.render_set(n)
+            for k in range(images.shape[0]):
+                y = images[k].double()
                 lw = -((x_t[b].double() - a[b].sqrt() * y) ** 2).sum() / (2 * (1 - a[b]))
                 if prior.mode == "view-aware":
-                    ang = torch.acos((q @ s.dirs[k].double()).clamp(-1, 1))
-                    lw = lw - ang ** 2 / (2 * prior.kernel ** 2) if ang <= prior.max_angle else torch.tensor(-1e30)
+                    ang = angles[k]
+                    near = ang <= prior.max_angle or ang <= angles.min() + 1e-6
+                    lw = lw - ang ** 2 / (2 * prior.kernel ** 2) if near else torch.tensor(-1e30)
                 logs.append(lw)
                 ys.append(y)
         w = torch.softmax(torch.stack(logs), 0)
@@ -105,3 +107,98 @@ def test_cfg_and_rescale_formulas():
     assert torch.allclose(grouped.std(), x0_cond.std(), atol=1e-5)
     with pytest.raises(ValueError, match="groups of 3"):
         cfg_rescale(x0_cfg, x0_cond, 1.0, group=3)
+
+
+def test_timestep_schedules():
+    from core.guidance.sds import timestep_bounds
+    start, end = (0.02, 0.98), (0.02, 0.5)
+    assert timestep_bounds("linear", 0, 100, start, end) == start
+    assert timestep_bounds("linear", 25, 100, start, end) == pytest.approx((0.02, 0.74))
+    assert timestep_bounds("linear", 80, 100, start, end) == pytest.approx(end)
+    assert timestep_bounds("step", 49, 100, start, end) == start and timestep_bounds("step", 50, 100, start, end) == end
+    windows = [timestep_bounds("dreamtime", s, 100, start, end) for s in range(100)]
+    highs = [hi for _, hi in windows]
+    assert highs == sorted(highs, reverse=True) and highs[0] == 0.98 and windows[-1][0] == pytest.approx(0.02)
+    assert all(hi - lo <= 0.1 + 1e-9 for lo, hi in windows)
+    with pytest.raises(ValueError, match="linear, step, dreamtime"):
+        timestep_bounds("cosine", 0, 10, start, end)
+
+
+def test_sds_term_checks_its_inputs_and_uses_the_priors_cameras():
+    from core.cameras import CameraDistribution
+    from core.guidance import PromptedPrior
+    from core.guidance.sds import SDSLoss
+    prior = PromptedPrior(WorldPrior(32, elevations=(0, 30), azimuth_step=45.0), "a duck")
+    with pytest.raises(ValueError, match="names no object"):
+        PromptedPrior(WorldPrior(32), "a giraffe")
+    with pytest.raises(ValueError, match="0 < min < max"):
+        SDSLoss(prior, t_range=(0.5, 0.2))
+    with pytest.raises(ValueError, match="judges only albedo"):
+        SDSLoss(prior, shadings=(("lambertian", 1.0),))
+    with pytest.raises(ValueError, match="weighting"):
+        SDSLoss(prior, weighting="sqrt")
+    # a distribution at other distances / fovs: the world prior's renders exist at 1.8 / 40 only
+    term = SDSLoss(prior, CameraDistribution(distance_range=(3, 4), fov_range=(60, 70)), batch=6)
+    cams = term.sample_cameras(torch.Generator().manual_seed(0))
+    assert torch.allclose(cams.distance, torch.full((6,), 1.8), atol=1e-5) and torch.allclose(cams.fov, torch.full((6,), 40.0))
+    # a fixed camera set: a random subset of it each step
+    fixed = orbit(8, 30, 1.8, 40)
+    term = SDSLoss(prior, fixed, batch=3)
+    picked = term.sample_cameras(torch.Generator().manual_seed(0))
+    assert all(any(torch.allclose(c, f, atol=1e-5) for f in fixed.c2w) for c in picked.c2w)
+
+
+def test_sds_step_pulls_a_render_toward_the_object_and_previews_it():
+    """One SDS step on an image (no field): the loss's gradient moves a blank render toward the prompt's object,
+    and the preview stacks the renders over the prior's targets."""
+    from core.guidance import PromptedPrior
+    from core.guidance.sds import SDSLoss
+    from core.render import RenderRecord
+    prior = PromptedPrior(WorldPrior(32, elevations=(30,), azimuth_step=30.0), "a snowman")
+    cams = orbit(4, 30, 1.8, 40)
+    truth = render_object(get_object("snowman"), cams, 32, shading="albedo").rgb
+    term = SDSLoss(prior, cams, batch=4, guidance_scale=10.0, t_range=(0.2, 0.6))
+    img = torch.full((4, 32, 32, 3), 0.8, requires_grad=True)
+    opt = torch.optim.Adam([img], lr=0.02)
+    gen = torch.Generator().manual_seed(0)
+    before = psnr(img.detach(), truth)
+    for step in range(60):
+        term._gen, term._cams = gen, cams  # the cameras the images are "rendered" at
+        rec = RenderRecord(rgb=img.clamp(0, 1), alpha=torch.ones(4, 32, 32), depth=torch.ones(4, 32, 32))
+        value, logs = term.loss(None, rec, step, 60)
+        opt.zero_grad()
+        value.backward()
+        opt.step()
+    assert psnr(img.detach().clamp(0, 1), truth) > before + 6
+    assert term.preview().shape == (64, 128, 3)
+
+
+def test_vsd_estimator_starts_as_the_prior_and_learns_the_renders():
+    """At step 0 the residual is zero (eps_phi = the prior, as a zero-initialized LoRA); trained on renders that
+    the prior does not predict (a blurred snowman), its diffusion loss falls."""
+    from core.guidance import PromptedPrior
+    from core.guidance.vsd import VSDLoss
+    from core.render import RenderRecord
+    prior = PromptedPrior(WorldPrior(32, elevations=(30,), azimuth_step=30.0), "a snowman")
+    cams = orbit(4, 30, 1.8, 40)
+    sharp = render_object(get_object("snowman"), cams, 32, shading="albedo").rgb
+    blurred = torch.nn.functional.avg_pool2d(sharp.permute(0, 3, 1, 2), 5, 1, 2).permute(0, 2, 3, 1)
+    term = VSDLoss(prior, cams, batch=4, estimator_lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    term.request(0, 200, gen)
+    term._cams = cams
+    rec = RenderRecord(rgb=blurred.clone().requires_grad_(), alpha=torch.ones(4, 32, 32), depth=torch.ones(4, 32, 32))
+    x = prior.predictor.encode(rec.rgb.detach())
+    term._ensure_estimator(x)
+    t = torch.tensor([100, 300, 500, 700])
+    x_t = add_noise(x, torch.randn(x.shape, generator=gen), t, AC)
+    base = prior.predictor.predict_eps(x_t, t, prior.conditions()[0], cams)
+    assert torch.equal(term.eps_phi(x_t, t, cams), base)
+    losses = []
+    for step in range(150):
+        value, logs = term.loss(None, rec, step, 150)
+        losses.append(logs["estimator"])
+        assert torch.isfinite(value)
+    first, last = sum(losses[:30]) / 30, sum(losses[-30:]) / 30
+    print(f"VSD estimator loss {first:.4f} -> {last:.4f}")
+    assert last < 0.8 * first, (first, last)

@@ -13,6 +13,8 @@ from core.world import get_object, object_names, occupancy
 
 from hostutil import WORKFLOW_DIR, find_node, shipped_workflows
 
+DISTILLATION = ["prior", "cameras", "guidance_scale", "views_per_step", "weighting", "t_min", "t_max", "t_max_end",
+                "t_schedule", "cfg_rescale", "view_dependent_prompts", "shading", "grad_clip", "weight"]
 EXPECTED_NODES = {
     "Distill3DWorldObject": ["object", "prompt"],
     "Distill3DRenderWorldViews": ["object", "cameras", "resolution", "shading", "background", "supersample"],
@@ -36,6 +38,12 @@ EXPECTED_NODES = {
     "Distill3DRenderTurntable": ["mesh", "frames", "resolution", "elevation", "distance", "fov", "shading", "fps",
                                  "filename_prefix"],
     "Distill3DConvertToDMTet": ["field", "resolution", "nerf_level"],
+    "Distill3DCameraDistribution": ["elevation_min", "elevation_max", "azimuth_min", "azimuth_max", "distance_min",
+                                    "distance_max", "fov_min", "fov_max", "uniform_sphere"],
+    "Distill3DWorldPrior": ["prompt", "mode", "resolution"],
+    "Distill3DCheckpointPrior": ["model", "vae", "positive", "negative", "resolution"],
+    "Distill3DSDSLoss": DISTILLATION + ["x0_form"],
+    "Distill3DVSDLoss": DISTILLATION + ["estimator_lr", "estimator_steps"],
 }
 
 
@@ -59,6 +67,8 @@ def test_object_info_lists_every_node_with_its_inputs(object_info):
 @pytest.mark.parametrize("name", shipped_workflows())
 def test_shipped_workflow_runs(host, api_workflow, name):
     api = api_workflow(name)
+    if name in CPU_SIZED:  # a GPU-sized workflow: the same graph, with smaller widget values and test files
+        CPU_SIZED[name](host, api)
     entry = host.run(api, timeout=1800)
     assert entry["status"]["status_str"] == "success", entry["status"]
     files = host.output_files(entry)
@@ -135,8 +145,72 @@ def _check_reconstruct_from_views(host, api, entry, files):
     assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(glbs[0]["filename"])
 
 
+def _optimize_log(api, entry) -> str:
+    (fit,) = [k for k, v in api.items() if v["class_type"] == "Distill3DOptimizeField"]
+    return entry["outputs"][fit]["text"][0]
+
+
+def _check_dreamfusion_world(host, api, entry, files):
+    """Text -> 3D on the world prior: the GLB has the named object's shape, the SDS loss fell, the preview shows
+    renders over targets, the turntable has its frames."""
+    from core.world import find_in_prompt
+    obj = find_in_prompt(api[find_node(api, "Distill3DWorldPrior")]["inputs"]["prompt"])
+    (glb,) = [f for f in files if f["filename"].endswith(".glb")]
+    mesh = load_mesh(host.view(glb), "glb")
+    value = mesh_iou(mesh, lambda p: occupancy(obj, p), 96)
+    print(f"DREAMFUSION_WORLD {obj.name} GLB IoU {value:.3f}")
+    assert value >= 0.6
+    assert mesh_iou(mesh, lambda p: occupancy(get_object("sphere"), p), 96) < value
+    log = _optimize_log(api, entry)
+    assert "STOPPED" not in log, log
+    first, last = map(float, re.search(r"sds/sds: ([\d.]+) -> ([\d.]+)", log).groups())
+    assert last < first, log
+    from core.video import decode_frame_count
+    (video,) = [f for f in files if f["filename"].endswith(".mp4")]
+    assert decode_frame_count(host.view(video)) == api[find_node(api, "Distill3DRenderTurntable")]["inputs"]["frames"]
+    assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(glb["filename"])
+
+
+RANDOM_SD15 = "distill3d_test_random_sd15.safetensors"
+
+
+def _random_sd15(host) -> str:
+    """A randomly initialized full-size SD 1.5 checkpoint in the original layout, in the host's checkpoints folder."""
+    import subprocess
+    import sys
+    path = os.path.join(host.base, "models", "checkpoints", RANDOM_SD15)
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        subprocess.run([host.python, os.path.join(os.path.dirname(__file__), "make_random_sd15.py"),
+                        "--comfyui", host.comfyui, "--out", path], check=True, stdout=sys.stdout)
+    return RANDOM_SD15
+
+
+def _cpu_sized_dreamfusion_sd(host, api):
+    """The GPU graph as is, on the random checkpoint: 64² renders (8² latents), 3 steps, small outputs."""
+    api[find_node(api, "CheckpointLoaderSimple")]["inputs"]["ckpt_name"] = _random_sd15(host)
+    api[find_node(api, "Distill3DCheckpointPrior")]["inputs"]["resolution"] = 64
+    fit = api[find_node(api, "Distill3DOptimizeField")]["inputs"]
+    fit.update(steps=3, samples_per_ray=32, preview_every=1, preview_resolution=32)
+    api[find_node(api, "Distill3DExtractMesh")]["inputs"]["resolution"] = 48
+    api[find_node(api, "Distill3DRenderTurntable")]["inputs"].update(frames=4, resolution=64)
+
+
+def _check_dreamfusion_sd(host, api, entry, files):
+    """Load Checkpoint's MODEL/VAE/CONDITIONING drive SDS: finite losses and the field moved (gradients arrived
+    through the differentiable VAE encoder); the preview decodes the targets through the VAE."""
+    log = _optimize_log(api, entry)
+    assert "STOPPED" not in log, log
+    change = float(re.search(r"parameter change: ([\d.e+-]+)", log).group(1))
+    assert change > 1e-4, log
+    assert re.search(r"sds/sds: [\d.]+ -> [\d.]+", log), log
+    assert [f for f in files if f["filename"].endswith(".glb")]
+
+
+CPU_SIZED = {"dreamfusion_sd": _cpu_sized_dreamfusion_sd}
 CHECKS = {"world_views": _check_world_views, "world_random_views": _check_world_random_views,
-          "reconstruct_from_views": _check_reconstruct_from_views}
+          "reconstruct_from_views": _check_reconstruct_from_views, "dreamfusion_world": _check_dreamfusion_world,
+          "dreamfusion_sd": _check_dreamfusion_sd}
 
 
 def test_every_shipped_workflow_has_a_check_and_a_thumbnail():

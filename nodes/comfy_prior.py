@@ -1,0 +1,127 @@
+"""The adapter that makes a ComfyUI MODEL (+ VAE + CONDITIONING) a core NoisePredictor.
+
+Host glue, not algorithm: every denoising call goes through ComfyUI's own CFGGuider preparation (model loading and
+offloading, condition processing, ControlNets, hooks, model_options wrappers), so LoRAs and patches already applied
+to the MODEL take effect. ComfyUI's models denoise in sigma space (x = x0 + sigma * eps); the predictor converts:
+x_t = sqrt(a) x  with  sigma = sqrt((1 - a) / a), the same eps.
+"""
+from __future__ import annotations
+
+import torch
+
+import comfy.model_base
+import comfy.model_sampling
+import comfy.samplers
+
+from ..core.guidance import NoisePredictor
+
+SUPPORTED = "Stable Diffusion 1.x / 2.x (epsilon or v-prediction) and SDXL: discrete-time models with 4-channel " \
+            "image latents"
+
+
+class UnsupportedModelError(ValueError):
+    """A MODEL whose kind the score-distillation prior cannot drive."""
+
+
+def check_model(model) -> None:
+    """Refuse flow-matching, EDM-style, cascade and video models with a message naming what works."""
+    base = model.model
+    kind = getattr(base, "model_type", None)
+    ms = model.get_model_object("model_sampling")
+    fmt = base.latent_format
+    problems = []
+    if kind not in (comfy.model_base.ModelType.EPS, comfy.model_base.ModelType.V_PREDICTION):
+        problems.append(f"its prediction type is {getattr(kind, 'name', kind)}")
+    if not isinstance(ms, comfy.model_sampling.ModelSamplingDiscrete):
+        problems.append(f"its sampling is {type(ms).__name__} (not a discrete DDPM schedule)")
+    if getattr(fmt, "latent_dimensions", 2) != 2 or getattr(fmt, "latent_channels", 4) != 4:
+        problems.append(f"its latents are {getattr(fmt, 'latent_dimensions', '?')}-D with "
+                        f"{getattr(fmt, 'latent_channels', '?')} channels (a video or non-SD latent space)")
+    if problems:
+        raise UnsupportedModelError(f"this MODEL ({type(base).__name__}) cannot drive score distillation: "
+                                    f"{'; '.join(problems)}. Supported: {SUPPORTED}.")
+
+
+class _OneEvaluation(comfy.samplers.Sampler):
+    """A 'sampler' that evaluates the prepared model once at given sigmas and keeps the denoised result."""
+
+    def __init__(self, sigma: torch.Tensor):
+        self.sigma, self.denoised = sigma, None
+
+    def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
+               disable_pbar=False):
+        self.denoised = comfy.samplers.calc_cond_batch(model_wrap.inner_model, [model_wrap.conds["positive"]], noise,
+                                                       self.sigma.to(noise.device), extra_args["model_options"])[0]
+        return noise
+
+
+class ComfyModelPredictor(NoisePredictor):
+    """A ComfyUI MODEL as a latent-space noise predictor; the VAE gives the differentiable encoder."""
+
+    space = "latent"
+    text_prompts = False
+
+    def __init__(self, model, vae, resolution: int = 512):
+        check_model(model)
+        if resolution % 8:
+            raise ValueError(f"the render size must be a multiple of 8 for a latent model, got {resolution}")
+        self.model, self.vae, self.resolution = model, vae, resolution
+        ms = model.get_model_object("model_sampling")
+        self.alphas_cumprod = (1.0 / (1.0 + ms.sigmas.float().cpu() ** 2)).clone()
+        self.num_timesteps = self.alphas_cumprod.shape[0]
+        self.latent_format = model.model.latent_format
+        self._encoder = None
+
+    # ---- the differentiable VAE encoder ------------------------------------------------------------------------
+    def _trainable_encoder(self, device):
+        """A copy of the VAE's encoder made of normal tensors: the prompt's inference-mode tensors cannot be saved
+        for backward (see HOST.md); gradients flow to the renders, never into the VAE."""
+        if self._encoder is None or self._encoder[2] != device:
+            first = self.vae.first_stage_model
+            with torch.inference_mode(False):
+                parts = torch.nn.ModuleDict({"encoder": first.encoder, "quant_conv": first.quant_conv})
+                clone = _plain_copy(parts).to(device)
+            self._encoder = (clone["encoder"], clone["quant_conv"], device)
+        return self._encoder
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        if images.shape[1:3] != (self.resolution, self.resolution):
+            raise ValueError(f"this prior takes {self.resolution}² renders, got {tuple(images.shape[1:3])}")
+        encoder, quant_conv, _ = self._trainable_encoder(images.device)
+        moments = quant_conv(encoder(images.permute(0, 3, 1, 2) * 2 - 1))
+        mean = moments[:, : moments.shape[1] // 2]  # the posterior mean, as ComfyUI's VAE encode returns
+        return self.latent_format.process_in(mean)
+
+    def decode(self, x0: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(self.latent_format.process_out(x0.float())).float().clamp(0, 1).to(x0.device)
+
+    # ---- the model -----------------------------------------------------------------------------------------------
+    def condition(self, prompt, negative=""):
+        raise NotImplementedError("a ComfyUI MODEL prior is conditioned by CONDITIONING inputs, not text")
+
+    @torch.no_grad()
+    def denoise(self, x: torch.Tensor, sigma: torch.Tensor, conditioning) -> torch.Tensor:
+        """ComfyUI's denoised x0 for sigma-space inputs x, one sigma per sample, through CFGGuider's preparation."""
+        guider = comfy.samplers.CFGGuider(self.model)
+        guider.inner_set_conds({"positive": conditioning})
+        one = _OneEvaluation(sigma)
+        sigmas = torch.stack([sigma.max(), torch.zeros((), device=sigma.device)]).cpu()
+        guider.sample(x, torch.zeros_like(x), one, sigmas, disable_pbar=True, seed=0)
+        return one.denoised.to(x.device, x.dtype)
+
+    @torch.no_grad()
+    def predict_eps(self, x_t, t, cond, cameras=None):
+        a = self.alphas_cumprod.to(x_t.device)[t.long()]
+        x = x_t / a.sqrt().reshape(-1, 1, 1, 1)
+        sigma = ((1 - a) / a).sqrt()
+        return (x - self.denoise(x, sigma, cond)) / sigma.reshape(-1, 1, 1, 1)
+
+
+def _plain_copy(module: torch.nn.Module) -> torch.nn.Module:
+    """A deep copy whose parameters and buffers are ordinary (non-inference) tensors without gradients."""
+    import copy
+    memo = {}
+    for p in list(module.parameters()) + list(module.buffers()):
+        memo[id(p)] = torch.nn.Parameter(p.detach().clone(), requires_grad=False) if isinstance(
+            p, torch.nn.Parameter) else p.detach().clone()
+    return copy.deepcopy(module, memo)

@@ -1,0 +1,77 @@
+"""Prior nodes: each makes a D3_PRIOR (a noise predictor and what to ask it for) for the score-distillation losses."""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..core.guidance import PromptedPrior
+from ..core.guidance.world_prior import WorldPrior
+from ..core.world import UnknownObjectError, find_in_prompt
+from .types import CATEGORY, D3Prior, device
+
+
+class WorldPriorNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DWorldPrior",
+            display_name="World Prior",
+            category=f"{CATEGORY}/priors",
+            description="The primitive world's exact diffusion prior: the posterior-mean denoiser of every world "
+                        "object's renders. Runs offline with no model files, and every result can be judged "
+                        "against the truth. The prompt picks the object by name or synonym; the unconditional "
+                        "model pools all objects, so guidance scale means what it means.",
+            inputs=[
+                io.String.Input("prompt", default="a snowman", tooltip="Must name a world object, e.g. 'a red mug'."),
+                io.Combo.Input("mode", options=["view-aware", "2D"], default="view-aware",
+                               tooltip="view-aware: knows the camera (like a 3D-aware prior). 2D: ignores it, as a "
+                                       "text-to-image model does; shows the Janus problem."),
+                io.Combo.Input("resolution", options=["32", "64"], default="32",
+                               tooltip="Pixels of the renders it judges. 64 is 4x slower; the first use of each "
+                                       "size renders all objects once (cached on disk)."),
+            ],
+            outputs=[D3Prior.Output(display_name="prior")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, prompt, mode, resolution):
+        try:
+            find_in_prompt(prompt)
+        except UnknownObjectError as e:
+            return str(e)
+        return True
+
+    @classmethod
+    def execute(cls, prompt, mode, resolution) -> io.NodeOutput:
+        return io.NodeOutput(PromptedPrior(WorldPrior(int(resolution), mode, device=device()), prompt))
+
+
+class CheckpointPriorNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DCheckpointPrior",
+            display_name="Checkpoint Prior",
+            category=f"{CATEGORY}/priors",
+            description="Your own diffusion model as the prior: MODEL and VAE from Load Checkpoint, the prompt "
+                        "from CLIP Text Encode. LoRAs and patches applied to the MODEL take effect; ComfyUI loads "
+                        "and offloads it as for sampling. Stable Diffusion 1.x / 2.x (epsilon or v) and SDXL.",
+            inputs=[
+                io.Model.Input("model"),
+                io.Vae.Input("vae"),
+                io.Conditioning.Input("positive"),
+                io.Conditioning.Input("negative"),
+                io.Int.Input("resolution", default=512, min=64, max=2048, step=64,
+                             tooltip="Render size the model sees (its latents are 1/8): 512 for SD 1.5, 768 for "
+                                     "SD 2.1-v, 1024 for SDXL; smaller is faster and blurrier."),
+            ],
+            outputs=[D3Prior.Output(display_name="prior")],
+        )
+
+    @classmethod
+    def execute(cls, model, vae, positive, negative, resolution) -> io.NodeOutput:
+        from .comfy_prior import ComfyModelPredictor
+        return io.NodeOutput(PromptedPrior(ComfyModelPredictor(model, vae, resolution),
+                                           conditioning=(positive, negative)))
+
+
+NODES = [WorldPriorNode, CheckpointPriorNode]

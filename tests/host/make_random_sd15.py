@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Write a randomly initialized, full-size Stable Diffusion 1.5 checkpoint in the original single-file layout
+(model.diffusion_model.*, cond_stage_model.transformer.text_model.*, first_stage_model.*), as safetensors.
+
+Built from ComfyUI's own classes (run with the host's python, ComfyUI's folder as --comfyui), every weight
+initialized explicitly: ComfyUI's layers are created with uninitialized memory (see HOST.md).
+
+    python tests/host/make_random_sd15.py --comfyui .host/ComfyUI --out model.safetensors [--dtype fp16]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+UNET = dict(use_checkpoint=False, image_size=32, out_channels=4, use_spatial_transformer=True, legacy=False,
+            adm_in_channels=None, in_channels=4, model_channels=320, num_res_blocks=[2, 2, 2, 2],
+            transformer_depth=[1, 1, 1, 1, 1, 1, 0, 0], channel_mult=[1, 2, 4, 4], transformer_depth_middle=1,
+            use_linear_in_transformer=False, context_dim=768, num_heads=8,
+            transformer_depth_output=[1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0], use_temporal_resblock=False,
+            use_temporal_attention=False, num_head_channels=-1)
+VAE = dict(double_z=True, z_channels=4, resolution=256, in_channels=3, out_ch=3, ch=128, ch_mult=[1, 2, 4, 4],
+           num_res_blocks=2, attn_resolutions=[], dropout=0.0)
+
+
+def init_(module, generator):
+    """Weights N(0, 0.02), biases 0, norms 1 / 0; the output convolution small, so denoising is sane."""
+    import torch
+    for name, p in module.named_parameters():
+        with torch.no_grad():
+            if p.ndim >= 2:
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
+            elif "norm" in name and name.endswith("weight"):
+                p.fill_(1.0)
+            else:
+                p.zero_()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--comfyui", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--dtype", default="fp16", choices=["fp16", "fp32"])
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    sys.path.insert(0, os.path.abspath(a.comfyui))
+    sys.argv = sys.argv[:1] + ["--cpu"]
+    import comfy.options
+    comfy.options.enable_args_parsing()
+    import torch
+    import comfy.ldm.models.autoencoder
+    import comfy.sd1_clip
+    import comfy.supported_models
+    import comfy.utils
+
+    g = torch.Generator().manual_seed(a.seed)
+    config = comfy.supported_models.SD15(dict(UNET, dtype=torch.float32))
+    model = config.get_model({}, device="cpu")
+    init_(model.diffusion_model, g)
+    clip = comfy.sd1_clip.SD1ClipModel(device="cpu", dtype=torch.float32)
+    init_(clip, g)
+    with torch.no_grad():  # position ids are indices, not weights
+        for k, v in clip.state_dict().items():
+            if k.endswith("position_ids"):
+                v.copy_(torch.arange(v.shape[-1]).reshape(v.shape))
+    vae = comfy.ldm.models.autoencoder.AutoencoderKL(ddconfig=VAE, embed_dim=4)
+    init_(vae, g)
+    clip_sd = clip.state_dict()
+    vae_sd = vae.state_dict()
+    sd = model.state_dict_for_saving(clip_sd, vae_sd)
+    dt = torch.float16 if a.dtype == "fp16" else torch.float32
+    sd = {k: (v.to(dt) if v.is_floating_point() and not k.endswith("position_ids") else v).contiguous()
+          for k, v in sd.items()}
+    tmp = a.out + ".partial"
+    comfy.utils.save_torch_file(sd, tmp)
+    os.replace(tmp, a.out)
+    n = sum(v.numel() for v in sd.values())
+    print(f"wrote {a.out}: {len(sd)} tensors, {n / 1e6:.0f}M values")
+
+
+if __name__ == "__main__":
+    main()
