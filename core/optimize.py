@@ -14,7 +14,7 @@ from dataclasses import dataclass, field as dc_field
 
 import torch
 
-from .losses import RayRequest, ViewRequest
+from .losses import SHARED_VIEWS, RayRequest, ViewRequest
 from .render.occupancy import OccupancyGrid
 
 
@@ -72,8 +72,14 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
             g["lr"] = g["base_lr"] * f
         total = torch.zeros((), device=device)
         logs = {}
-        for term in terms:
-            req = term.request(step, steps, gen, field)
+        requests = [term.request(step, steps, gen, field) for term in terms]
+        shared = [t for t, r in zip(terms, requests) if r is SHARED_VIEWS]
+        if shared and any(getattr(t, "wants_normals", False) for t in shared):
+            for r in requests:
+                if isinstance(r, ViewRequest):
+                    r.want_normals = True
+        views = None
+        for term, req in sorted(zip(terms, requests), key=lambda tr: tr[1] is SHARED_VIEWS):
             rec = None
             if isinstance(req, RayRequest):
                 rec = field.render_rays(req.origins, req.dirs, n_samples=n_samples, generator=gen,
@@ -83,6 +89,12 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
                 rec = field.render_views(req.cameras, req.height, req.width, n_samples=n_samples,
                                          generator=gen, shading=req.shading, want_normals=req.want_normals,
                                          light_dirs=req.light_dirs, occupancy=grid, chunk=1 << 30)
+                views = (req, rec) if views is None else views
+            elif req is SHARED_VIEWS:
+                if views is None:
+                    raise ValueError(f"the '{term.name}' loss regularizes the renders of another loss: combine it "
+                                     f"with a loss that renders whole views (SDS, VSD)")
+                rec = views
             value, term_logs = term.loss(field, rec, step, steps)
             weight = term.weight_at(step, steps)
             if not torch.isfinite(value):

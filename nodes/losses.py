@@ -8,7 +8,7 @@ from ..core.guidance.sds import SDSLoss, T_SCHEDULES, WEIGHTINGS
 from ..core.guidance.vsd import VSDLoss
 from ..core.losses import LossList
 from ..core.losses.reference import ReferenceViewsLoss
-from ..core.losses.regularizers import EikonalLoss
+from ..core.losses.regularizers import EikonalLoss, RenderRegularizer
 from .types import CATEGORY, D3Cameras, D3Loss, D3Prior, fixed_cameras, range_errors
 
 
@@ -187,6 +187,28 @@ class EikonalLossNode(io.ComfyNode):
         return io.NodeOutput(LossList([EikonalLoss(weight, points_per_step)]))
 
 
+class RenderRegularizersNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DRenderRegularizers",
+            display_name="Render Regularizers",
+            category=f"{CATEGORY}/losses",
+            description="Regularizers of the views that an SDS or VSD loss renders each step (combine them with "
+                        "it): sparsity (DreamFusion's opacity penalty, against fog and floaters), entropy (opacity "
+                        "0 or 1), orientation (no normals facing away from the viewer).",
+            inputs=[_w("sparsity", 0.0, "Weight of the opacity penalty mean sqrt(alpha² + 0.01)."),
+                    _w("entropy", 0.0, "Weight of the binary entropy of the opacity."),
+                    _w("orientation", 0.0, "Weight of the orientation penalty (renders normals: slower)."),
+                    _w("weight", 1.0, "Overall weight of these terms.")],
+            outputs=[D3Loss.Output(display_name="loss")],
+        )
+
+    @classmethod
+    def execute(cls, sparsity, entropy, orientation, weight) -> io.NodeOutput:
+        return io.NodeOutput(LossList([RenderRegularizer(sparsity, entropy, orientation, weight)]))
+
+
 class CombineLosses(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -209,4 +231,4 @@ class CombineLosses(io.ComfyNode):
         return io.NodeOutput(out)
 
 
-NODES = [SDSLossNode, VSDLossNode, ReferenceViewsLossNode, EikonalLossNode, CombineLosses]
+NODES = [SDSLossNode, VSDLossNode, ReferenceViewsLossNode, EikonalLossNode, RenderRegularizersNode, CombineLosses]

@@ -1,7 +1,8 @@
 """Loss terms: each asks for the renders it needs and turns them into a weighted scalar with logged figures.
 
 A term's `request` returns a RayRequest (a batch of rays, e.g. random pixels of reference views), a ViewRequest
-(whole images from cameras, e.g. for score distillation), or None (a regularizer of the field itself). The
+(whole images from cameras, e.g. for score distillation), SHARED_VIEWS (a regularizer of the views another term
+asked for this step: it gets (that ViewRequest, its record)), or None (a regularizer of the field itself). The
 optimizer renders every request and hands the record back to the term's `loss`. Terms sum; each has a weight and
 an optional schedule of that weight over the run.
 """
@@ -30,6 +31,9 @@ class ViewRequest:
     shading: str = "albedo"
     want_normals: bool = False
     light_dirs: torch.Tensor | None = None
+
+
+SHARED_VIEWS = "shared-views"
 
 
 def linear_ramp(start: float, end: float, until: float):

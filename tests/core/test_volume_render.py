@@ -203,3 +203,43 @@ def test_depth_and_normal_reference_terms_pull_the_field_towards_the_truth():
     first, last = res.history[0], res.history[-1]
     assert -1.0 <= last["reference/depth"] < first["reference/depth"]  # negative Pearson: -1 is perfect
     assert 0.0 <= last["reference/normal"] < first["reference/normal"]
+
+
+class _ViewsOnly(LossTerm):
+    """Renders whole views each step and contributes nothing itself: lets a test see a shared-view regularizer."""
+
+    name = "views"
+
+    def request(self, step, total, generator, field=None):
+        from core.losses import ViewRequest
+        return ViewRequest(orbit(2, 20, 1.8, 40, azimuth_start=float(step * 37 % 360)), 16, 16)
+
+    def loss(self, field, record, step, total):
+        return record.rgb.sum() * 0, {}
+
+
+def test_render_regularizers_act_on_the_views_another_loss_renders():
+    from core.losses.regularizers import RenderRegularizer
+    views = orbit(4, 20, 1.8, 40)
+
+    def alpha(field):
+        with torch.no_grad():
+            return field.render_views(views, 16, perturb=False).alpha
+
+    torch.manual_seed(0)
+    base = make_field("nerf")
+    a0 = alpha(base)
+    sparse = optimize(base.clone(), [_ViewsOnly(), RenderRegularizer(sparsity=1.0)], 30, lr=0.02, n_samples=16).field
+    assert alpha(sparse).mean() < 0.75 * a0.mean()  # the blob fades
+    decided = optimize(base.clone(), [_ViewsOnly(), RenderRegularizer(entropy=1.0)], 30, lr=0.02, n_samples=16)
+    a1 = alpha(decided.field)
+    haze = lambda a: ((a > 0.05) & (a < 0.95)).float().mean()  # noqa: E731
+    assert haze(a1) < haze(a0)
+    # density growing outward (an inside-out blob): normals on the visible surface face away from the camera
+    torch.manual_seed(0)
+    res = optimize(make_field("nerf", blob_density=-4.0, blob_radius=0.3),
+                   [_ViewsOnly(), RenderRegularizer(orientation=1.0)], 20, lr=0.05, n_samples=16)
+    o = [h["regularizer/orientation"] for h in res.history]
+    assert o[0] > 1e-3 and sum(o[-3:]) < 0.8 * sum(o[:3]), o
+    with pytest.raises(ValueError, match="renders whole views"):
+        optimize(base.clone(), [RenderRegularizer(sparsity=1.0)], 2)

@@ -44,6 +44,7 @@ EXPECTED_NODES = {
     "Distill3DCheckpointPrior": ["model", "vae", "positive", "negative", "resolution"],
     "Distill3DSDSLoss": DISTILLATION + ["x0_form"],
     "Distill3DVSDLoss": DISTILLATION + ["estimator_lr", "estimator_steps"],
+    "Distill3DRenderRegularizers": ["sparsity", "entropy", "orientation", "weight"],
 }
 
 
@@ -200,6 +201,7 @@ def _check_dreamfusion_sd(host, api, entry, files):
     """Load Checkpoint's MODEL/VAE/CONDITIONING drive SDS: finite losses and the field moved (gradients arrived
     through the differentiable VAE encoder); the preview decodes the targets through the VAE."""
     log = _optimize_log(api, entry)
+    print("DREAMFUSION_SD", log.replace("\n", " | "))
     assert "STOPPED" not in log, log
     change = float(re.search(r"parameter change: ([\d.e+-]+)", log).group(1))
     assert change > 1e-4, log
