@@ -1,6 +1,7 @@
 """Prior nodes: each makes a D3_PRIOR (a noise predictor and what to ask it for) for the score-distillation losses."""
 from __future__ import annotations
 
+import torch
 from comfy_api.latest import io
 
 from ..core.guidance import PromptedPrior
@@ -74,4 +75,54 @@ class CheckpointPriorNode(io.ComfyNode):
                                            conditioning=(positive, negative)))
 
 
-NODES = [WorldPriorNode, CheckpointPriorNode]
+def _diffusers_folders() -> dict[str, str]:
+    """Pipeline folders (with a model_index.json) under ComfyUI's models/diffusers paths, by name."""
+    import os
+    import folder_paths
+    found = {}
+    for root in folder_paths.get_folder_paths("diffusers"):
+        if os.path.isdir(root):
+            for name in sorted(os.listdir(root)):
+                if os.path.isfile(os.path.join(root, name, "model_index.json")):
+                    found.setdefault(name, os.path.join(root, name))
+    return found
+
+
+class DiffusersPriorNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DDiffusersPrior",
+            display_name="Diffusers Prior",
+            category=f"{CATEGORY}/priors",
+            description="A diffusers pipeline folder from models/diffusers as the prior: Stable Diffusion "
+                        "(latent) or DeepFloyd IF stage I (pixels, 64², DreamFusion's closest public relative). "
+                        "Text embeddings are computed once per prompt, view-dependent suffixes included.",
+            inputs=[
+                io.Combo.Input("model", options=sorted(_diffusers_folders()) or ["(no folder in models/diffusers)"],
+                               tooltip="A folder written by save_pretrained, e.g. models/diffusers/IF-I-XL-v1.0."),
+                io.String.Input("prompt", default="a DSLR photo of a hamburger", multiline=True),
+                io.String.Input("negative_prompt", default="", multiline=True),
+                io.Int.Input("resolution", default=0, min=0, max=2048, step=8,
+                             tooltip="Render size; 0 = the model's own (64 for IF-I, 512 for SD 1.5)."),
+            ],
+            outputs=[D3Prior.Output(display_name="prior")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, model):
+        if model not in _diffusers_folders():
+            return f"no diffusers pipeline folder named '{model}' in models/diffusers (found: " \
+                   f"{', '.join(_diffusers_folders()) or 'none'})"
+        return True
+
+    @classmethod
+    def execute(cls, model, prompt, negative_prompt, resolution) -> io.NodeOutput:
+        from ..core.guidance.diffusers_prior import DiffusersPrior
+        dev = device()
+        dtype = torch.float16 if dev.type == "cuda" else torch.float32
+        predictor = DiffusersPrior(_diffusers_folders()[model], resolution or None, device=dev, dtype=dtype)
+        return io.NodeOutput(PromptedPrior(predictor, prompt, negative_prompt))
+
+
+NODES = [WorldPriorNode, CheckpointPriorNode, DiffusersPriorNode]

@@ -42,6 +42,7 @@ EXPECTED_NODES = {
                                     "distance_max", "fov_min", "fov_max", "uniform_sphere"],
     "Distill3DWorldPrior": ["prompt", "mode", "resolution"],
     "Distill3DCheckpointPrior": ["model", "vae", "positive", "negative", "resolution"],
+    "Distill3DDiffusersPrior": ["model", "prompt", "negative_prompt", "resolution"],
     "Distill3DSDSLoss": DISTILLATION + ["x0_form"],
     "Distill3DVSDLoss": DISTILLATION + ["estimator_lr", "estimator_steps"],
     "Distill3DRenderRegularizers": ["sparsity", "entropy", "orientation", "weight"],
