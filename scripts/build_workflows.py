@@ -181,6 +181,10 @@ SPECS = {
 }
 
 
+# workflows that need the user's model files: their thumbnail is a drawing of the graph
+NEEDS_MODEL_FILES = {"dreamfusion_sd"}
+
+
 def build(name: str, info: dict) -> dict:
     description, spec = SPECS[name]
     ids = {key: i + 1 for i, (key, _, _) in enumerate(spec)}
@@ -268,6 +272,35 @@ def thumbnail(host: ComfyHost, wf: dict, info: dict, path: str):
     sheet.save(path)
 
 
+def graph_thumbnail(wf: dict, path: str):
+    """A drawing of the graph itself, for workflows that need the user's model files to produce anything."""
+    from PIL import Image, ImageDraw
+    nodes = wf["nodes"]
+    x0 = min(n["pos"][0] for n in nodes)
+    y0 = min(n["pos"][1] for n in nodes)
+    x1 = max(n["pos"][0] + n["size"][0] for n in nodes)
+    y1 = max(n["pos"][1] + min(n["size"][1], 200) for n in nodes)
+    scale = min(500 / (x1 - x0), 500 / (y1 - y0))
+
+    def box(n):
+        x, y = (n["pos"][0] - x0) * scale + 6, (n["pos"][1] - y0) * scale + 6
+        return x, y, x + n["size"][0] * scale, y + min(n["size"][1], 200) * scale
+
+    sheet = Image.new("RGB", (512, 512), (32, 32, 36))
+    draw = ImageDraw.Draw(sheet)
+    by_id = {n["id"]: n for n in nodes}
+    for _, src, _, dst, _, _ in wf["links"]:
+        a, b = box(by_id[src]), box(by_id[dst])
+        draw.line([(a[2], (a[1] + a[3]) / 2), (b[0], (b[1] + b[3]) / 2)], fill=(150, 200, 255), width=2)
+    for n in nodes:
+        b = box(n)
+        ours = n["type"].startswith("Distill3D")
+        draw.rectangle(b, fill=(60, 70, 95) if ours else (70, 70, 70), outline=(200, 200, 200))
+        title = n["type"].replace("Distill3D", "")
+        draw.text((b[0] + 3, b[1] + 3), title[: max(4, int((b[2] - b[0]) / 6))], fill=(255, 255, 255))
+    sheet.save(path)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--thumbnails", action="store_true")
@@ -281,7 +314,10 @@ def main():
             with open(path, "w") as f:
                 json.dump(wf, f, indent=1)
             print("wrote", path)
-            if args.thumbnails:
+            if args.thumbnails and name in NEEDS_MODEL_FILES:
+                graph_thumbnail(wf, path[:-5] + ".png")
+                print("wrote", path[:-5] + ".png")
+            elif args.thumbnails:
                 thumbnail(host, wf, info, path[:-5] + ".png")
                 print("wrote", path[:-5] + ".png")
 

@@ -3,7 +3,7 @@
 # on the built-in primitive world, and copy what it wrote to out/demo/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-WORKFLOW="${1:-$ROOT/workflows/reconstruct_from_views.json}"
+WORKFLOW="${1:-$ROOT/workflows/dreamfusion_world.json}"
 bash "$ROOT/scripts/setup_host.sh"
 PY=$(sed -n 's/^python=//p' "${D3_HOST_DIR:-$ROOT/.host}/host.env")
 exec "$PY" "$ROOT/scripts/comfy_host.py" run "$WORKFLOW" --out "$ROOT/out/demo"
