@@ -281,9 +281,10 @@ def graph_thumbnail(wf: dict, path: str):
     x1 = max(n["pos"][0] + n["size"][0] for n in nodes)
     y1 = max(n["pos"][1] + min(n["size"][1], 200) for n in nodes)
     scale = min(500 / (x1 - x0), 500 / (y1 - y0))
+    top = (512 - (y1 - y0) * scale) / 2  # centered
 
     def box(n):
-        x, y = (n["pos"][0] - x0) * scale + 6, (n["pos"][1] - y0) * scale + 6
+        x, y = (n["pos"][0] - x0) * scale + 6, (n["pos"][1] - y0) * scale + top
         return x, y, x + n["size"][0] * scale, y + min(n["size"][1], 200) * scale
 
     sheet = Image.new("RGB", (512, 512), (32, 32, 36))

@@ -142,7 +142,7 @@ def _check_reconstruct_from_views(host, api, entry, files):
     log = entry["outputs"][fits[0]]["text"][0]
     assert "STOPPED" not in log
     first, last = map(float, re.search(r"reference/rgb: ([\d.]+) -> ([\d.]+)", log).groups())
-    assert last < 0.2 * first, log
+    assert last < 0.35 * first, log
     assert "STOPPED" not in entry["outputs"][fits[1]]["text"][0]
     assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(glbs[0]["filename"])
 
@@ -171,6 +171,20 @@ def _check_dreamfusion_world(host, api, entry, files):
     (video,) = [f for f in files if f["filename"].endswith(".mp4")]
     assert decode_frame_count(host.view(video)) == api[find_node(api, "Distill3DRenderTurntable")]["inputs"]["frames"]
     assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(glb["filename"])
+
+
+def _check_prolificdreamer_world(host, api, entry, files):
+    """VSD in the host: the estimator's own loss fell, the GLB is the named object, roughly (see the core test)."""
+    from core.world import find_in_prompt
+    obj = find_in_prompt(api[find_node(api, "Distill3DWorldPrior")]["inputs"]["prompt"])
+    (glb,) = [f for f in files if f["filename"].endswith(".glb")]
+    value = mesh_iou(load_mesh(host.view(glb), "glb"), lambda p: occupancy(obj, p), 96)
+    print(f"PROLIFICDREAMER_WORLD {obj.name} GLB IoU {value:.3f}")
+    assert value >= 0.5
+    log = _optimize_log(api, entry)
+    assert "STOPPED" not in log, log
+    first, last = map(float, re.search(r"vsd/estimator: ([\d.]+) -> ([\d.]+)", log).groups())
+    assert last < first, log
 
 
 RANDOM_SD15 = "distill3d_test_random_sd15.safetensors"
@@ -213,7 +227,7 @@ def _check_dreamfusion_sd(host, api, entry, files):
 CPU_SIZED = {"dreamfusion_sd": _cpu_sized_dreamfusion_sd}
 CHECKS = {"world_views": _check_world_views, "world_random_views": _check_world_random_views,
           "reconstruct_from_views": _check_reconstruct_from_views, "dreamfusion_world": _check_dreamfusion_world,
-          "dreamfusion_sd": _check_dreamfusion_sd}
+          "dreamfusion_sd": _check_dreamfusion_sd, "prolificdreamer_world": _check_prolificdreamer_world}
 
 
 def test_every_shipped_workflow_has_a_check_and_a_thumbnail():
