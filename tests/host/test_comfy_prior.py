@@ -48,3 +48,53 @@ def test_flow_and_video_models_are_refused_naming_what_works(host):
     assert "Supported: Stable Diffusion 1.x / 2.x (epsilon or v-prediction) and SDXL" in lines[0]
     assert lines[1].startswith("REFUSED") and "video or non-SD latent space" in lines[1], lines
     assert lines[2] == "SD2-v ACCEPTED"
+
+
+def _sds_prompt(prior_node: dict, steps: int = 3) -> dict:
+    return {
+        "1": prior_node,
+        "2": {"class_type": "Distill3DCameraDistribution",
+              "inputs": {"elevation_min": -10.0, "elevation_max": 60.0, "azimuth_min": -180.0, "azimuth_max": 180.0,
+                         "distance_min": 1.5, "distance_max": 2.0, "fov_min": 40.0, "fov_max": 60.0,
+                         "uniform_sphere": False}},
+        "3": {"class_type": "Distill3DSDSLoss",
+              "inputs": {"prior": ["1", 0], "cameras": ["2", 0], "guidance_scale": 20.0, "views_per_step": 1,
+                         "weighting": "sds", "t_min": 0.02, "t_max": 0.98, "t_max_end": 0.5, "t_schedule": "linear",
+                         "cfg_rescale": 0.0, "view_dependent_prompts": True, "shading": "albedo",
+                         "grad_clip": 0.0, "weight": 1.0, "x0_form": False}},
+        "4": {"class_type": "Distill3DCreateNeRF",
+              "inputs": {"encoding": "auto", "background": "solid white", "bound": 0.6, "seed": 0,
+                         "blob_density": 10.0, "blob_radius": 0.5}},
+        "5": {"class_type": "Distill3DOptimizeField",
+              "inputs": {"field": ["4", 0], "loss": ["3", 0], "steps": steps, "learning_rate": 0.01,
+                         "lr_schedule": "cosine", "samples_per_ray": 16, "seed": 0, "preview_every": 1,
+                         "preview_resolution": 32}},
+        "6": {"class_type": "PreviewImage", "inputs": {"images": ["5", 1]}},
+    }
+
+
+def test_a_diffusers_if_folder_in_models_diffusers_drives_sds_in_the_host(host, object_info):
+    """The Diffusers Prior node finds a (tiny, random) IF stage I folder in the host's models/diffusers and its
+    SDS gradients reach the field; a folder name that is not there is refused naming what is."""
+    import re
+    import sys
+    folder = os.path.join(host.base, "models", "diffusers", "distill3d-test-tiny-if")
+    if not os.path.exists(os.path.join(folder, "model_index.json")):
+        code = (f"import sys; sys.path.insert(0, {os.path.join(ROOT, 'tests')!r}); "
+                f"from tiny_diffusers import make_tiny_if; make_tiny_if({folder!r})")
+        subprocess.run([host.python, "-c", code], check=True, timeout=600)
+    background = object_info["Distill3DCreateNeRF"]["input"]["required"]["background"][1]
+    prompt = _sds_prompt({"class_type": "Distill3DDiffusersPrior",
+                          "inputs": {"model": "distill3d-test-tiny-if", "prompt": "a rubber duck",
+                                     "negative_prompt": "", "resolution": 0}})
+    prompt["4"]["inputs"]["background"] = background.get("default", "solid")
+    entry = host.run(prompt, timeout=900)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    log = entry["outputs"]["5"]["text"][0]
+    print("DIFFUSERS_IF", log.replace("\n", " | "))
+    assert "STOPPED" not in log
+    assert float(re.search(r"parameter change: ([\d.e+-]+)", log).group(1)) > 1e-4
+    prompt["1"]["inputs"]["model"] = "no-such-model"
+    status, body = host.queue(prompt)
+    assert status == 400 and "distill3d-test-tiny-if" in repr(body), body
+    sys.stdout.flush()
