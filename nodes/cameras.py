@@ -50,6 +50,14 @@ def _distribution_inputs(elevation=(-10.0, 90.0), distance=(1.5, 2.0), fov=(40.0
     ]
 
 
+def _validate_distribution(node_cls, elevation_min, elevation_max, azimuth_min, azimuth_max, distance_min,
+                           distance_max, fov_min, fov_max):
+    """validate_inputs of both distribution nodes (ComfyUI reads the input names from this signature)."""
+    return _distribution_errors(node_cls, elevation_min=elevation_min, elevation_max=elevation_max,
+                                azimuth_min=azimuth_min, azimuth_max=azimuth_max, distance_min=distance_min,
+                                distance_max=distance_max, fov_min=fov_min, fov_max=fov_max)
+
+
 def _distribution_errors(node_cls, **ranges):
     err = range_errors(node_cls, **ranges)
     if err:
@@ -83,12 +91,7 @@ class RandomCameras(io.ComfyNode):
             outputs=[D3Cameras.Output(display_name="cameras")],
         )
 
-    @classmethod
-    def validate_inputs(cls, elevation_min, elevation_max, azimuth_min, azimuth_max, distance_min, distance_max,
-                        fov_min, fov_max):
-        return _distribution_errors(cls, elevation_min=elevation_min, elevation_max=elevation_max,
-                                    azimuth_min=azimuth_min, azimuth_max=azimuth_max, distance_min=distance_min,
-                                    distance_max=distance_max, fov_min=fov_min, fov_max=fov_max)
+    validate_inputs = classmethod(_validate_distribution)
 
     @classmethod
     def execute(cls, views, seed, **ranges) -> io.NodeOutput:
@@ -112,12 +115,7 @@ class CameraDistributionNode(io.ComfyNode):
             outputs=[D3Cameras.Output(display_name="cameras")],
         )
 
-    @classmethod
-    def validate_inputs(cls, elevation_min, elevation_max, azimuth_min, azimuth_max, distance_min, distance_max,
-                        fov_min, fov_max):
-        return _distribution_errors(cls, elevation_min=elevation_min, elevation_max=elevation_max,
-                                    azimuth_min=azimuth_min, azimuth_max=azimuth_max, distance_min=distance_min,
-                                    distance_max=distance_max, fov_min=fov_min, fov_max=fov_max)
+    validate_inputs = classmethod(_validate_distribution)
 
     @classmethod
     def execute(cls, uniform_sphere, **ranges) -> io.NodeOutput:

@@ -22,6 +22,13 @@ from comfy_host import ROOT, ComfyHost, ui_to_api, widget_names  # noqa: E402
 
 WORKFLOW_DIR = os.path.join(ROOT, "workflows")
 
+# the world prior and the camera distribution it was rendered at: the head of every world SDS / VSD graph
+WORLD_PRIOR_AND_CAMERAS = [
+    ("prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware", "resolution": "32"}),
+    ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 75.0, "distance_min": 1.8,
+                                              "distance_max": 1.8, "fov_min": 40.0, "fov_max": 40.0}),
+]
+
 # name -> (description, [(key, class, {input: value or (source key, output slot)}), ...])
 SPECS = {
     "world_views": (
@@ -103,10 +110,7 @@ SPECS = {
         "(Preview3D) and turned into an MP4. The optimizer's preview shows the renders over the prior's denoised "
         "targets. The same graph with a Checkpoint Prior is dreamfusion_sd.",
         [
-            ("prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware", "resolution": "32"}),
-            ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 75.0,
-                                                      "distance_min": 1.8, "distance_max": 1.8,
-                                                      "fov_min": 40.0, "fov_max": 40.0}),
+            *WORLD_PRIOR_AND_CAMERAS,
             ("sds", "Distill3DSDSLoss", {"prior": ("prior", 0), "cameras": ("cams", 0), "guidance_scale": 10.0,
                                          "views_per_step": 4, "t_max_end": 0.5}),
             ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),
@@ -131,10 +135,7 @@ SPECS = {
         "residual network, trained alongside) takes the place of the random noise. The log shows the estimator's "
         "own loss falling.",
         [
-            ("prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware", "resolution": "32"}),
-            ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 75.0,
-                                                      "distance_min": 1.8, "distance_max": 1.8,
-                                                      "fov_min": 40.0, "fov_max": 40.0}),
+            *WORLD_PRIOR_AND_CAMERAS,
             ("vsd", "Distill3DVSDLoss", {"prior": ("prior", 0), "cameras": ("cams", 0), "guidance_scale": 10.0,
                                          "views_per_step": 4, "t_max_end": 0.5, "estimator_lr": 0.001}),
             ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),

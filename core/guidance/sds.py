@@ -156,17 +156,22 @@ class SDSLoss(LossTerm):
             eps_hat = x0_to_eps(x_t, x0_g, t, ac)
         return eps_hat, e_c
 
+    def noised(self, x, step, total):
+        """(t, eps, x_t) for this step: t from the scheduled range, x_t from the detached x0."""
+        T = self.predictor.num_timesteps
+        lo, hi = timestep_bounds(self.t_schedule, step, total, self.t_range, self.t_range_end, self.anneal_until)
+        t = torch.randint(int(lo * T), max(int(hi * T), int(lo * T) + 1), (x.shape[0],), generator=self._gen)
+        t = t.to(x.device)
+        eps = torch.randn(x.shape, generator=self._gen).to(x.device, x.dtype)
+        return t, eps, add_noise(x.detach(), eps, t, self.predictor.alphas_cumprod)
+
     def loss(self, field, record, step, total):
         p = self.predictor
         x = p.encode(record.rgb)
         dev = x.device
-        T = p.num_timesteps
-        lo, hi = timestep_bounds(self.t_schedule, step, total, self.t_range, self.t_range_end, self.anneal_until)
-        t = torch.randint(int(lo * T), max(int(hi * T), int(lo * T) + 1), (x.shape[0],), generator=self._gen).to(dev)
-        eps = torch.randn(x.shape, generator=self._gen).to(dev, x.dtype)
         ac = p.alphas_cumprod
+        t, eps, x_t = self.noised(x, step, total)
         with torch.no_grad():
-            x_t = add_noise(x.detach(), eps, t, ac)
             eps_hat, _ = self.guided_eps(x_t, t, self._cams.to(dev))
             target = eps_to_x0(x_t, eps_hat, t, ac)
         self._last = (record.rgb.detach(), target)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from . import add_noise, eps_to_x0
-from .sds import SDSLoss, sds_from_eps, sds_weight, timestep_bounds
+from .sds import SDSLoss, sds_from_eps, sds_weight
 
 
 def _timestep_features(t: torch.Tensor, dim: int = 32) -> torch.Tensor:
@@ -95,13 +95,9 @@ class VSDLoss(SDSLoss):
         self._ensure_estimator(x)
         dev = x.device
         cams = self._cams.to(dev)
-        T = p.num_timesteps
-        lo, hi = timestep_bounds(self.t_schedule, step, total, self.t_range, self.t_range_end, self.anneal_until)
-        t = torch.randint(int(lo * T), max(int(hi * T), int(lo * T) + 1), (x.shape[0],), generator=self._gen).to(dev)
-        eps = torch.randn(x.shape, generator=self._gen).to(dev, x.dtype)
         ac = p.alphas_cumprod
+        t, eps, x_t = self.noised(x, step, total)
         with torch.no_grad():
-            x_t = add_noise(x.detach(), eps, t, ac)
             eps_pre, _ = self.guided_eps(x_t, t, cams)
             eps_est = self.eps_phi(x_t, t, cams)
             self._last = (record.rgb.detach(), eps_to_x0(x_t, eps_pre, t, ac))
