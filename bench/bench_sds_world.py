@@ -60,7 +60,7 @@ def main():
     ap.add_argument("--cfg", type=float, default=10.0)
     ap.add_argument("--method", default="sds", choices=["sds", "vsd"])
     ap.add_argument("--estimator-lr", type=float, default=1e-3, help="VSD only")
-    ap.add_argument("--estimator-steps", type=int, default=1, help="VSD only")
+    ap.add_argument("--estimator-steps", type=int, default=8, help="VSD only")
     ap.add_argument("--breakdown", action="store_true", help="also time the parts of a step")
     args = ap.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))

@@ -147,14 +147,16 @@ class VSDLossNode(io.ComfyNode):
             display_name="VSD Loss",
             category=f"{CATEGORY}/losses",
             description="Variational score distillation (ProlificDreamer): like SDS, but the noise is replaced by "
-                        "an estimator of the current renders' own score, trained alongside (the prior plus a small "
-                        "camera-aware residual network that starts at zero). Works at normal guidance (7.5), "
+                        "an estimator of the current renders' own score, trained alongside (a small network that "
+                        "decodes a camera into the field's current render there, plus a residual). Works at normal guidance (7.5), "
                         "giving less saturated, more detailed results than SDS at 100.",
             inputs=[*_distillation_inputs(7.5, "Classifier-free guidance of the prior; ProlificDreamer uses 7.5."),
                     io.Float.Input("estimator_lr", default=1e-3, min=1e-6, max=0.1, step=1e-4,
-                                   tooltip="Learning rate of the estimator (ProlificDreamer's LoRA: 1e-3)."),
-                    io.Int.Input("estimator_steps", default=1, min=1, max=16,
-                                 tooltip="Estimator updates per field step.")],
+                                   tooltip="Learning rate of the estimator (Adam; ProlificDreamer's LoRA: 1e-3)."),
+                    io.Int.Input("estimator_steps", default=8, min=1, max=32,
+                                 tooltip="Estimator updates per field step. The estimator must keep up with the "
+                                         "renders: on the world prior 1 gives a half-formed duck (IoU 0.59), 8 "
+                                         "gives 0.85 (SDS: 0.90). Each update is a small network, not the prior.")],
             outputs=[D3Loss.Output(display_name="loss")],
         )
 

@@ -1,10 +1,18 @@
 """Variational score distillation (ProlificDreamer) as a loss term.
 
 grad_x = w(t) (eps_pretrained_cfg(x_t) - eps_phi(x_t, t, camera)), where eps_phi estimates the score of the
-*current* renders. ProlificDreamer trains a LoRA of the prior; here eps_phi = the prior's conditional prediction
-plus a small residual network that starts at zero (so at step 0 eps_phi is the prior, as a zero-initialized LoRA
-is) and is trained online, every step, with the diffusion loss on the detached renders. It takes the camera, as
-the LoRA does through its class embedding. The residual works for every prior (pixel or latent, any size).
+*current* renders (the particle's distribution), not of the prior's images. ProlificDreamer gets eps_phi from a
+LoRA of the prior, zero-initialized; here it comes from a small camera-conditioned estimator of the renders,
+trained online on the detached renders, a few Adam steps per field step (works for every prior: pixel or latent):
+
+    x0_phi(x_t, t, camera) = D(camera) + R(x_t, t, camera, D(camera)),   eps_phi = the epsilon of x0_phi
+
+D decodes a camera into the particle's mean render there, R is a zero-initialized conv net for the spread around
+it (random lights make a view's renders a distribution). Why not start from the prior's conditional epsilon as the
+LoRA does: on the exact world prior that leaves only the CFG direction (s - 1)(eps_c - eps_u), which vanishes once
+renders look like the object, and the field stalls half formed (measured: duck IoU 0.62 against SDS's 0.90). With
+a single particle whose renders are learned exactly VSD is SDS (ProlificDreamer's own remark); while D lags the
+renders, the gradient also pushes them away from their recent mean, VSD's particle repulsion.
 """
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from . import add_noise, eps_to_x0
+from . import add_noise, eps_to_x0, x0_to_eps
 from .sds import SDSLoss, sds_from_eps, sds_weight
 
 
@@ -24,25 +32,54 @@ def _timestep_features(t: torch.Tensor, dim: int = 32) -> torch.Tensor:
     return torch.cat([a.sin(), a.cos()], -1)
 
 
-class ResidualEstimator(nn.Module):
-    """A small conv net: (x_t, t, camera) -> a correction to the prior's epsilon; its last layer is zero."""
+CAMERA_FEATURES = 37
 
-    def __init__(self, channels: int, width: int = 32):
+
+def camera_features(c2w: torch.Tensor) -> torch.Tensor:
+    """[N, 4, 4] camera-to-world -> [N, 37]: rotation, distance, direction, and Fourier features of the viewing direction
+    (renders change smoothly but quickly with azimuth, so the decoder needs more than the raw matrix)."""
+    c2w = c2w.reshape(-1, 4, 4).float()
+    pos = c2w[:, :3, 3]
+    dist = pos.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    d = pos / dist
+    k = torch.arange(1, 5, device=c2w.device, dtype=d.dtype) * math.pi / 2
+    ang = (d[:, :, None] * k).reshape(-1, 12)
+    return torch.cat([c2w[:, :3, :3].reshape(-1, 9), dist, d, ang.sin(), ang.cos()], -1)
+
+
+class RenderEstimator(nn.Module):
+    """x0 of the current renders from (x_t, t, camera): D(camera) + a zero-initialized residual R. D starts at zero
+    (a mid-gray image in pixel space, the zero latent) and learns the renders within a few dozen steps."""
+
+    def __init__(self, shape: tuple[int, int, int], width: int = 32, hidden: int = 128):
         super().__init__()
-        self.embed = nn.Sequential(nn.Linear(32 + 16, width), nn.SiLU(), nn.Linear(width, width))
-        self.inp = nn.Conv2d(channels, width, 3, padding=1)
+        c, h, w = shape
+        self.shape = tuple(shape)
+        self.decoder = nn.Sequential(nn.Linear(CAMERA_FEATURES, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU())
+        self.decoder_out = nn.Linear(hidden, c * h * w)
+        nn.init.zeros_(self.decoder_out.weight)
+        nn.init.zeros_(self.decoder_out.bias)
+        self.embed = nn.Sequential(nn.Linear(32 + CAMERA_FEATURES, width), nn.SiLU(), nn.Linear(width, width))
+        self.inp = nn.Conv2d(2 * c, width, 3, padding=1)
         self.mid = nn.ModuleList([nn.Conv2d(width, width, 3, padding=1) for _ in range(2)])
         self.norms = nn.ModuleList([nn.GroupNorm(8, width) for _ in range(2)])
-        self.out = nn.Conv2d(width, channels, 3, padding=1)
+        self.out = nn.Conv2d(width, c, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x_t, t, c2w):
-        emb = self.embed(torch.cat([_timestep_features(t), c2w.reshape(-1, 16).to(x_t)], -1))[:, :, None, None]
-        h = self.inp(x_t) + emb
+    def mean_render(self, c2w: torch.Tensor) -> torch.Tensor:
+        return self.decoder_out(self.decoder(camera_features(c2w))).reshape(-1, *self.shape)
+
+    def forward(self, x_t, t, c2w, alphas_cumprod):
+        """x0 estimate; the residual sees x_t beside the mean render as it appears in x_t (scaled by sqrt(a_t))."""
+        feats = camera_features(c2w).to(x_t)
+        mean = self.mean_render(c2w).to(x_t)
+        a = alphas_cumprod.to(x_t)[t].reshape(-1, 1, 1, 1)
+        emb = self.embed(torch.cat([_timestep_features(t), feats], -1))[:, :, None, None]
+        h = self.inp(torch.cat([x_t, a.sqrt() * mean], 1)) + emb
         for conv, norm in zip(self.mid, self.norms):
             h = h + conv(nn.functional.silu(norm(h)))
-        return self.out(nn.functional.silu(h))
+        return mean + self.out(nn.functional.silu(h))
 
 
 class VSDLoss(SDSLoss):
@@ -51,38 +88,39 @@ class VSDLoss(SDSLoss):
     name = "vsd"
 
     def __init__(self, prior, cameras=None, estimator_lr: float = 1e-3, estimator_width: int = 32,
-                 estimator_steps: int = 1, guidance_scale: float = 7.5, **kw):
+                 estimator_steps: int = 8, guidance_scale: float = 7.5, **kw):
         super().__init__(prior, cameras, guidance_scale=guidance_scale, **kw)
         self.estimator_lr, self.estimator_width, self.estimator_steps = estimator_lr, estimator_width, estimator_steps
         self.estimator = None
         self._opt = None
 
     def request(self, step, total, generator, field=None):
-        if step == 0:  # a new run (ComfyUI reuses a cached loss object): the estimator starts from zero again
+        if step == 0:  # a new run (ComfyUI reuses a cached loss object): the estimator starts afresh
             self.estimator = None
         return super().request(step, total, generator, field)
 
     def _ensure_estimator(self, x):
         if self.estimator is None:
-            self.estimator = ResidualEstimator(x.shape[1], self.estimator_width).to(x.device)
+            self.estimator = RenderEstimator(tuple(x.shape[1:]), self.estimator_width).to(x.device)
             self._opt = torch.optim.Adam(self.estimator.parameters(), lr=self.estimator_lr)
 
     def eps_phi(self, x_t, t, cams):
-        """The estimator: the prior's conditional epsilon plus the trained residual."""
-        base = self.predictor.predict_eps(x_t, t, self.prior.conditions(None)[0], cams)
-        return base + self.estimator(x_t, t, cams.c2w)
+        """The estimator's epsilon: that of its x0 estimate of the current renders."""
+        ac = self.predictor.alphas_cumprod
+        return x0_to_eps(x_t, self.estimator(x_t, t, cams.c2w, ac), t, ac)
 
     def train_estimator(self, x, cams):
-        """One diffusion-loss step of the residual on the detached renders, t uniform over (0.02, 0.98)."""
+        """Adam steps of the estimator on the detached renders (x0 regression, t uniform over (0.02, 0.98));
+        returns its mean squared x0 error, the estimator's own loss."""
         T = self.predictor.num_timesteps
+        ac = self.predictor.alphas_cumprod
         losses = []
         for _ in range(self.estimator_steps):
             t = torch.randint(int(0.02 * T), int(0.98 * T), (x.shape[0],), generator=self._gen).to(x.device)
             eps = torch.randn(x.shape, generator=self._gen).to(x.device, x.dtype)
-            x_t = add_noise(x, eps, t, self.predictor.alphas_cumprod)
+            x_t = add_noise(x, eps, t, ac)
             with torch.enable_grad():
-                pred = self.eps_phi(x_t, t, cams)
-                loss = ((pred - eps) ** 2).mean()
+                loss = ((self.estimator(x_t, t, cams.c2w, ac) - x) ** 2).mean()
                 self._opt.zero_grad(set_to_none=True)
                 loss.backward()
             self._opt.step()
@@ -93,8 +131,7 @@ class VSDLoss(SDSLoss):
         p = self.predictor
         x = p.encode(record.rgb)
         self._ensure_estimator(x)
-        dev = x.device
-        cams = self._cams.to(dev)
+        cams = self._cams.to(x.device)
         ac = p.alphas_cumprod
         t, eps, x_t = self.noised(x, step, total)
         with torch.no_grad():

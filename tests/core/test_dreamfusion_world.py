@@ -3,6 +3,8 @@
 The recipe of workflows/dreamfusion_world.json (core.evaluate.dreamfusion_on_world: NeuS + eikonal, 300 steps of
 SDS at 32², guidance 10, annealed t). Figures per object: bench/bench_sds_world.py.
 """
+import functools
+
 import pytest
 
 from core.evaluate import dreamfusion_on_world, evaluate_field
@@ -11,6 +13,7 @@ from core.world import get_object
 SOLID = ["cube", "sphere", "duck", "cylinder"]
 
 
+@functools.lru_cache(maxsize=None)  # the VSD test compares with the SDS run of the same object
 def _run(name, method="sds"):
     obj = get_object(name)
     res = dreamfusion_on_world(obj, method=method)
@@ -30,11 +33,12 @@ def test_dreamfusion_recovers_the_named_object(name):
     assert sum(sds[-30:]) < sum(sds[:30])
 
 
-def test_prolificdreamer_recovers_the_object_and_its_estimator_learns():
-    """VSD's estimator learns the renders (its diffusion loss falls to under half) and the duck is recovered, but
-    not yet as well as by SDS (IoU 0.62 against 0.90 in 300 steps; the issue's goal is within 0.1): with the exact
-    prior, the guidance term alone drives the field until the residual estimator has learned the renders."""
+def test_prolificdreamer_comes_within_0_1_iou_of_dreamfusion_and_its_estimator_learns():
+    """VSD on the duck (prolificdreamer_world's recipe): IoU within 0.1 of SDS's on the same object and budget
+    (measured 0.85 against 0.90), and the estimator's own loss falls to under half."""
     res, m = _run("duck", "vsd")
-    assert m["iou"] >= 0.5 and m["silhouette_iou"] >= 0.7
+    _, sds = _run("duck")
+    assert m["iou"] >= sds["iou"] - 0.1, (m, sds)
+    assert m["silhouette_iou"] >= 0.85
     est = [h["vsd/estimator"] for h in res.history]
     assert sum(est[-50:]) < 0.5 * sum(est[:50])
