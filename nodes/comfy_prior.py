@@ -56,13 +56,15 @@ class _OneEvaluation(comfy.samplers.Sampler):
 
 
 class ComfyModelPredictor(NoisePredictor):
-    """A ComfyUI MODEL as a latent-space noise predictor; the VAE gives the differentiable encoder."""
+    """A ComfyUI MODEL as a latent-space noise predictor; the VAE gives the differentiable encoder. With a CLIP it
+    takes text (so view-dependent prompt suffixes can be encoded per view), else fixed CONDITIONING."""
 
     space = "latent"
-    text_prompts = False
 
-    def __init__(self, model, vae, resolution: int = 512):
+    def __init__(self, model, vae, resolution: int = 512, clip=None):
         check_model(model)
+        self.clip = clip
+        self.text_prompts = clip is not None
         if resolution % 8:
             raise ValueError(f"the render size must be a multiple of 8 for a latent model, got {resolution}")
         self.model, self.vae, self.resolution = model, vae, resolution
@@ -97,7 +99,11 @@ class ComfyModelPredictor(NoisePredictor):
 
     # ---- the model -----------------------------------------------------------------------------------------------
     def condition(self, prompt, negative=""):
-        raise NotImplementedError("a ComfyUI MODEL prior is conditioned by CONDITIONING inputs, not text")
+        """Encode text with the CLIP as ComfyUI's CLIP Text Encode does (hooks and schedules included)."""
+        if self.clip is None:
+            raise ValueError("this MODEL prior was given CONDITIONING, not a CLIP: it cannot encode text")
+        encode = lambda text: self.clip.encode_from_tokens_scheduled(self.clip.tokenize(text))  # noqa: E731
+        return encode(prompt), encode(negative)
 
     @torch.no_grad()
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor, conditioning) -> torch.Tensor:

@@ -46,6 +46,15 @@ class WorldPriorNode(io.ComfyNode):
         return io.NodeOutput(PromptedPrior(WorldPrior(int(resolution), mode, device=device()), prompt))
 
 
+def _checkpoint_resolution():
+    return io.Int.Input("resolution", default=512, min=64, max=2048, step=64,
+                        tooltip="Render size the model sees (its latents are 1/8): 512 for SD 1.5, 768 for SD 2.1-v, "
+                                "1024 for SDXL; smaller is faster and blurrier.")
+
+
+CHECKPOINT_KINDS = "Stable Diffusion 1.x / 2.x (epsilon or v) and SDXL"
+
+
 class CheckpointPriorNode(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -55,16 +64,10 @@ class CheckpointPriorNode(io.ComfyNode):
             category=f"{CATEGORY}/priors",
             description="Your own diffusion model as the prior: MODEL and VAE from Load Checkpoint, the prompt "
                         "from CLIP Text Encode. LoRAs and patches applied to the MODEL take effect; ComfyUI loads "
-                        "and offloads it as for sampling. Stable Diffusion 1.x / 2.x (epsilon or v) and SDXL.",
-            inputs=[
-                io.Model.Input("model"),
-                io.Vae.Input("vae"),
-                io.Conditioning.Input("positive"),
-                io.Conditioning.Input("negative"),
-                io.Int.Input("resolution", default=512, min=64, max=2048, step=64,
-                             tooltip="Render size the model sees (its latents are 1/8): 512 for SD 1.5, 768 for "
-                                     "SD 2.1-v, 1024 for SDXL; smaller is faster and blurrier."),
-            ],
+                        f"and offloads it as for sampling. {CHECKPOINT_KINDS}. For view-dependent prompts use "
+                        "Checkpoint Prior (Text).",
+            inputs=[io.Model.Input("model"), io.Vae.Input("vae"), io.Conditioning.Input("positive"),
+                    io.Conditioning.Input("negative"), _checkpoint_resolution()],
             outputs=[D3Prior.Output(display_name="prior")],
         )
 
@@ -73,6 +76,30 @@ class CheckpointPriorNode(io.ComfyNode):
         from .comfy_prior import ComfyModelPredictor
         return io.NodeOutput(PromptedPrior(ComfyModelPredictor(model, vae, resolution),
                                            conditioning=(positive, negative)))
+
+
+class CheckpointTextPriorNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DCheckpointTextPrior",
+            display_name="Checkpoint Prior (Text)",
+            category=f"{CATEGORY}/priors",
+            description="Your own diffusion model as the prior, prompted with text through its CLIP, so the SDS / "
+                        "VSD losses can add DreamFusion's view-dependent suffixes (', front view', ', back view', "
+                        "...) per rendered view: the usual remedy for multi-faced (Janus) results. Each suffixed "
+                        f"prompt is encoded once. {CHECKPOINT_KINDS}.",
+            inputs=[io.Model.Input("model"), io.Clip.Input("clip"), io.Vae.Input("vae"),
+                    io.String.Input("prompt", default="a DSLR photo of a hamburger", multiline=True),
+                    io.String.Input("negative_prompt", default="", multiline=True), _checkpoint_resolution()],
+            outputs=[D3Prior.Output(display_name="prior")],
+        )
+
+    @classmethod
+    def execute(cls, model, clip, vae, prompt, negative_prompt, resolution) -> io.NodeOutput:
+        from .comfy_prior import ComfyModelPredictor
+        return io.NodeOutput(PromptedPrior(ComfyModelPredictor(model, vae, resolution, clip=clip), prompt,
+                                           negative_prompt))
 
 
 def _diffusers_folders() -> dict[str, str]:
@@ -125,4 +152,4 @@ class DiffusersPriorNode(io.ComfyNode):
         return io.NodeOutput(PromptedPrior(predictor, prompt, negative_prompt))
 
 
-NODES = [WorldPriorNode, CheckpointPriorNode, DiffusersPriorNode]
+NODES = [WorldPriorNode, CheckpointPriorNode, CheckpointTextPriorNode, DiffusersPriorNode]

@@ -15,3 +15,19 @@ def find_node(api: dict, class_type: str) -> str:
     ids = [k for k, v in api.items() if v["class_type"] == class_type]
     assert ids, f"no {class_type} in workflow: {json.dumps(api)[:500]}"
     return ids[0]
+
+
+RANDOM_SD15 = "distill3d_test_random_sd15.safetensors"
+
+
+def random_sd15(host) -> str:
+    """A randomly initialized full-size SD 1.5 checkpoint in the original layout, in the host's checkpoints folder
+    (written once by tests/host/make_random_sd15.py); returns its name for Load Checkpoint."""
+    import subprocess
+    import sys
+    path = os.path.join(host.base, "models", "checkpoints", RANDOM_SD15)
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        subprocess.run([host.python, os.path.join(ROOT, "tests", "host", "make_random_sd15.py"),
+                        "--comfyui", host.comfyui, "--out", path], check=True, stdout=sys.stdout)
+    return RANDOM_SD15

@@ -63,7 +63,7 @@ def _sds_prompt(prior_node: dict, steps: int = 3) -> dict:
                          "cfg_rescale": 0.0, "view_dependent_prompts": True, "shading": "albedo",
                          "grad_clip": 0.0, "weight": 1.0, "x0_form": False}},
         "4": {"class_type": "Distill3DCreateNeRF",
-              "inputs": {"encoding": "auto", "background": "solid white", "bound": 0.6, "seed": 0,
+              "inputs": {"encoding": "auto", "background": "white", "bound": 0.6, "seed": 0,
                          "blob_density": 10.0, "blob_radius": 0.5}},
         "5": {"class_type": "Distill3DOptimizeField",
               "inputs": {"field": ["4", 0], "loss": ["3", 0], "steps": steps, "learning_rate": 0.01,
@@ -73,7 +73,7 @@ def _sds_prompt(prior_node: dict, steps: int = 3) -> dict:
     }
 
 
-def test_a_diffusers_if_folder_in_models_diffusers_drives_sds_in_the_host(host, object_info):
+def test_a_diffusers_if_folder_in_models_diffusers_drives_sds_in_the_host(host):
     """The Diffusers Prior node finds a (tiny, random) IF stage I folder in the host's models/diffusers and its
     SDS gradients reach the field; a folder name that is not there is refused naming what is."""
     import re
@@ -83,11 +83,9 @@ def test_a_diffusers_if_folder_in_models_diffusers_drives_sds_in_the_host(host, 
         code = (f"import sys; sys.path.insert(0, {os.path.join(ROOT, 'tests')!r}); "
                 f"from tiny_diffusers import make_tiny_if; make_tiny_if({folder!r})")
         subprocess.run([host.python, "-c", code], check=True, timeout=600)
-    background = object_info["Distill3DCreateNeRF"]["input"]["required"]["background"][1]
     prompt = _sds_prompt({"class_type": "Distill3DDiffusersPrior",
                           "inputs": {"model": "distill3d-test-tiny-if", "prompt": "a rubber duck",
                                      "negative_prompt": "", "resolution": 0}})
-    prompt["4"]["inputs"]["background"] = background.get("default", "solid")
     entry = host.run(prompt, timeout=900)
     assert entry["status"]["status_str"] == "success", entry["status"]
     log = entry["outputs"]["5"]["text"][0]
@@ -98,3 +96,28 @@ def test_a_diffusers_if_folder_in_models_diffusers_drives_sds_in_the_host(host, 
     status, body = host.queue(prompt)
     assert status == 400 and "distill3d-test-tiny-if" in repr(body), body
     sys.stdout.flush()
+
+
+def test_checkpoint_text_prior_drives_sds_with_view_prompts_and_vsd_in_latent_space(host):
+    """Load Checkpoint (a random full-size SD 1.5) -> Checkpoint Prior (Text): the CLIP encodes the prompt with
+    view suffixes for SDS, and VSD's estimator works on the 4-channel latents; gradients reach the field."""
+    import re
+    from hostutil import random_sd15
+    prompt = _sds_prompt({"class_type": "Distill3DCheckpointTextPrior",
+                          "inputs": {"model": ["10", 0], "clip": ["10", 1], "vae": ["10", 2],
+                                     "prompt": "a rubber duck", "negative_prompt": "blurry", "resolution": 64}})
+    prompt["10"] = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": random_sd15(host)}}
+    prompt["3"]["inputs"]["views_per_step"] = 4
+    for loss in ("Distill3DSDSLoss", "Distill3DVSDLoss"):
+        prompt["3"]["class_type"] = loss
+        if loss == "Distill3DVSDLoss":
+            del prompt["3"]["inputs"]["x0_form"]
+            prompt["3"]["inputs"].update(estimator_lr=1e-3, estimator_steps=2)
+        entry = host.run(prompt, timeout=900)
+        assert entry["status"]["status_str"] == "success", entry["status"]
+        log = entry["outputs"]["5"]["text"][0]
+        print("CHECKPOINT_TEXT", loss, log.replace("\n", " | "))
+        assert "STOPPED" not in log
+        assert float(re.search(r"parameter change: ([\d.e+-]+)", log).group(1)) > 1e-4
+        if loss == "Distill3DVSDLoss":
+            assert re.search(r"vsd/estimator: [\d.]+ -> [\d.]+", log), log

@@ -11,7 +11,7 @@ from core.metrics import mesh_iou
 from core.mesh.export import load_mesh
 from core.world import get_object, object_names, occupancy
 
-from hostutil import WORKFLOW_DIR, find_node, shipped_workflows
+from hostutil import WORKFLOW_DIR, find_node, random_sd15, shipped_workflows
 
 DISTILLATION = ["prior", "cameras", "guidance_scale", "views_per_step", "weighting", "t_min", "t_max", "t_max_end",
                 "t_schedule", "cfg_rescale", "view_dependent_prompts", "shading", "grad_clip", "weight"]
@@ -42,6 +42,7 @@ EXPECTED_NODES = {
                                     "distance_max", "fov_min", "fov_max", "uniform_sphere"],
     "Distill3DWorldPrior": ["prompt", "mode", "resolution"],
     "Distill3DCheckpointPrior": ["model", "vae", "positive", "negative", "resolution"],
+    "Distill3DCheckpointTextPrior": ["model", "clip", "vae", "prompt", "negative_prompt", "resolution"],
     "Distill3DDiffusersPrior": ["model", "prompt", "negative_prompt", "resolution"],
     "Distill3DSDSLoss": DISTILLATION + ["x0_form"],
     "Distill3DVSDLoss": DISTILLATION + ["estimator_lr", "estimator_steps"],
@@ -174,37 +175,22 @@ def _check_dreamfusion_world(host, api, entry, files):
 
 
 def _check_prolificdreamer_world(host, api, entry, files):
-    """VSD in the host: the estimator's own loss fell, the GLB is the named object, roughly (see the core test)."""
+    """VSD in the host: the estimator's own loss fell, the GLB is the named object (see the core test)."""
     from core.world import find_in_prompt
     obj = find_in_prompt(api[find_node(api, "Distill3DWorldPrior")]["inputs"]["prompt"])
     (glb,) = [f for f in files if f["filename"].endswith(".glb")]
     value = mesh_iou(load_mesh(host.view(glb), "glb"), lambda p: occupancy(obj, p), 96)
     print(f"PROLIFICDREAMER_WORLD {obj.name} GLB IoU {value:.3f}")
-    assert value >= 0.5
+    assert value >= 0.75  # measured 0.853 (SDS: 0.902)
     log = _optimize_log(api, entry)
     assert "STOPPED" not in log, log
     first, last = map(float, re.search(r"vsd/estimator: ([\d.]+) -> ([\d.]+)", log).groups())
     assert last < first, log
 
 
-RANDOM_SD15 = "distill3d_test_random_sd15.safetensors"
-
-
-def _random_sd15(host) -> str:
-    """A randomly initialized full-size SD 1.5 checkpoint in the original layout, in the host's checkpoints folder."""
-    import subprocess
-    import sys
-    path = os.path.join(host.base, "models", "checkpoints", RANDOM_SD15)
-    if not os.path.exists(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        subprocess.run([host.python, os.path.join(os.path.dirname(__file__), "make_random_sd15.py"),
-                        "--comfyui", host.comfyui, "--out", path], check=True, stdout=sys.stdout)
-    return RANDOM_SD15
-
-
 def _cpu_sized_dreamfusion_sd(host, api):
     """The GPU graph as is, on the random checkpoint: 64² renders (8² latents), 3 steps, small outputs."""
-    api[find_node(api, "CheckpointLoaderSimple")]["inputs"]["ckpt_name"] = _random_sd15(host)
+    api[find_node(api, "CheckpointLoaderSimple")]["inputs"]["ckpt_name"] = random_sd15(host)
     api[find_node(api, "Distill3DCheckpointPrior")]["inputs"]["resolution"] = 64
     fit = api[find_node(api, "Distill3DOptimizeField")]["inputs"]
     fit.update(steps=3, samples_per_ray=32, preview_every=1, preview_resolution=32)
