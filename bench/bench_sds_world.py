@@ -60,7 +60,8 @@ def main():
     ap.add_argument("--cfg", type=float, default=10.0)
     ap.add_argument("--method", default="sds", choices=["sds", "vsd"])
     ap.add_argument("--estimator-lr", type=float, default=1e-3, help="VSD only")
-    ap.add_argument("--estimator-steps", type=int, default=8, help="VSD only")
+    ap.add_argument("--estimator-steps", type=int, default=0, help="VSD only; 0 = the estimator's default")
+    ap.add_argument("--estimator", default="auto", help="VSD only: auto, renders, prior + residual")
     ap.add_argument("--breakdown", action="store_true", help="also time the parts of a step")
     args = ap.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -69,7 +70,8 @@ def main():
     for name in args.objects:
         obj = get_object(name)
         lr = args.lr or {"neus": 0.02, "nerf": 0.05}[args.kind]
-        extra = dict(estimator_lr=args.estimator_lr, estimator_steps=args.estimator_steps) if args.method == "vsd" else {}
+        extra = dict(estimator=args.estimator, estimator_lr=args.estimator_lr,
+                     estimator_steps=args.estimator_steps) if args.method == "vsd" else {}
         res = dreamfusion_on_world(obj, args.kind, args.steps, lr, args.cfg, args.mode, method=args.method, **extra)
         m = evaluate_field(res.field, obj, resolution=32)
         key = "sds/sds" if args.method == "sds" else "vsd/estimator"

@@ -5,7 +5,7 @@ import torch
 from comfy_api.latest import io
 
 from ..core.guidance.sds import SDSLoss, T_SCHEDULES, WEIGHTINGS
-from ..core.guidance.vsd import VSDLoss
+from ..core.guidance.vsd import ESTIMATORS, VSDLoss
 from ..core.losses import LossList
 from ..core.losses.reference import ReferenceViewsLoss
 from ..core.losses.regularizers import EikonalLoss, RenderRegularizer
@@ -147,16 +147,22 @@ class VSDLossNode(io.ComfyNode):
             display_name="VSD Loss",
             category=f"{CATEGORY}/losses",
             description="Variational score distillation (ProlificDreamer): like SDS, but the noise is replaced by "
-                        "an estimator of the current renders' own score, trained alongside (a small network that "
-                        "decodes a camera into the field's current render there, plus a residual). Works at normal guidance (7.5), "
-                        "giving less saturated, more detailed results than SDS at 100.",
+                        "an estimator of the current renders' own score, trained alongside and taking the camera. "
+                        "Works at normal guidance (7.5), giving less saturated, more detailed results than SDS at "
+                        "100.",
             inputs=[*_distillation_inputs(7.5, "Classifier-free guidance of the prior; ProlificDreamer uses 7.5."),
+                    io.Combo.Input("estimator", options=["auto", *ESTIMATORS], default="auto",
+                                   tooltip="prior + residual: ProlificDreamer's (the prior's conditional epsilon + "
+                                           "a zero-initialized camera-aware network, a LoRA's stand-in), for "
+                                           "learned models. renders: a network decoding each camera into the "
+                                           "field's current render, for exact priors (the World Prior), where the "
+                                           "first stalls. auto picks by the prior."),
                     io.Float.Input("estimator_lr", default=1e-3, min=1e-6, max=0.1, step=1e-4,
                                    tooltip="Learning rate of the estimator (Adam; ProlificDreamer's LoRA: 1e-3)."),
-                    io.Int.Input("estimator_steps", default=8, min=1, max=32,
-                                 tooltip="Estimator updates per field step. The estimator must keep up with the "
-                                         "renders: on the world prior 1 gives a half-formed duck (IoU 0.59), 8 "
-                                         "gives 0.85 (SDS: 0.90). Each update is a small network, not the prior.")],
+                    io.Int.Input("estimator_steps", default=0, min=0, max=32,
+                                 tooltip="Estimator updates per field step; 0 = its own default: 1 for prior + "
+                                         "residual (each costs a prior call), 8 for renders (it must keep up: on "
+                                         "the world prior 1 gives a half-formed duck, IoU 0.59; 8 gives 0.85).")],
             outputs=[D3Loss.Output(display_name="loss")],
         )
 
@@ -165,8 +171,8 @@ class VSDLossNode(io.ComfyNode):
         return _timestep_errors(cls, t_min, t_max, t_max_end)
 
     @classmethod
-    def execute(cls, prior, cameras, estimator_lr, estimator_steps, **kw) -> io.NodeOutput:
-        term = VSDLoss(prior, cameras, estimator_lr=estimator_lr, estimator_steps=estimator_steps,
+    def execute(cls, prior, cameras, estimator, estimator_lr, estimator_steps, **kw) -> io.NodeOutput:
+        term = VSDLoss(prior, cameras, estimator=estimator, estimator_lr=estimator_lr, estimator_steps=estimator_steps,
                        **_distillation_kwargs(**kw))
         return io.NodeOutput(LossList([term]))
 

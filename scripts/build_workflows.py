@@ -131,14 +131,15 @@ SPECS = {
     ),
     "prolificdreamer_world": (
         "ProlificDreamer's variational score distillation on a CPU, offline: the dreamfusion_world graph with the "
-        "SDS loss replaced by VSD, whose estimator of the renders' own score (a small network that decodes a "
-        "camera into the field's current render there, trained alongside) takes the place of the random noise. "
+        "SDS loss replaced by VSD, whose estimator of the renders' own score (on this exact prior: a small network "
+        "that decodes a camera into the field's current render there, trained alongside) takes the place of the "
+        "random noise. "
         "The log shows the estimator's own loss falling.",
         [
             *WORLD_PRIOR_AND_CAMERAS,
             ("vsd", "Distill3DVSDLoss", {"prior": ("prior", 0), "cameras": ("cams", 0), "guidance_scale": 10.0,
-                                         "views_per_step": 4, "t_max_end": 0.5, "estimator_lr": 0.001,
-                                         "estimator_steps": 8}),
+                                         "views_per_step": 4, "t_max_end": 0.5, "estimator": "auto",
+                                         "estimator_lr": 0.001, "estimator_steps": 0}),
             ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),
             ("losses", "Distill3DCombineLosses", {"loss_1": ("vsd", 0), "loss_2": ("eik", 0)}),
             ("field", "Distill3DCreateNeuS", {"encoding": "auto", "seed": 0}),

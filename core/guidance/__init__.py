@@ -59,6 +59,7 @@ class NoisePredictor:
     fixed_camera: tuple[float, float] | None = None  # (distance, fov) the prior's data were made at, if any
     shadings = ("albedo", "lambertian", "textureless")  # the shadings whose renders it can judge
     text_prompts = True      # condition() takes text (else the conditioning was given, e.g. ComfyUI CONDITIONING)
+    exact = False            # True: the exact denoiser of a known image set (the world prior), not a learned model
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Renders [B,H,W,3] in 0..1 (already at `resolution`) -> the prior's x0 space, differentiably."""

@@ -1,18 +1,18 @@
 """Variational score distillation (ProlificDreamer) as a loss term.
 
 grad_x = w(t) (eps_pretrained_cfg(x_t) - eps_phi(x_t, t, camera)), where eps_phi estimates the score of the
-*current* renders (the particle's distribution), not of the prior's images. ProlificDreamer gets eps_phi from a
-LoRA of the prior, zero-initialized; here it comes from a small camera-conditioned estimator of the renders,
-trained online on the detached renders, a few Adam steps per field step (works for every prior: pixel or latent):
+*current* renders (the particle's distribution), not of the prior's images. It is trained online on the detached
+renders, a few Adam steps per field step, and takes the camera. Two estimators (both work in pixel or latent space):
 
-    x0_phi(x_t, t, camera) = D(camera) + R(x_t, t, camera, D(camera)),   eps_phi = the epsilon of x0_phi
-
-D decodes a camera into the particle's mean render there, R is a zero-initialized conv net for the spread around
-it (random lights make a view's renders a distribution). Why not start from the prior's conditional epsilon as the
-LoRA does: on the exact world prior that leaves only the CFG direction (s - 1)(eps_c - eps_u), which vanishes once
-renders look like the object, and the field stalls half formed (measured: duck IoU 0.62 against SDS's 0.90). With
-a single particle whose renders are learned exactly VSD is SDS (ProlificDreamer's own remark); while D lags the
-renders, the gradient also pushes them away from their recent mean, VSD's particle repulsion.
+- "prior + residual" (ProlificDreamer's design): eps_phi = the prior's conditional epsilon + a zero-initialized,
+  camera-aware conv net, the equivalent of its zero-initialized LoRA with the camera as class embedding. Right for
+  learned priors, whose conditional epsilon already sits near the renders' distribution.
+- "renders": x0_phi = D(camera) + R(x_t, t, camera), where D decodes a camera into the particle's mean render there
+  and R (zero-initialized) models the spread around it. Right for exact priors (the world prior): there, starting
+  from the prior leaves only the CFG direction (s - 1)(eps_c - eps_u), which vanishes once renders look like the
+  object, and the field stalls half formed (measured: duck IoU 0.62 against SDS's 0.90; with "renders" 0.85). With a
+  single particle whose renders are learned exactly VSD is SDS (ProlificDreamer's own remark); while D lags the
+  renders, the gradient also pushes them away from their recent mean, VSD's particle repulsion.
 """
 from __future__ import annotations
 
@@ -47,9 +47,50 @@ def camera_features(c2w: torch.Tensor) -> torch.Tensor:
     return torch.cat([c2w[:, :3, :3].reshape(-1, 9), dist, d, ang.sin(), ang.cos()], -1)
 
 
+class _CameraTimeConvNet(nn.Module):
+    """A small conv net of (image channels, t, camera) whose output layer starts at zero."""
+
+    def __init__(self, in_channels: int, out_channels: int, width: int = 32):
+        super().__init__()
+        self.embed = nn.Sequential(nn.Linear(32 + CAMERA_FEATURES, width), nn.SiLU(), nn.Linear(width, width))
+        self.inp = nn.Conv2d(in_channels, width, 3, padding=1)
+        self.mid = nn.ModuleList([nn.Conv2d(width, width, 3, padding=1) for _ in range(2)])
+        self.norms = nn.ModuleList([nn.GroupNorm(8, width) for _ in range(2)])
+        self.out = nn.Conv2d(width, out_channels, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x, t, c2w):
+        emb = self.embed(torch.cat([_timestep_features(t), camera_features(c2w).to(x)], -1))[:, :, None, None]
+        h = self.inp(x) + emb
+        for conv, norm in zip(self.mid, self.norms):
+            h = h + conv(nn.functional.silu(norm(h)))
+        return self.out(nn.functional.silu(h))
+
+
+class PriorResidualEstimator(nn.Module):
+    """eps_phi = the prior's conditional epsilon + a zero-initialized camera-aware residual (a LoRA's stand-in).
+    Trained with the epsilon loss, as ProlificDreamer trains its LoRA."""
+
+    loss_space = "eps"
+    default_steps = 1
+
+    def __init__(self, shape: tuple[int, int, int], width: int = 32):
+        super().__init__()
+        self.residual = _CameraTimeConvNet(shape[0], shape[0], width)
+
+    def eps(self, x_t, t, c2w, alphas_cumprod, prior_eps):
+        return prior_eps() + self.residual(x_t, t, c2w)
+
+
 class RenderEstimator(nn.Module):
     """x0 of the current renders from (x_t, t, camera): D(camera) + a zero-initialized residual R. D starts at zero
-    (a mid-gray image in pixel space, the zero latent) and learns the renders within a few dozen steps."""
+    (a mid-gray image in pixel space, the zero latent) and learns the renders within a few dozen steps. Trained
+    with the x0 form of the diffusion loss (|x0_phi - x|²: the same minimizer as the epsilon loss, without its
+    1/sigma² blow-up at small t)."""
+
+    loss_space = "x0"
+    default_steps = 8
 
     def __init__(self, shape: tuple[int, int, int], width: int = 32, hidden: int = 128):
         super().__init__()
@@ -59,27 +100,27 @@ class RenderEstimator(nn.Module):
         self.decoder_out = nn.Linear(hidden, c * h * w)
         nn.init.zeros_(self.decoder_out.weight)
         nn.init.zeros_(self.decoder_out.bias)
-        self.embed = nn.Sequential(nn.Linear(32 + CAMERA_FEATURES, width), nn.SiLU(), nn.Linear(width, width))
-        self.inp = nn.Conv2d(2 * c, width, 3, padding=1)
-        self.mid = nn.ModuleList([nn.Conv2d(width, width, 3, padding=1) for _ in range(2)])
-        self.norms = nn.ModuleList([nn.GroupNorm(8, width) for _ in range(2)])
-        self.out = nn.Conv2d(width, c, 3, padding=1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        self.residual = _CameraTimeConvNet(2 * c, c, width)
 
     def mean_render(self, c2w: torch.Tensor) -> torch.Tensor:
         return self.decoder_out(self.decoder(camera_features(c2w))).reshape(-1, *self.shape)
 
-    def forward(self, x_t, t, c2w, alphas_cumprod):
-        """x0 estimate; the residual sees x_t beside the mean render as it appears in x_t (scaled by sqrt(a_t))."""
-        feats = camera_features(c2w).to(x_t)
+    def x0(self, x_t, t, c2w, alphas_cumprod):
+        """The residual sees x_t beside the mean render as it appears in x_t (scaled by sqrt(a_t))."""
         mean = self.mean_render(c2w).to(x_t)
         a = alphas_cumprod.to(x_t)[t].reshape(-1, 1, 1, 1)
-        emb = self.embed(torch.cat([_timestep_features(t), feats], -1))[:, :, None, None]
-        h = self.inp(torch.cat([x_t, a.sqrt() * mean], 1)) + emb
-        for conv, norm in zip(self.mid, self.norms):
-            h = h + conv(nn.functional.silu(norm(h)))
-        return mean + self.out(nn.functional.silu(h))
+        return mean + self.residual(torch.cat([x_t, a.sqrt() * mean], 1), t, c2w)
+
+    def eps(self, x_t, t, c2w, alphas_cumprod, prior_eps=None):
+        return x0_to_eps(x_t, self.x0(x_t, t, c2w, alphas_cumprod), t, alphas_cumprod)
+
+
+ESTIMATORS = {"prior + residual": PriorResidualEstimator, "renders": RenderEstimator}
+
+
+def default_estimator(predictor) -> str:
+    """'renders' for exact priors (nothing left to learn from the prior's own epsilon), else ProlificDreamer's."""
+    return "renders" if getattr(predictor, "exact", False) else "prior + residual"
 
 
 class VSDLoss(SDSLoss):
@@ -87,10 +128,17 @@ class VSDLoss(SDSLoss):
 
     name = "vsd"
 
-    def __init__(self, prior, cameras=None, estimator_lr: float = 1e-3, estimator_width: int = 32,
-                 estimator_steps: int = 8, guidance_scale: float = 7.5, **kw):
+    def __init__(self, prior, cameras=None, estimator: str = "auto", estimator_lr: float = 1e-3,
+                 estimator_width: int = 32, estimator_steps: int = 0, guidance_scale: float = 7.5, **kw):
         super().__init__(prior, cameras, guidance_scale=guidance_scale, **kw)
-        self.estimator_lr, self.estimator_width, self.estimator_steps = estimator_lr, estimator_width, estimator_steps
+        kind = default_estimator(self.predictor) if estimator == "auto" else estimator
+        if kind not in ESTIMATORS:
+            raise ValueError(f"unknown VSD estimator {estimator!r}: use auto, {', '.join(ESTIMATORS)}")
+        self.estimator_kind = kind
+        # 0 = the estimator's own: the render decoder must keep up with the renders (8 cheap updates); the residual
+        # costs a prior call per update (1, as ProlificDreamer's LoRA)
+        self.estimator_steps = estimator_steps or ESTIMATORS[kind].default_steps
+        self.estimator_lr, self.estimator_width = estimator_lr, estimator_width
         self.estimator = None
         self._opt = None
 
@@ -101,17 +149,19 @@ class VSDLoss(SDSLoss):
 
     def _ensure_estimator(self, x):
         if self.estimator is None:
-            self.estimator = RenderEstimator(tuple(x.shape[1:]), self.estimator_width).to(x.device)
+            self.estimator = ESTIMATORS[self.estimator_kind](tuple(x.shape[1:]), self.estimator_width).to(x.device)
             self._opt = torch.optim.Adam(self.estimator.parameters(), lr=self.estimator_lr)
 
     def eps_phi(self, x_t, t, cams):
-        """The estimator's epsilon: that of its x0 estimate of the current renders."""
-        ac = self.predictor.alphas_cumprod
-        return x0_to_eps(x_t, self.estimator(x_t, t, cams.c2w, ac), t, ac)
+        """The estimator's epsilon of the current renders (the prior is called only if the estimator uses it)."""
+        def prior_eps():
+            with torch.no_grad():
+                return self.predictor.predict_eps(x_t, t, self.prior.conditions(None)[0], cams)
+        return self.estimator.eps(x_t, t, cams.c2w, self.predictor.alphas_cumprod, prior_eps)
 
     def train_estimator(self, x, cams):
-        """Adam steps of the estimator on the detached renders (x0 regression, t uniform over (0.02, 0.98));
-        returns its mean squared x0 error, the estimator's own loss."""
+        """Adam steps of the estimator on the detached renders, t uniform over (0.02, 0.98), with the diffusion loss
+        in the estimator's own space (epsilon or x0); returns that loss."""
         T = self.predictor.num_timesteps
         ac = self.predictor.alphas_cumprod
         losses = []
@@ -120,7 +170,10 @@ class VSDLoss(SDSLoss):
             eps = torch.randn(x.shape, generator=self._gen).to(x.device, x.dtype)
             x_t = add_noise(x, eps, t, ac)
             with torch.enable_grad():
-                loss = ((self.estimator(x_t, t, cams.c2w, ac) - x) ** 2).mean()
+                pred = self.eps_phi(x_t, t, cams)
+                if self.estimator.loss_space == "x0":
+                    pred, eps = eps_to_x0(x_t, pred, t, ac), x
+                loss = ((pred - eps) ** 2).mean()
                 self._opt.zero_grad(set_to_none=True)
                 loss.backward()
             self._opt.step()

@@ -44,6 +44,7 @@ class WorldPrior(NoisePredictor):
     """
 
     space = "pixel"
+    exact = True
     shadings = ("albedo",)  # the render sets are albedo renders
 
     def __init__(self, resolution: int = 32, mode: str = "view-aware", kernel_degrees: float = 10.0,

@@ -173,7 +173,38 @@ def test_sds_step_pulls_a_render_toward_the_object_and_previews_it():
     assert term.preview().shape == (64, 128, 3)
 
 
-def test_vsd_estimator_learns_each_cameras_render_and_vsd_becomes_sds():
+def test_vsd_prior_residual_estimator_starts_as_the_prior_and_learns_the_renders():
+    """ProlificDreamer's design: at step 0 the residual is zero (eps_phi = the prior, as a zero-initialized LoRA);
+    trained on renders that the prior does not predict (a blurred snowman), its diffusion loss falls."""
+    from core.guidance import PromptedPrior
+    from core.guidance.vsd import VSDLoss
+    from core.render import RenderRecord
+    prior = PromptedPrior(WorldPrior(32, elevations=(30,), azimuth_step=30.0), "a snowman")
+    cams = orbit(4, 30, 1.8, 40)
+    sharp = render_object(get_object("snowman"), cams, 32, shading="albedo").rgb
+    blurred = torch.nn.functional.avg_pool2d(sharp.permute(0, 3, 1, 2), 5, 1, 2).permute(0, 2, 3, 1)
+    term = VSDLoss(prior, cams, batch=4, estimator="prior + residual", estimator_lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    term.request(0, 200, gen)
+    term._cams = cams
+    rec = RenderRecord(rgb=blurred.clone().requires_grad_(), alpha=torch.ones(4, 32, 32), depth=torch.ones(4, 32, 32))
+    x = prior.predictor.encode(rec.rgb.detach())
+    term._ensure_estimator(x)
+    t = torch.tensor([100, 300, 500, 700])
+    x_t = add_noise(x, torch.randn(x.shape, generator=gen), t, AC)
+    base = prior.predictor.predict_eps(x_t, t, prior.conditions()[0], cams)
+    assert torch.equal(term.eps_phi(x_t, t, cams), base)
+    losses = []
+    for step in range(150):
+        value, logs = term.loss(None, rec, step, 150)
+        losses.append(logs["estimator"])
+        assert torch.isfinite(value)
+    first, last = sum(losses[:30]) / 30, sum(losses[-30:]) / 30
+    print(f"VSD estimator loss {first:.4f} -> {last:.4f}")
+    assert last < 0.8 * first, (first, last)
+
+
+def test_vsd_render_estimator_learns_the_renders_and_vsd_becomes_sds():
     """The estimator starts at zero (x0 = mid-gray); trained on four views of a mug (which the snowman prompt
     does not predict: it learns the renders, not the prior), its loss falls and its epsilon approaches the true
     noise at every t, so the VSD gradient approaches SDS's (ProlificDreamer: VSD with one learned particle is SDS)."""
@@ -184,6 +215,7 @@ def test_vsd_estimator_learns_each_cameras_render_and_vsd_becomes_sds():
     cams = orbit(4, 30, 1.8, 40)
     views = render_object(get_object("mug"), cams, 32, shading="albedo").rgb
     term = VSDLoss(prior, cams, batch=4)
+    assert term.estimator_kind == "renders" and term.estimator_steps == 8  # auto, for the exact world prior
     gen = torch.Generator().manual_seed(0)
     term.request(0, 200, gen)
     term._cams = cams
@@ -193,7 +225,7 @@ def test_vsd_estimator_learns_each_cameras_render_and_vsd_becomes_sds():
     t = torch.tensor([200, 400, 600, 800])
     eps = torch.randn(x.shape, generator=gen)
     x_t = add_noise(x, eps, t, AC)
-    assert torch.equal(term.estimator(x_t, t, cams.c2w, AC), torch.zeros_like(x))
+    assert torch.equal(term.estimator.x0(x_t, t, cams.c2w, AC), torch.zeros_like(x))
     before = float((term.eps_phi(x_t, t, cams) - eps).pow(2).mean())
     losses = []
     for step in range(150):

@@ -100,7 +100,7 @@ def test_a_diffusers_if_folder_in_models_diffusers_drives_sds_in_the_host(host):
 
 def test_checkpoint_text_prior_drives_sds_with_view_prompts_and_vsd_in_latent_space(host):
     """Load Checkpoint (a random full-size SD 1.5) -> Checkpoint Prior (Text): the CLIP encodes the prompt with
-    view suffixes for SDS, and VSD's estimator works on the 4-channel latents; gradients reach the field."""
+    view suffixes for SDS, and both VSD estimators work on the 4-channel latents; gradients reach the field."""
     import re
     from hostutil import random_sd15
     prompt = _sds_prompt({"class_type": "Distill3DCheckpointTextPrior",
@@ -108,15 +108,17 @@ def test_checkpoint_text_prior_drives_sds_with_view_prompts_and_vsd_in_latent_sp
                                      "prompt": "a rubber duck", "negative_prompt": "blurry", "resolution": 64}})
     prompt["10"] = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": random_sd15(host)}}
     prompt["3"]["inputs"]["views_per_step"] = 4
-    for loss in ("Distill3DSDSLoss", "Distill3DVSDLoss"):
+    runs = [("Distill3DSDSLoss", {}), ("Distill3DVSDLoss", {"estimator": "auto"}),  # auto: prior + residual
+            ("Distill3DVSDLoss", {"estimator": "renders"})]
+    for loss, extra in runs:
         prompt["3"]["class_type"] = loss
         if loss == "Distill3DVSDLoss":
-            del prompt["3"]["inputs"]["x0_form"]
-            prompt["3"]["inputs"].update(estimator_lr=1e-3, estimator_steps=2)
+            prompt["3"]["inputs"].pop("x0_form", None)
+            prompt["3"]["inputs"].update(estimator_lr=1e-3, estimator_steps=0, **extra)
         entry = host.run(prompt, timeout=900)
         assert entry["status"]["status_str"] == "success", entry["status"]
         log = entry["outputs"]["5"]["text"][0]
-        print("CHECKPOINT_TEXT", loss, log.replace("\n", " | "))
+        print("CHECKPOINT_TEXT", loss, extra, log.replace("\n", " | "))
         assert "STOPPED" not in log
         assert float(re.search(r"parameter change: ([\d.e+-]+)", log).group(1)) > 1e-4
         if loss == "Distill3DVSDLoss":

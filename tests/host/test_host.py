@@ -45,7 +45,7 @@ EXPECTED_NODES = {
     "Distill3DCheckpointTextPrior": ["model", "clip", "vae", "prompt", "negative_prompt", "resolution"],
     "Distill3DDiffusersPrior": ["model", "prompt", "negative_prompt", "resolution"],
     "Distill3DSDSLoss": DISTILLATION + ["x0_form"],
-    "Distill3DVSDLoss": DISTILLATION + ["estimator_lr", "estimator_steps"],
+    "Distill3DVSDLoss": DISTILLATION + ["estimator", "estimator_lr", "estimator_steps"],
     "Distill3DRenderRegularizers": ["sparsity", "entropy", "orientation", "weight"],
 }
 
