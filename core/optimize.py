@@ -62,65 +62,69 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
     result = OptimizeResult(field=field, steps_done=0)
     start = [p.detach().clone() for p in field.parameters()]
     t0 = time.perf_counter()
-    for step in range(steps):
-        if check_cancel is not None:
-            check_cancel()
-        if grid is not None and step % occupancy_every == 0 and step >= occupancy_every:
-            grid.update(field, step_size, generator=gen)
-        f = lr_factor(lr_schedule, step, steps, warmup)
-        for g in opt.param_groups:
-            g["lr"] = g["base_lr"] * f
-        total = torch.zeros((), device=device)
-        logs = {}
-        requests = [term.request(step, steps, gen, field) for term in terms]
-        shared = [t for t, r in zip(terms, requests) if r is SHARED_VIEWS]
-        if shared and any(getattr(t, "wants_normals", False) for t in shared):
-            for r in requests:
-                if isinstance(r, ViewRequest):
-                    r.want_normals = True
-        views = None
-        for term, req in sorted(zip(terms, requests), key=lambda tr: tr[1] is SHARED_VIEWS):
-            rec = None
-            if isinstance(req, RayRequest):
-                rec = field.render_rays(req.origins, req.dirs, n_samples=n_samples, generator=gen,
-                                        shading=req.shading, light_dirs=req.light_dirs,
-                                        want_normals=req.want_normals, occupancy=grid, depth_scale=req.depth_scale)
-            elif isinstance(req, ViewRequest):
-                rec = field.render_views(req.cameras, req.height, req.width, n_samples=n_samples,
-                                         generator=gen, shading=req.shading, want_normals=req.want_normals,
-                                         light_dirs=req.light_dirs, occupancy=grid, chunk=1 << 30)
-                views = (req, rec) if views is None else views
-            elif req is SHARED_VIEWS:
-                if views is None:
-                    raise ValueError(f"the '{term.name}' loss regularizes the renders of another loss: combine it "
-                                     f"with a loss that renders whole views (SDS, VSD)")
-                rec = views
-            value, term_logs = term.loss(field, rec, step, steps)
-            weight = term.weight_at(step, steps)
-            if not torch.isfinite(value):
-                result.stopped = (f"step {step}: the '{term.name}' loss is {float(value.detach())}; stopped and kept the "
-                                  f"field of step {step - 1}")
+    try:
+        for step in range(steps):
+            if check_cancel is not None:
+                check_cancel()
+            if grid is not None and step % occupancy_every == 0 and step >= occupancy_every:
+                grid.update(field, step_size, generator=gen)
+            f = lr_factor(lr_schedule, step, steps, warmup)
+            for g in opt.param_groups:
+                g["lr"] = g["base_lr"] * f
+            total = torch.zeros((), device=device)
+            logs = {}
+            requests = [term.request(step, steps, gen, field) for term in terms]
+            shared = [t for t, r in zip(terms, requests) if r is SHARED_VIEWS]
+            if shared and any(getattr(t, "wants_normals", False) for t in shared):
+                for r in requests:
+                    if isinstance(r, ViewRequest):
+                        r.want_normals = True
+            views = None
+            for term, req in sorted(zip(terms, requests), key=lambda tr: tr[1] is SHARED_VIEWS):
+                rec = None
+                if isinstance(req, RayRequest):
+                    rec = field.render_rays(req.origins, req.dirs, n_samples=n_samples, generator=gen,
+                                            shading=req.shading, light_dirs=req.light_dirs,
+                                            want_normals=req.want_normals, occupancy=grid, depth_scale=req.depth_scale)
+                elif isinstance(req, ViewRequest):
+                    rec = field.render_views(req.cameras, req.height, req.width, n_samples=n_samples,
+                                             generator=gen, shading=req.shading, want_normals=req.want_normals,
+                                             light_dirs=req.light_dirs, occupancy=grid, chunk=1 << 30)
+                    views = (req, rec) if views is None else views
+                elif req is SHARED_VIEWS:
+                    if views is None:
+                        raise ValueError(f"the '{term.name}' loss regularizes the renders of another loss: combine it "
+                                         f"with a loss that renders whole views (SDS, VSD)")
+                    rec = views
+                value, term_logs = term.loss(field, rec, step, steps)
+                weight = term.weight_at(step, steps)
+                if not torch.isfinite(value):
+                    result.stopped = (f"step {step}: the '{term.name}' loss is {float(value.detach())}; stopped and kept the "
+                                      f"field of step {step - 1}")
+                    break
+                total = total + weight * value
+                logs.update({f"{term.name}/{k}": v for k, v in term_logs.items()})
+            if result.stopped:
                 break
-            total = total + weight * value
-            logs.update({f"{term.name}/{k}": v for k, v in term_logs.items()})
-        if result.stopped:
-            break
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        bad = [g["name"] for g in opt.param_groups for p in g["params"]
-               if p.grad is not None and not torch.isfinite(p.grad).all()]
-        if bad:
-            result.stopped = (f"step {step}: non-finite gradients in {', '.join(sorted(set(bad)))}; stopped and "
-                              f"kept the field of step {step - 1}")
-            break
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_(field.parameters(), grad_clip)
-        opt.step()
-        logs["loss"] = float(total.detach())
-        result.history.append(logs)
-        result.steps_done = step + 1
-        if on_progress is not None:
-            on_progress(step + 1, steps, logs)
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            bad = [g["name"] for g in opt.param_groups for p in g["params"]
+                   if p.grad is not None and not torch.isfinite(p.grad).all()]
+            if bad:
+                result.stopped = (f"step {step}: non-finite gradients in {', '.join(sorted(set(bad)))}; stopped and "
+                                  f"kept the field of step {step - 1}")
+                break
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(field.parameters(), grad_clip)
+            opt.step()
+            logs["loss"] = float(total.detach())
+            result.history.append(logs)
+            result.steps_done = step + 1
+            if on_progress is not None:
+                on_progress(step + 1, steps, logs)
+    finally:
+        for term in terms:
+            term.finish()
     result.seconds = time.perf_counter() - t0
     with torch.no_grad():
         moved = sum(float((p - q).pow(2).sum()) for p, q in zip(field.parameters(), start))

@@ -105,7 +105,10 @@ class ComfyModelPredictor(NoisePredictor):
         encode = lambda text: self.clip.encode_from_tokens_scheduled(self.clip.tokenize(text))  # noqa: E731
         return encode(prompt), encode(negative)
 
-    @torch.no_grad()
+    def adaptable_network(self):
+        net = self.model.model.diffusion_model
+        return (net, net.time_embed) if hasattr(net, "time_embed") else None
+
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor, conditioning) -> torch.Tensor:
         """ComfyUI's denoised x0 for sigma-space inputs x, one sigma per sample, through CFGGuider's preparation."""
         guider = comfy.samplers.CFGGuider(self.model)
@@ -115,8 +118,8 @@ class ComfyModelPredictor(NoisePredictor):
         guider.sample(x, torch.zeros_like(x), one, sigmas, disable_pbar=True, seed=0)
         return one.denoised.to(x.device, x.dtype)
 
-    @torch.no_grad()
     def predict_eps(self, x_t, t, cond, cameras=None):
+        """Gradients flow only when enabled by the caller (a LoRA estimator's training)."""
         a = self.alphas_cumprod.to(x_t.device)[t.long()]
         x = x_t / a.sqrt().reshape(-1, 1, 1, 1)
         sigma = ((1 - a) / a).sqrt()

@@ -152,17 +152,19 @@ class VSDLossNode(io.ComfyNode):
                         "100.",
             inputs=[*_distillation_inputs(7.5, "Classifier-free guidance of the prior; ProlificDreamer uses 7.5."),
                     io.Combo.Input("estimator", options=["auto", *ESTIMATORS], default="auto",
-                                   tooltip="prior + residual: ProlificDreamer's (the prior's conditional epsilon + "
-                                           "a zero-initialized camera-aware network, a LoRA's stand-in), for "
-                                           "learned models. renders: a network decoding each camera into the "
-                                           "field's current render, for exact priors (the World Prior), where the "
-                                           "first stalls. auto picks by the prior."),
+                                   tooltip="lora: ProlificDreamer's (low-rank adapters on the prior's own U-Net "
+                                           "attention, the camera added to its time embedding; a U-Net backward "
+                                           "per update). prior + residual: the prior's epsilon + a small camera-"
+                                           "aware network (cheaper). renders: a network decoding each camera into "
+                                           "the field's current render, for exact priors (the World Prior), where "
+                                           "the others stall. auto: renders for the World Prior, else lora."),
                     io.Float.Input("estimator_lr", default=1e-3, min=1e-6, max=0.1, step=1e-4,
                                    tooltip="Learning rate of the estimator (Adam; ProlificDreamer's LoRA: 1e-3)."),
                     io.Int.Input("estimator_steps", default=0, min=0, max=32,
-                                 tooltip="Estimator updates per field step; 0 = its own default: 1 for prior + "
-                                         "residual (each costs a prior call), 8 for renders (it must keep up: on "
-                                         "the world prior 1 gives a half-formed duck, IoU 0.59; 8 gives 0.85).")],
+                                 tooltip="Estimator updates per field step; 0 = its own default: 1 for lora and "
+                                         "prior + residual (each costs a prior call), 8 for renders (it must keep "
+                                         "up: on the world prior 1 gives a half-formed duck, IoU 0.59; 8 gives "
+                                         "0.85).")],
             outputs=[D3Loss.Output(display_name="loss")],
         )
 

@@ -72,6 +72,11 @@ class NoisePredictor:
         """(conditional, unconditional) conditioning for a prompt."""
         raise NotImplementedError
 
+    def adaptable_network(self):
+        """(network, its time-embedding module) for a LoRA estimator (VSD), or None when there is no network.
+        predict_eps must then let gradients through when called with them enabled."""
+        return None
+
     def decode(self, x0: torch.Tensor) -> torch.Tensor:
         """x0-space -> [B,H,W,3] images in 0..1 (for previews). Pixel priors: the inverse of encode."""
         return ((x0.permute(0, 2, 3, 1) + 1) / 2).clamp(0, 1)

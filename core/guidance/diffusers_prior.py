@@ -120,8 +120,11 @@ class DiffusersPrior(NoisePredictor):
         return ((x0.float().permute(0, 2, 3, 1) + 1) / 2).clamp(0, 1)
 
     # ---- the model ----------------------------------------------------------------------------------------------
-    @torch.no_grad()
+    def adaptable_network(self):
+        return self.unet, self.unet.time_embedding
+
     def predict_eps(self, x_t, t, cond, cameras=None):
+        """Gradients flow only when enabled by the caller (a LoRA estimator's training)."""
         ctx = cond.expand(x_t.shape[0], *cond.shape[1:])
         out = self.unet(x_t.to(self.dtype), t, encoder_hidden_states=ctx).sample.float()
         if out.shape[1] == 2 * x_t.shape[1]:  # IF predicts epsilon and a variance: keep epsilon

@@ -137,6 +137,7 @@ class SDSLoss(LossTerm):
         r = self.predictor.resolution
         return ViewRequest(self._cams, r, r, shading=shading, light_dirs=light)
 
+    @torch.no_grad()
     def guided_eps(self, x_t, t, cams):
         """(CFG-guided eps, conditional eps): one unconditional call, one conditional call per view label."""
         p = self.predictor

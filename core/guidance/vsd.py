@@ -2,11 +2,13 @@
 
 grad_x = w(t) (eps_pretrained_cfg(x_t) - eps_phi(x_t, t, camera)), where eps_phi estimates the score of the
 *current* renders (the particle's distribution), not of the prior's images. It is trained online on the detached
-renders, a few Adam steps per field step, and takes the camera. Two estimators (both work in pixel or latent space):
+renders, a few Adam steps per field step, and takes the camera. Three estimators (pixel or latent space):
 
-- "prior + residual" (ProlificDreamer's design): eps_phi = the prior's conditional epsilon + a zero-initialized,
-  camera-aware conv net, the equivalent of its zero-initialized LoRA with the camera as class embedding. Right for
-  learned priors, whose conditional epsilon already sits near the renders' distribution.
+- "lora" (ProlificDreamer's): the prior's own U-Net with low-rank adapters on its attention and the camera added to
+  its time embedding (core.guidance.lora), zero-initialized so it starts as the prior. For diffusers and ComfyUI
+  MODEL priors; each update is a U-Net forward and backward.
+- "prior + residual": the prior's conditional epsilon + a zero-initialized camera-aware conv net, a cheap stand-in
+  for the LoRA (one U-Net forward per update, no backward through it).
 - "renders": x0_phi = D(camera) + R(x_t, t, camera), where D decodes a camera into the particle's mean render there
   and R (zero-initialized) models the spread around it. Right for exact priors (the world prior): there, starting
   from the prior leaves only the CFG direction (s - 1)(eps_c - eps_u), which vanishes once renders look like the
@@ -68,19 +70,54 @@ class _CameraTimeConvNet(nn.Module):
         return self.out(nn.functional.silu(h))
 
 
-class PriorResidualEstimator(nn.Module):
-    """eps_phi = the prior's conditional epsilon + a zero-initialized camera-aware residual (a LoRA's stand-in).
-    Trained with the epsilon loss, as ProlificDreamer trains its LoRA."""
+def _prior_eps(vsd, x_t, t, cams):
+    """The prior's conditional epsilon (no view suffix), without gradients."""
+    with torch.no_grad():
+        return vsd.predictor.predict_eps(x_t, t, vsd.prior.conditions(None)[0], cams)
+
+
+class LoRAEstimator(nn.Module):
+    """eps_phi = the prior's U-Net with trained low-rank adapters and a camera embedding (ProlificDreamer).
+    Trained with the epsilon loss."""
 
     loss_space = "eps"
     default_steps = 1
 
-    def __init__(self, shape: tuple[int, int, int], width: int = 32):
+    def __init__(self, shape: tuple[int, int, int], width: int, predictor):
+        super().__init__()
+        from .lora import LoRA, plain_weights
+        found = predictor.adaptable_network()
+        if found is None:
+            raise ValueError(f"{type(predictor).__name__} has no network to adapt: use the 'renders' or "
+                             f"'prior + residual' estimator")
+        net, time_embedding = found
+        plain_weights(net)
+        self.lora = LoRA(net, time_embedding)
+        self._net = (net,)  # not a submodule: the U-Net stays the prior's, frozen
+
+    def eps(self, x_t, t, cams, vsd):
+        from .lora import plain_weights
+        plain_weights(self._net[0])  # a host may have reloaded it in inference mode
+        with self.lora.active(cams.c2w.to(x_t.device)):
+            return vsd.predictor.predict_eps(x_t, t, vsd.prior.conditions(None)[0], cams).float()
+
+    def release(self):
+        self.lora.detach_hooks()
+
+
+class PriorResidualEstimator(nn.Module):
+    """eps_phi = the prior's conditional epsilon + a zero-initialized camera-aware residual (the LoRA's cheap
+    stand-in). Trained with the epsilon loss, as ProlificDreamer trains its LoRA."""
+
+    loss_space = "eps"
+    default_steps = 1
+
+    def __init__(self, shape: tuple[int, int, int], width: int, predictor=None):
         super().__init__()
         self.residual = _CameraTimeConvNet(shape[0], shape[0], width)
 
-    def eps(self, x_t, t, c2w, alphas_cumprod, prior_eps):
-        return prior_eps() + self.residual(x_t, t, c2w)
+    def eps(self, x_t, t, cams, vsd):
+        return _prior_eps(vsd, x_t, t, cams) + self.residual(x_t, t, cams.c2w)
 
 
 class RenderEstimator(nn.Module):
@@ -92,7 +129,7 @@ class RenderEstimator(nn.Module):
     loss_space = "x0"
     default_steps = 8
 
-    def __init__(self, shape: tuple[int, int, int], width: int = 32, hidden: int = 128):
+    def __init__(self, shape: tuple[int, int, int], width: int, predictor=None, hidden: int = 128):
         super().__init__()
         c, h, w = shape
         self.shape = tuple(shape)
@@ -111,16 +148,20 @@ class RenderEstimator(nn.Module):
         a = alphas_cumprod.to(x_t)[t].reshape(-1, 1, 1, 1)
         return mean + self.residual(torch.cat([x_t, a.sqrt() * mean], 1), t, c2w)
 
-    def eps(self, x_t, t, c2w, alphas_cumprod, prior_eps=None):
-        return x0_to_eps(x_t, self.x0(x_t, t, c2w, alphas_cumprod), t, alphas_cumprod)
+    def eps(self, x_t, t, cams, vsd):
+        ac = vsd.predictor.alphas_cumprod
+        return x0_to_eps(x_t, self.x0(x_t, t, cams.c2w, ac), t, ac)
 
 
-ESTIMATORS = {"prior + residual": PriorResidualEstimator, "renders": RenderEstimator}
+ESTIMATORS = {"lora": LoRAEstimator, "prior + residual": PriorResidualEstimator, "renders": RenderEstimator}
 
 
 def default_estimator(predictor) -> str:
-    """'renders' for exact priors (nothing left to learn from the prior's own epsilon), else ProlificDreamer's."""
-    return "renders" if getattr(predictor, "exact", False) else "prior + residual"
+    """'renders' for exact priors (nothing left to learn from the prior's own epsilon), ProlificDreamer's LoRA
+    for a network that can take one, else the residual."""
+    if getattr(predictor, "exact", False):
+        return "renders"
+    return "lora" if predictor.adaptable_network() is not None else "prior + residual"
 
 
 class VSDLoss(SDSLoss):
@@ -135,8 +176,8 @@ class VSDLoss(SDSLoss):
         if kind not in ESTIMATORS:
             raise ValueError(f"unknown VSD estimator {estimator!r}: use auto, {', '.join(ESTIMATORS)}")
         self.estimator_kind = kind
-        # 0 = the estimator's own: the render decoder must keep up with the renders (8 cheap updates); the residual
-        # costs a prior call per update (1, as ProlificDreamer's LoRA)
+        # 0 = the estimator's own: the render decoder must keep up with the renders (8 cheap updates); the LoRA and
+        # the residual cost a prior call per update (1, as ProlificDreamer)
         self.estimator_steps = estimator_steps or ESTIMATORS[kind].default_steps
         self.estimator_lr, self.estimator_width = estimator_lr, estimator_width
         self.estimator = None
@@ -144,20 +185,24 @@ class VSDLoss(SDSLoss):
 
     def request(self, step, total, generator, field=None):
         if step == 0:  # a new run (ComfyUI reuses a cached loss object): the estimator starts afresh
-            self.estimator = None
+            self.finish()
         return super().request(step, total, generator, field)
+
+    def finish(self):
+        """Drop the estimator; a LoRA takes its hooks off the prior's network."""
+        if self.estimator is not None and hasattr(self.estimator, "release"):
+            self.estimator.release()
+        self.estimator, self._opt = None, None
 
     def _ensure_estimator(self, x):
         if self.estimator is None:
-            self.estimator = ESTIMATORS[self.estimator_kind](tuple(x.shape[1:]), self.estimator_width).to(x.device)
+            est = ESTIMATORS[self.estimator_kind](tuple(x.shape[1:]), self.estimator_width, self.predictor)
+            self.estimator = est.to(x.device)
             self._opt = torch.optim.Adam(self.estimator.parameters(), lr=self.estimator_lr)
 
     def eps_phi(self, x_t, t, cams):
-        """The estimator's epsilon of the current renders (the prior is called only if the estimator uses it)."""
-        def prior_eps():
-            with torch.no_grad():
-                return self.predictor.predict_eps(x_t, t, self.prior.conditions(None)[0], cams)
-        return self.estimator.eps(x_t, t, cams.c2w, self.predictor.alphas_cumprod, prior_eps)
+        """The estimator's epsilon of the current renders."""
+        return self.estimator.eps(x_t, t, cams, self)
 
     def train_estimator(self, x, cams):
         """Adam steps of the estimator on the detached renders, t uniform over (0.02, 0.98), with the diffusion loss

@@ -67,6 +67,9 @@ class LossTerm:
         """What to render for this step (RayRequest / ViewRequest), or None. `field` tells what it can render."""
         return None
 
+    def finish(self):
+        """Called once when a run ends, however it ends (release what the run attached, e.g. hooks)."""
+
     def loss(self, field, record, step: int, total: int) -> tuple[torch.Tensor, dict]:  # pragma: no cover
         raise NotImplementedError
 

@@ -100,7 +100,8 @@ def test_a_diffusers_if_folder_in_models_diffusers_drives_sds_in_the_host(host):
 
 def test_checkpoint_text_prior_drives_sds_with_view_prompts_and_vsd_in_latent_space(host):
     """Load Checkpoint (a random full-size SD 1.5) -> Checkpoint Prior (Text): the CLIP encodes the prompt with
-    view suffixes for SDS, and both VSD estimators work on the 4-channel latents; gradients reach the field."""
+    view suffixes for SDS, and every VSD estimator works on the 4-channel latents — the LoRA one adapting ComfyUI's
+    own U-Net (loaded in inference mode, frozen, shared with the prior); gradients reach the field."""
     import re
     from hostutil import random_sd15
     prompt = _sds_prompt({"class_type": "Distill3DCheckpointTextPrior",
@@ -108,8 +109,8 @@ def test_checkpoint_text_prior_drives_sds_with_view_prompts_and_vsd_in_latent_sp
                                      "prompt": "a rubber duck", "negative_prompt": "blurry", "resolution": 64}})
     prompt["10"] = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": random_sd15(host)}}
     prompt["3"]["inputs"]["views_per_step"] = 4
-    runs = [("Distill3DSDSLoss", {}), ("Distill3DVSDLoss", {"estimator": "auto"}),  # auto: prior + residual
-            ("Distill3DVSDLoss", {"estimator": "renders"})]
+    runs = [("Distill3DSDSLoss", {}), ("Distill3DVSDLoss", {"estimator": "auto"}),  # auto: the LoRA
+            ("Distill3DVSDLoss", {"estimator": "prior + residual"}), ("Distill3DVSDLoss", {"estimator": "renders"})]
     for loss, extra in runs:
         prompt["3"]["class_type"] = loss
         if loss == "Distill3DVSDLoss":

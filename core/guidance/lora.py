@@ -1,0 +1,108 @@
+"""Low-rank adapters on a frozen denoising network, attached by forward hooks: ProlificDreamer's VSD estimator.
+
+The network stays shared with the prior that scores the renders: the adapters act only inside `active(...)`, so
+the same U-Net gives the pretrained epsilon outside and the adapted epsilon_phi inside, without copying weights or
+reloading a patched model. As in ProlificDreamer, the low-rank updates sit on the attention projections (B starts
+at zero, so the adapted network starts as the prior) and the camera enters through the time embedding (a small
+zero-initialized MLP of the flattened camera-to-world matrix, as its class embedding does).
+Works on any torch U-Net with named attention projections and a time-embedding module: diffusers' (to_q, to_k,
+to_v, to_out.0; `time_embedding`) and ComfyUI's (the same names; `time_embed`).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+from torch import nn
+
+ATTENTION_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+def plain_weights(net: nn.Module) -> int:
+    """Replace inference-mode parameters and buffers (a model loaded inside ComfyUI's prompt) by normal tensors of
+    the same values, in place: autograd cannot save inference tensors for backward, and the adapters' gradients
+    flow back through every layer after them. Returns how many were replaced (0 once done)."""
+    n = 0
+    with torch.inference_mode(False):
+        for mod in net.modules():
+            for name, p in list(mod.named_parameters(recurse=False)):
+                if p.is_inference():
+                    mod._parameters[name] = nn.Parameter(p.detach().clone(), requires_grad=p.requires_grad)
+                    n += 1
+            for name, b in list(mod.named_buffers(recurse=False)):
+                if b is not None and b.is_inference():
+                    mod._buffers[name] = b.clone()
+                    n += 1
+    return n
+
+
+class LoRA(nn.Module):
+    """Rank-r adapters on `net`'s attention projections plus a camera embedding added to its time embedding."""
+
+    def __init__(self, net: nn.Module, time_embedding: nn.Module, rank: int = 4, targets=ATTENTION_PROJECTIONS,
+                 camera_dim: int = 16):
+        super().__init__()
+        linears = [(name, m) for name, m in net.named_modules()
+                   if isinstance(m, nn.Linear) and any(name == t or name.endswith("." + t) for t in targets)]
+        if not linears:
+            raise ValueError(f"no attention projections ({', '.join(targets)}) in {type(net).__name__}: "
+                             f"this network cannot take a LoRA estimator")
+        self.rank, self.scale = rank, 1.0
+        self.down = nn.ParameterList()
+        self.up = nn.ParameterList()
+        dev = next(net.parameters()).device
+        for _, m in linears:
+            a = torch.empty(rank, m.in_features, device=dev)
+            nn.init.kaiming_uniform_(a, a=math.sqrt(5))
+            self.down.append(nn.Parameter(a))
+            self.up.append(nn.Parameter(torch.zeros(m.out_features, rank, device=dev)))
+        dim = _output_features(time_embedding)
+        self.camera = nn.Sequential(nn.Linear(camera_dim, dim), nn.SiLU(), nn.Linear(dim, dim)).to(dev)
+        nn.init.zeros_(self.camera[2].weight)
+        nn.init.zeros_(self.camera[2].bias)
+        self.net, self._c2w = net, None
+        self._handles = [m.register_forward_hook(self._adapter_hook(i)) for i, (_, m) in enumerate(linears)]
+        self._handles.append(time_embedding.register_forward_hook(self._camera_hook))
+        self.targets = [name for name, _ in linears]
+
+    def _adapter_hook(self, i):
+        def hook(module, inputs, out):
+            if self._c2w is None:
+                return out
+            x = inputs[0]
+            delta = (x.to(self.down[i].dtype) @ self.down[i].t()) @ self.up[i].t()
+            return out + (self.scale * delta).to(out.dtype)
+        return hook
+
+    def _camera_hook(self, module, inputs, out):
+        if self._c2w is None:
+            return out
+        c = self._c2w.reshape(self._c2w.shape[0], -1).to(self.camera[0].weight)
+        if out.shape[0] % c.shape[0]:
+            raise ValueError(f"the adapted network was called with a batch of {out.shape[0]} for "
+                             f"{c.shape[0]} cameras")
+        emb = self.camera(c).repeat(out.shape[0] // c.shape[0], 1)
+        return out + emb.to(out.dtype)
+
+    @contextlib.contextmanager
+    def active(self, c2w: torch.Tensor):
+        """Inside: `net` is the adapted network for these cameras (one per sample). Outside: the prior."""
+        self._c2w = c2w
+        try:
+            yield self
+        finally:
+            self._c2w = None
+
+    def detach_hooks(self):
+        """Leave the shared network exactly as found (called when the run ends)."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+
+def _output_features(module: nn.Module) -> int:
+    linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"cannot tell the time-embedding width of {type(module).__name__}")
+    return linears[-1].out_features
