@@ -34,12 +34,23 @@ def check_model(model) -> None:
         problems.append(f"its prediction type is {getattr(kind, 'name', kind)}")
     if not isinstance(ms, comfy.model_sampling.ModelSamplingDiscrete):
         problems.append(f"its sampling is {type(ms).__name__} (not a discrete DDPM schedule)")
+    elif _sampling_prediction(ms) in ("LCM", "X0", "EDM"):  # e.g. Model Sampling Discrete set to lcm or x0
+        problems.append(f"its model sampling predicts {_sampling_prediction(ms)}")
     if getattr(fmt, "latent_dimensions", 2) != 2 or getattr(fmt, "latent_channels", 4) != 4:
         problems.append(f"its latents are {getattr(fmt, 'latent_dimensions', '?')}-D with "
                         f"{getattr(fmt, 'latent_channels', '?')} channels (a video or non-SD latent space)")
     if problems:
         raise UnsupportedModelError(f"this MODEL ({type(base).__name__}) cannot drive score distillation: "
                                     f"{'; '.join(problems)}. Supported: {SUPPORTED}.")
+
+
+def _sampling_prediction(ms) -> str | None:
+    """What a discrete model sampling object predicts, from its classes (a Model Sampling Discrete node patches it)."""
+    names = [c.__name__ for c in type(ms).__mro__]
+    for kind in ("LCM", "X0", "EDM", "V_PREDICTION", "EPS"):  # most derived first: V_PREDICTION and X0 extend EPS
+        if kind in names:
+            return kind
+    return None
 
 
 class _OneEvaluation(comfy.samplers.Sampler):

@@ -19,17 +19,21 @@ from torch import nn
 ATTENTION_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
 
 
-def plain_weights(net: nn.Module) -> int:
-    """Replace inference-mode parameters and buffers (a model loaded inside ComfyUI's prompt) by normal tensors of
-    the same values, in place: autograd cannot save inference tensors for backward, and the adapters' gradients
-    flow back through every layer after them. Returns how many were replaced (0 once done)."""
+def freeze(net: nn.Module) -> int:
+    """Make `net` frozen plain tensors, in place: parameters stop requiring gradients (else every backward through
+    the U-Net would compute, and an optimizer might apply, gradients for all its weights), and inference-mode
+    parameters and buffers (a model loaded inside ComfyUI's prompt) become normal tensors of the same values:
+    autograd cannot save inference tensors, and the adapters' gradients flow back through every later layer.
+    Returns how many tensors were replaced (0 once done)."""
     n = 0
     with torch.inference_mode(False):
         for mod in net.modules():
             for name, p in list(mod.named_parameters(recurse=False)):
                 if p.is_inference():
-                    mod._parameters[name] = nn.Parameter(p.detach().clone(), requires_grad=p.requires_grad)
+                    mod._parameters[name] = nn.Parameter(p.detach().clone(), requires_grad=False)
                     n += 1
+                elif p.requires_grad:
+                    p.requires_grad_(False)
             for name, b in list(mod.named_buffers(recurse=False)):
                 if b is not None and b.is_inference():
                     mod._buffers[name] = b.clone()
@@ -61,7 +65,7 @@ class LoRA(nn.Module):
         self.camera = nn.Sequential(nn.Linear(camera_dim, dim), nn.SiLU(), nn.Linear(dim, dim)).to(dev)
         nn.init.zeros_(self.camera[2].weight)
         nn.init.zeros_(self.camera[2].bias)
-        self.net, self._c2w = net, None
+        self._net, self._c2w = (net,), None  # a tuple, so the U-Net is not a submodule (nor its weights ours)
         self._handles = [m.register_forward_hook(self._adapter_hook(i)) for i, (_, m) in enumerate(linears)]
         self._handles.append(time_embedding.register_forward_hook(self._camera_hook))
         self.targets = [name for name, _ in linears]

@@ -85,19 +85,19 @@ class LoRAEstimator(nn.Module):
 
     def __init__(self, shape: tuple[int, int, int], width: int, predictor):
         super().__init__()
-        from .lora import LoRA, plain_weights
+        from .lora import LoRA, freeze
         found = predictor.adaptable_network()
         if found is None:
             raise ValueError(f"{type(predictor).__name__} has no network to adapt: use the 'renders' or "
                              f"'prior + residual' estimator")
         net, time_embedding = found
-        plain_weights(net)
+        freeze(net)
         self.lora = LoRA(net, time_embedding)
         self._net = (net,)  # not a submodule: the U-Net stays the prior's, frozen
 
     def eps(self, x_t, t, cams, vsd):
-        from .lora import plain_weights
-        plain_weights(self._net[0])  # a host may have reloaded it in inference mode
+        from .lora import freeze
+        freeze(self._net[0])  # a host may have reloaded it in inference mode
         with self.lora.active(cams.c2w.to(x_t.device)):
             return vsd.predictor.predict_eps(x_t, t, vsd.prior.conditions(None)[0], cams).float()
 

@@ -86,7 +86,11 @@ def test_vsd_lora_estimator_adapts_the_if_unet_only_inside_and_learns(tiny_if):
     image[:, 16:48, 16:48] = torch.tensor([1.0, 0.5, 0.0])
     rec = RenderRecord(rgb=image.clone().requires_grad_(), alpha=torch.ones(2, 64, 64), depth=torch.ones(2, 64, 64))
     x = predictor.encode(image)
+    predictor.unet.requires_grad_(True)  # as a host may leave a loaded model: the estimator must freeze it
     term._ensure_estimator(x)
+    own = sum(p.numel() for p in term.estimator.parameters())
+    assert own < 0.2 * sum(p.numel() for p in predictor.unet.parameters())  # the adapters, not the U-Net
+    assert not any(p.requires_grad for p in predictor.unet.parameters())
     x_t = add_noise(x, torch.randn(x.shape, generator=gen), torch.tensor([300, 600]), predictor.alphas_cumprod)
     t = torch.tensor([300, 600])
     cond = prior.conditions()[0]

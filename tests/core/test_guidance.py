@@ -238,3 +238,47 @@ def test_vsd_render_estimator_learns_the_renders_and_vsd_becomes_sds():
     print(f"VSD estimator loss {first:.4f} -> {last:.4f}; eps error {before:.3f} -> {after:.4f}")
     assert last < 0.3 * first, (first, last)
     assert after < 0.05 * before and after < 0.02, (before, after)
+
+
+def test_lora_adapts_an_inference_mode_network_only_inside_active():
+    """A network built in inference mode (as ComfyUI loads models inside a prompt): freeze() makes its weights
+    plain and frozen, the LoRA trains (its loss falls) without changing a single base weight, the network is the
+    base outside `active`, and detach_hooks leaves no hook behind."""
+    from torch import nn
+    from core.guidance.lora import LoRA, freeze
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.time_embedding = nn.Linear(4, 8)
+            self.to_q, self.out = nn.Linear(8, 8), nn.Linear(8, 8)
+
+        def forward(self, x, t):
+            return self.out(torch.tanh(self.to_q(x) + self.time_embedding(t)))
+
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        net = Net()
+    assert freeze(net) == 6 and freeze(net) == 0
+    base = {k: v.clone() for k, v in net.state_dict().items()}
+    lora = LoRA(net, net.time_embedding, rank=2)
+    assert lora.targets == ["to_q"] and all(p is not q for p in lora.parameters() for q in net.parameters())
+    x, t, c2w = torch.randn(16, 8), torch.randn(16, 4), torch.randn(16, 16)
+    target = torch.randn(16, 8)
+    before = net(x, t)
+    with lora.active(c2w):
+        assert torch.equal(net(x, t), before)  # zero-initialized: starts as the base
+    opt = torch.optim.Adam(lora.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(100):
+        with lora.active(c2w):
+            loss = ((net(x, t) - target) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.7 * losses[0]
+    assert all(torch.equal(v, base[k]) for k, v in net.state_dict().items())
+    assert torch.equal(net(x, t), before)
+    lora.detach_hooks()
+    assert all(not m._forward_hooks for m in net.modules())

@@ -24,16 +24,19 @@ VAE = dict(double_z=True, z_channels=4, resolution=256, in_channels=3, out_ch=3,
 
 
 def init_(module, generator):
-    """Weights N(0, 0.02), biases 0, norms 1 / 0; the output convolution small, so denoising is sane."""
+    """Weights N(0, 0.02), biases 0, normalization scales 1 (found by module type: ComfyUI names its ResBlocks'
+    GroupNorms in_layers.0 / out_layers.0, so a name test would zero them and the U-Net would output exactly 0)."""
     import torch
-    for name, p in module.named_parameters():
-        with torch.no_grad():
-            if p.ndim >= 2:
-                p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
-            elif "norm" in name and name.endswith("weight"):
-                p.fill_(1.0)
-            else:
-                p.zero_()
+    norms = (torch.nn.GroupNorm, torch.nn.LayerNorm)
+    for m in module.modules():
+        for name, p in m.named_parameters(recurse=False):
+            with torch.no_grad():
+                if isinstance(m, norms) and name == "weight":
+                    p.fill_(1.0)
+                elif p.ndim >= 2:
+                    p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
+                else:
+                    p.zero_()
 
 
 def main():

@@ -124,3 +124,55 @@ def test_checkpoint_text_prior_drives_sds_with_view_prompts_and_vsd_in_latent_sp
         assert float(re.search(r"parameter change: ([\d.e+-]+)", log).group(1)) > 1e-4
         if loss == "Distill3DVSDLoss":
             assert re.search(r"vsd/estimator: [\d.]+ -> [\d.]+", log), log
+
+
+EPS_V_SNIPPET = r'''
+import importlib, sys, types
+sys.path.insert(0, COMFYUI)
+sys.argv = sys.argv[:1] + ["--cpu"]
+import comfy.options
+comfy.options.enable_args_parsing()
+import torch
+import comfy.sd
+from comfy_extras.nodes_model_advanced import ModelSamplingDiscrete
+pack = types.ModuleType("distill3d_pack"); pack.__path__ = [ROOT]; sys.modules["distill3d_pack"] = pack
+cp = importlib.import_module("distill3d_pack.nodes.comfy_prior")
+model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(CKPT)
+with torch.inference_mode(False):
+    g = torch.Generator().manual_seed(0)
+    x_t = torch.randn(2, 4, 8, 8, generator=g)
+    t = torch.tensor([150, 700])
+    for sampling in ("eps", "v_prediction"):
+        m = ModelSamplingDiscrete().patch(model, sampling, False)[0]
+        pred = cp.ComfyModelPredictor(m, vae, 64, clip=clip)
+        cond, _ = pred.condition("a rubber duck")
+        eps = pred.predict_eps(x_t, t, cond)
+        a = pred.alphas_cumprod[t].reshape(-1, 1, 1, 1)
+        net = m.model.diffusion_model
+        ts = m.get_model_object("model_sampling").timestep(((1 - a) / a).sqrt().flatten())
+        raw = net(x_t, ts.float(), context=cond[0][0].expand(2, -1, -1)).float()
+        want = raw if sampling == "eps" else a.sqrt() * raw + (1 - a).sqrt() * x_t
+        err = float((eps - want).abs().max() / want.abs().max())
+        print(f"{sampling} relative error {err:.2e}")
+    try:
+        cp.check_model(ModelSamplingDiscrete().patch(model, "lcm", False)[0])
+        print("LCM ACCEPTED")
+    except cp.UnsupportedModelError as e:
+        print("LCM REFUSED:", e)
+'''
+
+
+def test_epsilon_and_v_prediction_match_the_raw_unet(host):
+    """The predictor's epsilon equals the raw U-Net output under each parameterization — epsilon as is, v converted
+    (eps = sqrt(a) v + sqrt(1 - a) x_t) — on the random SD 1.5 set to each by ComfyUI's Model Sampling Discrete
+    node; an LCM-distilled sampling is refused."""
+    from hostutil import random_sd15
+    ckpt = os.path.join(host.base, "models", "checkpoints", random_sd15(host))
+    code = f"COMFYUI = {host.comfyui!r}\nROOT = {ROOT!r}\nCKPT = {ckpt!r}\n" + EPS_V_SNIPPET
+    out = subprocess.run([host.python, "-c", code], capture_output=True, text=True, timeout=600, cwd=host.comfyui)
+    assert out.returncode == 0, out.stderr[-3000:]
+    errors = dict(line.split(" relative error ") for line in out.stdout.splitlines() if "relative error" in line)
+    print(errors)
+    assert set(errors) == {"eps", "v_prediction"}
+    assert all(float(e) < 1e-4 for e in errors.values()), errors
+    assert "LCM REFUSED" in out.stdout and "predicts LCM" in out.stdout, out.stdout[-2000:]
