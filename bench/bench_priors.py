@@ -8,6 +8,8 @@ step asks of a prior: one unconditional call for the batch, one conditional call
 - A ComfyUI checkpoint through the Checkpoint Prior's adapter (ComfyUI's own loader and CFGGuider preparation),
   default: the random full-size SD 1.5 that tests/host writes into the host's models/checkpoints.
 - The diffusers prior on the tiny random IF stage I of the tests (the adapter's overhead, not IF's speed).
+- For the network priors: ms per VSD estimator update (lora: a U-Net forward + backward; prior + residual: a
+  forward; renders: no prior call).
 """
 from __future__ import annotations
 
@@ -79,6 +81,23 @@ def comfy_checkpoint(path: str, resolutions, batch: int = 1):
         print(f"checkpoint prior ({os.path.basename(path)}, {type(model.model).__name__}) {res}² renders "
               f"({res // 8}² latents) batch {batch}: {ms:8.1f} ms per eps prediction; VAE encode + backward "
               f"{enc:8.1f} ms (checkpoint loaded in {load:.1f} s)", flush=True)
+        vsd_updates(comfy_prior.ComfyModelPredictor(model, vae, res, clip=clip), x, "checkpoint prior", res)
+
+
+def vsd_updates(predictor, x, label, res):
+    """ms per VSD estimator update (one Adam step of its diffusion loss) for each estimator, at batch len(x)."""
+    from core import cameras
+    from core.guidance import PromptedPrior
+    from core.guidance import vsd
+    cams = cameras.orbit(x.shape[0], 15, 2.0, 40)
+    prior = PromptedPrior(predictor, "a hamburger")
+    for kind in vsd.ESTIMATORS:
+        term = vsd.VSDLoss(prior, cams, estimator=kind, estimator_steps=1)
+        term.request(0, 10, torch.Generator().manual_seed(0))
+        term._ensure_estimator(x)
+        ms = timed(lambda: term.train_estimator(x, cams), 1 if res > 128 else 3)
+        print(f"  {label} {res}²: VSD estimator '{kind}': {ms:8.1f} ms per update", flush=True)
+        term.finish()
 
 
 def tiny_if():
@@ -92,6 +111,7 @@ def tiny_if():
         t = torch.randint(20, 980, (4,))
         print(f"diffusers prior (tiny random IF-I, 64² batch 4): {timed(lambda: p.predict_eps(x, t, cond), 10):.1f} "
               f"ms per eps prediction", flush=True)
+        vsd_updates(p, p.encode(torch.rand(4, 64, 64, 3)), "diffusers prior (tiny IF-I)", 64)
 
 
 def main():
