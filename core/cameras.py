@@ -228,6 +228,21 @@ def direction_label(elevation: float, azimuth: float, overhead_threshold: float 
     return "side"
 
 
+# MVDream's world is Blender's (z up, y back): its matrices are ours with world y -> z and z -> -y; the camera axes
+# are the same (OpenGL: x right, y up, looking down -z).
+_MVDREAM_FROM_PACK = torch.tensor([[1.0, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
+
+
+def to_mvdream(cameras: Cameras) -> torch.Tensor:
+    """[N,16]: the camera-to-world matrices MVDream's camera embedding takes — in its z-up world, the camera moved
+    onto the unit sphere (distance normalized away), flattened row-major. Our azimuth/elevation placement is
+    MVDream's, so orbit(4, 15) gives its default cameras."""
+    m = _MVDREAM_FROM_PACK.to(cameras.c2w) @ cameras.c2w
+    m = m.clone()
+    m[:, :3, 3] = m[:, :3, 3] / m[:, :3, 3].norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    return m.reshape(-1, 16)
+
+
 def orbit(n_views: int, elevation: float = 15.0, distance: float = 1.8, fov: float = 40.0,
           azimuth_start: float = 0.0, azimuth_span: float = 360.0) -> Cameras:
     """N cameras evenly spaced in azimuth around the object at one elevation (a turntable or an MVDream set)."""
@@ -246,6 +261,8 @@ class CameraDistribution:
     The defaults follow public DreamFusion implementations, with distances scaled for objects in the unit
     cube: elevation [-10, 90], azimuth [-180, 180), distance [1.5, 2.0], vertical fov [40, 70].
     Elevation is sampled uniformly in angle (`uniform_sphere=False`) or uniformly on the sphere.
+    `views_per_group` V > 1 draws MVDream's camera groups instead: each group of V consecutive cameras shares one
+    elevation, distance and fov, with azimuths r + i·360/V (i = 0..V-1) from one random r.
     """
 
     elevation_range: tuple[float, float] = (-10.0, 90.0)
@@ -253,8 +270,11 @@ class CameraDistribution:
     distance_range: tuple[float, float] = (1.5, 2.0)
     fov_range: tuple[float, float] = (40.0, 70.0)
     uniform_sphere: bool = False
+    views_per_group: int = 1
 
     def __post_init__(self):
+        if self.views_per_group < 1:
+            raise ValueError(f"views_per_group must be at least 1, got {self.views_per_group}")
         for name in ("elevation_range", "azimuth_range", "distance_range", "fov_range"):
             lo, hi = getattr(self, name)
             if lo > hi:
@@ -268,7 +288,10 @@ class CameraDistribution:
             raise ValueError(f"fov_range must lie within (0, 180) degrees, got {self.fov_range}")
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Cameras:
-        u = torch.rand(n, 4, generator=generator)
+        v = self.views_per_group
+        if n % v:
+            raise ValueError(f"{n} cameras cannot form groups of {v} views: use a multiple of {v}")
+        u = torch.rand(n // v, 4, generator=generator).repeat_interleave(v, 0)
 
         def lerp(r, x):
             return r[0] + (r[1] - r[0]) * x
@@ -278,5 +301,5 @@ class CameraDistribution:
             el = torch.rad2deg(torch.asin(lerp((s0, s1), u[:, 0])))
         else:
             el = lerp(self.elevation_range, u[:, 0])
-        return Cameras.from_spherical(el, lerp(self.azimuth_range, u[:, 1]), lerp(self.distance_range, u[:, 2]),
-                                      lerp(self.fov_range, u[:, 3]))
+        az = lerp(self.azimuth_range, u[:, 1]) + torch.arange(v, dtype=_FLOAT).repeat(n // v) * (360.0 / v)
+        return Cameras.from_spherical(el, az, lerp(self.distance_range, u[:, 2]), lerp(self.fov_range, u[:, 3]))

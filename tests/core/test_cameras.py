@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from core.cameras import CameraDistribution, Cameras, direction_label, look_at, orbit
+from core.cameras import CameraDistribution, Cameras, direction_label, look_at, orbit, to_mvdream
 
 
 def test_front_camera_looks_down_minus_z_with_y_up():
@@ -80,3 +80,36 @@ def test_random_distribution_respects_ranges_and_seed():
     assert a.azimuth.max() - a.azimuth.min() > 150
     with pytest.raises(ValueError, match="low <= high"):
         CameraDistribution(elevation_range=(30, 0))
+
+
+def test_mvdream_cameras_are_its_published_default_four():
+    """MVDream's get_camera(4, elevation=15, azimuth_start=0) (camera_utils.py: OpenGL look-at on the unit sphere,
+    azimuth from +z towards +x, then flip_yz into Blender's z-up world), written out: our orbit at any distance
+    converts to exactly these."""
+    c, s = math.cos(math.radians(15)), math.sin(math.radians(15))
+    published = torch.tensor([
+        [[1, 0, 0, 0], [0, s, -c, -c], [0, c, s, s], [0, 0, 0, 1]],     # azimuth 0: the front
+        [[0, -s, c, c], [1, 0, 0, 0], [0, c, s, s], [0, 0, 0, 1]],      # azimuth 90
+        [[-1, 0, 0, 0], [0, -s, c, c], [0, c, s, s], [0, 0, 0, 1]],     # azimuth 180: the back
+        [[0, s, -c, -c], [-1, 0, 0, 0], [0, c, s, s], [0, 0, 0, 1]],    # azimuth 270
+    ], dtype=torch.float32)
+    for distance in (1.0, 1.8, 3.5):
+        got = to_mvdream(orbit(4, 15.0, distance, 40.0))
+        assert got.shape == (4, 16)
+        assert torch.allclose(got.reshape(4, 4, 4), published, atol=1e-6), got.reshape(4, 4, 4)
+    # z is up in MVDream's world: a camera above the object has a positive z translation
+    assert float(to_mvdream(Cameras.from_spherical(60.0, 30.0, 2.0, 40.0))[0, 11]) == pytest.approx(math.sin(math.pi / 3))
+
+
+def test_grouped_distribution_draws_mvdream_camera_groups():
+    dist = CameraDistribution((0, 30), (-180, 180), (1.5, 2.0), (40, 50), views_per_group=4)
+    cams = dist.sample(8, torch.Generator().manual_seed(3))
+    for g in range(2):
+        grp = cams[list(range(4 * g, 4 * g + 4))]
+        for q in (grp.elevation, grp.distance, grp.fov):
+            assert torch.allclose(q, q[:1].expand(4), atol=1e-4)
+        steps = torch.remainder(grp.azimuth.diff(), 360.0)
+        assert torch.allclose(steps, torch.full((3,), 90.0), atol=1e-3)
+    assert not torch.allclose(cams.elevation[0], cams.elevation[4])  # groups differ
+    with pytest.raises(ValueError, match="cannot form groups of 4 views"):
+        dist.sample(6)
