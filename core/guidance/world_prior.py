@@ -32,6 +32,9 @@ def _renderer_source() -> bytes:
     return b"".join(open(m.__file__, "rb").read() for m in mods)
 
 
+MODES = ("view-aware", "2D", "multi-view")
+
+
 class WorldPrior(NoisePredictor):
     """A NoisePredictor over the primitive world's renders (pixel space, resolution 32 or 64).
 
@@ -41,6 +44,10 @@ class WorldPrior(NoisePredictor):
     the query camera (renders beyond `max_angle` degrees get no weight; the nearest one always keeps some), so only
     the few renders near each query camera are ever compared.
     mode '2D': the camera is ignored, as a text-to-image model sees the world (it will grow Janus faces).
+    mode 'multi-view': MVDream's setting: the batch is groups of `views` views of one object (one elevation,
+    azimuths differing by multiples of the grid step, e.g. r + i·360/V), denoised jointly: the exact posterior mean
+    over the object's render *tuples*, each tuple weighted by the product of its views' likelihoods and the camera
+    kernel of the group's first view (the others follow it rigidly, so their angles are the same).
     """
 
     space = "pixel"
@@ -50,9 +57,13 @@ class WorldPrior(NoisePredictor):
     def __init__(self, resolution: int = 32, mode: str = "view-aware", kernel_degrees: float = 10.0,
                  max_angle: float = 25.0, elevations=(-10, 0, 10, 20, 30, 45, 60, 75), azimuth_step: float = 15.0,
                  distance: float = 1.8, fov: float = 40.0, shading: str = "albedo", background=(1.0, 1.0, 1.0),
-                 device="cpu"):
-        if mode not in ("view-aware", "2D"):
-            raise ValueError(f"world prior mode must be 'view-aware' or '2D', got '{mode}'")
+                 views: int = 4, device="cpu"):
+        if mode not in MODES:
+            raise ValueError(f"world prior mode must be one of {', '.join(MODES)}, got '{mode}'")
+        if mode == "multi-view" and (views < 1 or (360.0 / azimuth_step) % views):
+            raise ValueError(f"{views} views cannot split the {azimuth_step:g}° azimuth grid evenly: use a divisor of "
+                             f"{int(360 / azimuth_step)}")
+        self.views = views if mode == "multi-view" else 1
         if resolution not in (32, 64):
             raise ValueError(f"the world prior works at 32 or 64 pixels, got {resolution}")
         self.resolution, self.mode = resolution, mode
@@ -114,13 +125,60 @@ class WorldPrior(NoisePredictor):
             out.append((idx, -(ang[b, idx] ** 2) / (2 * self.kernel ** 2)))
         return out
 
+    def _stack(self, cond):
+        """([O,G,D] float64 render sets of the conditioning's objects, their squared norms [O,G])."""
+        if cond not in self._stacks:
+            y = torch.stack([self.render_set(n) for n in cond]).flatten(2).double()
+            self._stacks[cond] = (y, (y * y).sum(-1))
+        return self._stacks[cond]
+
+    def group_offsets(self, cameras) -> torch.Tensor:
+        """[B/V, V] grid-azimuth steps of each view from its group's first view; refuses groups that are not
+        one elevation with azimuths on the grid's step."""
+        v, step = self.views, self.grid["azimuth_step"]
+        if cameras is None:
+            raise ValueError("the multi-view world prior needs the cameras of the renders")
+        if len(cameras) % v:
+            raise ValueError(f"the multi-view world prior denoises groups of {v} views: a batch of {len(cameras)} "
+                             f"views cannot be grouped; use a multiple of {v}")
+        el = cameras.elevation.reshape(-1, v).cpu()
+        az = cameras.azimuth.reshape(-1, v).cpu()
+        rel = torch.remainder(az - az[:, :1], 360.0) / step
+        off = rel.round()
+        if (el - el[:, :1]).abs().max() > 0.5 or (rel - off).abs().max() > 0.05:
+            raise ValueError(f"each group of {v} views must share one elevation and differ in azimuth by multiples "
+                             f"of {step:g}° (as MVDream's r + i·360/{v}); got elevations {el.tolist()} and azimuths "
+                             f"{az.tolist()}")
+        return off.long() % int(round(360.0 / step))
+
+    def joint_posterior_mean(self, x_t, t, cond, cameras) -> torch.Tensor:
+        """E[x0 tuple | x_t tuple] for groups of `views` views: [B,3,R,R] (see the class docstring)."""
+        v, n_az = self.views, int(round(360.0 / self.grid["azimuth_step"]))
+        a = self.alphas_cumprod.to(x_t.device)[t.long()].double()
+        sets, sq = self._stack(cond)
+        offsets = self.group_offsets(cameras).to(self.device)
+        out = torch.empty_like(x_t)
+        firsts = cameras[list(range(0, len(cameras), v))]
+        for g, (idx, log_cam) in enumerate(self.candidates(firsts, len(firsts))):
+            rows, cols = idx // n_az, idx % n_az
+            tup = rows[None] * n_az + (cols[None] + offsets[g][:, None]) % n_az  # [V,k] grid index per view
+            logw = log_cam.double()[None].expand(sets.shape[0], -1).clone()  # [O,k]
+            for i in range(v):
+                b = g * v + i
+                y, x = sets[:, tup[i]], x_t[b].flatten().double()
+                d2 = (x @ x) - 2 * a[b].sqrt() * (y @ x) + a[b] * sq[:, tup[i]]
+                logw -= d2.clamp_min(0) / (2 * (1 - a[b]))
+            w = torch.softmax(logw.flatten(), 0).reshape(logw.shape)
+            for i in range(v):
+                out[g * v + i] = torch.einsum("ok,okd->d", w, sets[:, tup[i]]).reshape(x_t.shape[1:]).to(x_t.dtype)
+        return out
+
     def posterior_mean(self, x_t, t, cond, cameras=None) -> torch.Tensor:
         """E[x0 | x_t] over the renders of the conditioning's objects: [B,3,R,R]."""
+        if self.mode == "multi-view":
+            return self.joint_posterior_mean(x_t, t, cond, cameras)
         a = self.alphas_cumprod.to(x_t.device)[t.long()].double()
-        if cond not in self._stacks:
-            y = torch.stack([self.render_set(n) for n in cond]).flatten(2).double()  # [O,G,D]
-            self._stacks[cond] = (y, (y * y).sum(-1))
-        sets, sq = self._stacks[cond]
+        sets, sq = self._stack(cond)
         out = torch.empty_like(x_t)
         for b, (idx, log_cam) in enumerate(self.candidates(cameras, x_t.shape[0])):
             y = sets[:, idx]  # [O,k,D]

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from core.cameras import orbit
+from core.cameras import Cameras, orbit
 from core.guidance import add_noise, eps_to_v, eps_to_x0, linear_beta_alphas_cumprod, v_to_eps, x0_to_eps
 from core.guidance.world_prior import WorldPrior
 from core.metrics import psnr
@@ -59,6 +59,68 @@ def test_world_prior_is_the_exact_posterior_mean(mode):
     names = ("duck", "mug")
     ours = prior.posterior_mean(x_t, t, names, cams)
     assert torch.allclose(ours, brute_force_posterior_mean(prior, x_t, t, names, cams), atol=1e-4)
+
+
+def brute_force_joint_posterior_mean(prior, x_t, t, names, cameras):
+    """MVDream-mode MMSE written out tuple by tuple: every object, every grid camera as the group's first view
+    (the other views at the same elevation, shifted by their azimuth offsets), in float64."""
+    a = prior.alphas_cumprod[t].double()
+    v, step = prior.views, prior.grid["azimuth_step"]
+    n_az = int(round(360 / step))
+    outs = []
+    for g in range(x_t.shape[0] // v):
+        first = cameras[g * v]
+        q = torch.nn.functional.normalize(first.position[0].double(), dim=0)
+        angles = torch.acos((prior.dirs.double() @ q).clamp(-1, 1))
+        shift = [round(float(torch.remainder(cameras.azimuth[g * v + i] - cameras.azimuth[g * v], 360)) / step)
+                 for i in range(v)]
+        logs, tuples = [], []
+        for n in names:
+            images = prior.render_set(n)
+            for k in range(images.shape[0]):
+                if not (angles[k] <= prior.max_angle or angles[k] <= angles.min() + 1e-6):
+                    continue
+                row, col = divmod(k, n_az)
+                tup = [images[row * n_az + (col + s) % n_az].double() for s in shift]
+                lw = -angles[k] ** 2 / (2 * prior.kernel ** 2)
+                for i in range(v):
+                    lw = lw - ((x_t[g * v + i].double() - a[g * v + i].sqrt() * tup[i]) ** 2).sum() / (
+                        2 * (1 - a[g * v + i]))
+                logs.append(lw)
+                tuples.append(torch.stack(tup))
+        w = torch.softmax(torch.stack(logs), 0)
+        outs.append((w[:, None, None, None, None] * torch.stack(tuples)).sum(0))
+    return torch.cat(outs).float()
+
+
+def test_multi_view_world_prior_is_the_exact_joint_posterior_mean_and_mixes_views():
+    """Groups of 4 views (MVDream's r + i·90°) denoised jointly = the brute-force tuple posterior; changing one
+    view's input changes the other views' outputs (views are mixed), which the per-view prior never does."""
+    prior = WorldPrior(32, mode="multi-view", elevations=(0, 30), azimuth_step=45.0, views=4)
+    cams = Cameras.cat([orbit(4, 15, 1.8, 40, azimuth_start=10), orbit(4, 25, 1.8, 40, azimuth_start=-60)])
+    truth = render_object(get_object("duck"), cams, 32, shading="albedo").rgb.permute(0, 3, 1, 2) * 2 - 1
+    t = torch.tensor([100, 300, 500, 700, 900, 600, 400, 200])
+    x_t = add_noise(truth, torch.randn(truth.shape, generator=torch.Generator().manual_seed(1)), t,
+                    prior.alphas_cumprod)
+    names = ("duck", "mug", "snowman")
+    ours = prior.posterior_mean(x_t, t, names, cams)
+    assert torch.allclose(ours, brute_force_joint_posterior_mean(prior, x_t, t, names, cams), atol=1e-4)
+    single = WorldPrior(32, mode="view-aware", elevations=(0, 30), azimuth_step=45.0)
+    tt = torch.full((8,), 700)
+    x_a = add_noise(truth, torch.randn(truth.shape, generator=torch.Generator().manual_seed(2)), tt, AC)
+    x_b = x_a.clone()
+    x_b[1] = add_noise(render_object(get_object("mug"), cams[[1]], 32, shading="albedo").rgb.permute(0, 3, 1, 2)
+                       * 2 - 1, torch.randn((1, 3, 32, 32), generator=torch.Generator().manual_seed(3)), tt[:1], AC)
+    for p, mixes in ((prior, True), (single, False)):
+        d = (p.posterior_mean(x_a, tt, names, cams) - p.posterior_mean(x_b, tt, names, cams)).abs().flatten(1).amax(1)
+        assert bool(d[0] > 1e-3) == mixes and bool(d[2] > 1e-3) == mixes, (p.mode, d)
+        assert float(d[4:].max()) < 1e-6  # the other group is untouched either way
+    with pytest.raises(ValueError, match="cannot be grouped; use a multiple of 4"):
+        prior.posterior_mean(x_t[:6], t[:6], names, cams[list(range(6))])
+    with pytest.raises(ValueError, match="share one elevation and differ in azimuth by multiples of 45"):
+        prior.posterior_mean(x_t[:4], t[:4], names, Cameras.cat([cams[[0, 1, 2]], cams[[5]]]))
+    with pytest.raises(ValueError, match="cannot split the 45° azimuth grid evenly"):
+        WorldPrior(32, mode="multi-view", azimuth_step=45.0, views=3)
 
 
 def test_view_aware_prior_denoises_to_the_right_view_and_2d_does_not_care():
