@@ -4,6 +4,8 @@ One protocol for tests, benchmarks and the evaluation node, so every figure the 
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from .cameras import Cameras, orbit
@@ -43,6 +45,47 @@ def evaluate_field(field, obj, resolution: int = 64, mesh_resolution: int = 96, 
     }
 
 
+@functools.lru_cache(maxsize=None)
+def asymmetric_objects(threshold: float = 1e-3) -> tuple[str, ...]:
+    """World objects whose views at elevation 15 mostly match no view more than 45° away (median over azimuths of
+    the smallest such image MSE above `threshold`): the ones on which the Janus probe means something."""
+    from .world import object_names, get_object, render_object
+    az = torch.arange(72) * 5.0
+    d = torch.remainder(az[:, None] - az[None], 360.0)
+    far = torch.minimum(d, 360.0 - d) > 45
+    out = []
+    for name in object_names():
+        rgb = render_object(get_object(name), orbit(72, 15, 1.8, 40), 32, shading="albedo").rgb.flatten(1)
+        mse = torch.cdist(rgb, rgb) ** 2 / rgb.shape[1]
+        if float(mse.masked_fill(~far, float("inf")).min(1).values.median()) > threshold:
+            out.append(name)
+    return tuple(out)
+
+
+@torch.no_grad()
+def janus_probe(field, obj, elevation: float = 15.0, held_out: int = 8, resolution: int = 32,
+                candidate_step: float = 5.0, distance: float = 1.8, fov: float = 40.0) -> dict:
+    """Does the result face the right way all around? For renders at `held_out` azimuths (offset from the
+    training grids), the azimuth of the best-matching true view at that elevation (every `candidate_step`°);
+    returns the mean azimuth error (degrees; ~90 for a random match), the fraction of views off by over 45° (~0.75
+    random; a Janus object that shows its front from behind scores high) and the PSNR of the back view (az 180)."""
+    from .world import render_object
+    dev = next(field.parameters()).device
+    views = orbit(held_out, elevation, distance, fov, 360.0 / held_out / 2 + 2.5)
+    rec = field.render_views(views.to(dev), resolution, perturb=False).rgb.cpu()
+    n_cand = int(round(360.0 / candidate_step))
+    true = render_object(obj, orbit(n_cand, elevation, distance, fov), resolution, shading="albedo").rgb
+    mse = ((rec[:, None] - true[None]) ** 2).flatten(2).mean(-1)  # [held-out, candidate]
+    best = mse.argmin(1).float() * candidate_step
+    diff = torch.remainder(best - views.azimuth.cpu(), 360.0)
+    err = torch.minimum(diff, 360.0 - diff)
+    back = orbit(1, elevation, distance, fov, 180.0)
+    back_psnr = psnr(field.render_views(back.to(dev), resolution, perturb=False).rgb.cpu(),
+                     render_object(obj, back, resolution, shading="albedo").rgb)
+    return {"azimuth_error": float(err.mean()), "janus_fraction": float((err > 45).float().mean()),
+            "back_psnr": back_psnr}
+
+
 def fit_to_views(obj, kind: str = "neus", steps: int = 600, lr: float = 0.02, n_views: int = 24,
                  resolution: int = 64, rays_per_step: int = 1024, n_samples: int = 48, seed: int = 0,
                  on_progress=None, device="cpu", field=None, **field_kw):
@@ -71,10 +114,12 @@ def fit_to_views(obj, kind: str = "neus", steps: int = 600, lr: float = 0.02, n_
 
 def dreamfusion_on_world(obj, kind: str = "neus", steps: int = 300, lr: float = 0.02, guidance_scale: float = 10.0,
                          mode: str = "view-aware", resolution: int = 32, batch: int = 4, n_samples: int = 24,
-                         seed: int = 0, on_progress=None, device="cpu", field=None, method: str = "sds", **sds_kw):
+                         seed: int = 0, on_progress=None, device="cpu", field=None, method: str = "sds",
+                         **sds_kw):
     """The reference text-to-3D run: DreamFusion's SDS on the world prior, prompt 'a <object>' (NeuS fields get
     the eikonal term too). The recipe of workflows/dreamfusion_world.json; evaluate_field(result.field, obj, 32)
-    judges it. NeRF wants lr 0.05. method 'vsd': ProlificDreamer's loss in place of SDS (prolificdreamer_world)."""
+    judges it. NeRF wants lr 0.05. method 'vsd': ProlificDreamer's loss in place of SDS (prolificdreamer_world);
+    'mvsds': MVDream's multi-view SDS, `batch` views as groups of 4 (mode 'multi-view' for the joint prior)."""
     from .cameras import CameraDistribution
     from .fields import make_field
     from .guidance import PromptedPrior
@@ -85,9 +130,13 @@ def dreamfusion_on_world(obj, kind: str = "neus", steps: int = 300, lr: float = 
     prior = PromptedPrior(WorldPrior(resolution, mode, device=device), f"a {obj.name}")
     cams = CameraDistribution((-10.0, 75.0), (-180.0, 180.0), (1.8, 1.8), (40.0, 40.0))
     kw = dict(t_range=(0.02, 0.98), t_range_end=(0.02, 0.5)) | sds_kw
+    from .guidance.sds import MultiViewSDSLoss
     from .guidance.vsd import VSDLoss
-    loss_cls = {"sds": SDSLoss, "vsd": VSDLoss}[method]
-    terms = [loss_cls(prior, cams, batch=batch, guidance_scale=guidance_scale, **kw)]
+    if method == "mvsds":
+        terms = [MultiViewSDSLoss(prior, cams, views=4, groups=batch // 4, guidance_scale=guidance_scale, **kw)]
+    else:
+        terms = [{"sds": SDSLoss, "vsd": VSDLoss}[method](prior, cams, batch=batch, guidance_scale=guidance_scale,
+                                                          **kw)]
     if kind == "neus":
         from .losses.regularizers import EikonalLoss
         terms.append(EikonalLoss(0.1))

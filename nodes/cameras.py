@@ -70,9 +70,9 @@ def _distribution_errors(node_cls, **ranges):
 
 
 def _distribution(elevation_min, elevation_max, azimuth_min, azimuth_max, distance_min, distance_max, fov_min,
-                  fov_max, uniform_sphere=False) -> CameraDistribution:
+                  fov_max, uniform_sphere=False, views_per_group=1) -> CameraDistribution:
     return CameraDistribution((elevation_min, elevation_max), (azimuth_min, azimuth_max),
-                              (distance_min, distance_max), (fov_min, fov_max), uniform_sphere)
+                              (distance_min, distance_max), (fov_min, fov_max), uniform_sphere, views_per_group)
 
 
 class RandomCameras(io.ComfyNode):
@@ -122,6 +122,29 @@ class CameraDistributionNode(io.ComfyNode):
         return io.NodeOutput(_distribution(**ranges, uniform_sphere=uniform_sphere))
 
 
+class MultiViewCameraDistributionNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DMultiViewCameraDistribution",
+            display_name="Multi-View Camera Distribution",
+            category=f"{CATEGORY}/cameras",
+            description="MVDream's camera groups, drawn anew at every step of a multi-view SDS loss: each group of "
+                        "views shares one random elevation, distance and field of view, with azimuths "
+                        "r + i·360/views from one random r (the azimuth range bounds r).",
+            inputs=[io.Int.Input("views", default=4, min=1, max=8,
+                                 tooltip="Views per group; MVDream's models are trained on 4."),
+                    *_distribution_inputs(elevation=(0.0, 30.0), fov=(40.0, 60.0))],
+            outputs=[D3Cameras.Output(display_name="cameras")],
+        )
+
+    validate_inputs = classmethod(_validate_distribution)
+
+    @classmethod
+    def execute(cls, views, **ranges) -> io.NodeOutput:
+        return io.NodeOutput(_distribution(**ranges, views_per_group=views))
+
+
 class CombineCameras(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -142,4 +165,4 @@ class CombineCameras(io.ComfyNode):
         return io.NodeOutput(Cameras.cat(parts))
 
 
-NODES = [OrbitCameras, RandomCameras, CameraDistributionNode, CombineCameras]
+NODES = [OrbitCameras, RandomCameras, CameraDistributionNode, MultiViewCameraDistributionNode, CombineCameras]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from ..core.guidance.sds import SDSLoss, T_SCHEDULES, WEIGHTINGS
+from ..core.guidance.sds import MultiViewSDSLoss, SDSLoss, T_SCHEDULES, WEIGHTINGS
 from ..core.guidance.vsd import ESTIMATORS, VSDLoss
 from ..core.losses import LossList
 from ..core.losses.reference import ReferenceViewsLoss
@@ -64,14 +64,23 @@ SHADING_MIXES = {
 }
 
 
-def _distillation_inputs(guidance_default: float, guidance_tip: str):
-    """The inputs SDS and VSD share: prior, cameras, guidance, timesteps, shading, rescale."""
+def _distillation_inputs(guidance_default: float, guidance_tip: str, multi_view: bool = False):
+    """The inputs SDS, VSD and multi-view SDS share: prior, cameras, guidance, timesteps, shading, rescale."""
+    if multi_view:
+        batch = [io.Int.Input("views", default=4, min=1, max=8,
+                              tooltip="Views per group, rendered and denoised together (MVDream: 4)."),
+                 io.Int.Input("groups_per_step", default=1, min=1, max=16, tooltip="View groups per step.")]
+    else:
+        batch = [io.Int.Input("views_per_step", default=4, min=1, max=64, tooltip="Renders per step.")]
     return [
         D3Prior.Input("prior"),
-        D3Cameras.Input("cameras", tooltip="A DreamFusion Camera Distribution (new cameras every step) or a fixed "
-                                           "camera set (a random subset every step)."),
+        D3Cameras.Input("cameras", tooltip=(
+            "A Multi-View Camera Distribution (new camera groups every step) or a fixed camera set of whole "
+            "groups (random groups every step)." if multi_view else
+            "A DreamFusion Camera Distribution (new cameras every step) or a fixed camera set (a random subset "
+            "every step).")),
         io.Float.Input("guidance_scale", default=guidance_default, min=0.0, max=200.0, step=0.5, tooltip=guidance_tip),
-        io.Int.Input("views_per_step", default=4, min=1, max=64, tooltip="Renders per step."),
+        *batch,
         io.Combo.Input("weighting", options=list(WEIGHTINGS), default="sds",
                        tooltip="w(t): sds = 1 - alphā (DreamFusion), uniform, fantasia3d."),
         io.Float.Input("t_min", default=0.02, min=0.001, max=0.999, step=0.01,
@@ -82,10 +91,11 @@ def _distillation_inputs(guidance_default: float, guidance_tip: str):
         io.Combo.Input("t_schedule", options=list(T_SCHEDULES), default="linear",
                        tooltip="linear: t_max moves to t_max_end over the first half; step: jumps at half-way; "
                                "dreamtime: a narrow window sliding from t_max to t_min."),
-        io.Float.Input("cfg_rescale", default=0.0, min=0.0, max=1.0, step=0.05,
-                       tooltip="MVDream's CFG rescale (0 = off; 0.5 is its default)."),
-        io.Boolean.Input("view_dependent_prompts", default=True,
-                         tooltip="Append 'front/side/back/overhead view' per camera (text priors only)."),
+        io.Float.Input("cfg_rescale", default=0.5 if multi_view else 0.0, min=0.0, max=1.0, step=0.05,
+                       tooltip="MVDream's CFG rescale (0 = off; 0.5 is its default), over each view group."),
+        *([] if multi_view else [io.Boolean.Input(
+            "view_dependent_prompts", default=True,
+            tooltip="Append 'front/side/back/overhead view' per camera (text priors only).")]),
         io.Combo.Input("shading", options=list(SHADING_MIXES), default="albedo",
                        tooltip="How the renders are shaded; DreamFusion mixes in lambertian and textureless renders "
                                "under a random light. The World Prior judges albedo only."),
@@ -111,6 +121,38 @@ def _distillation_kwargs(views_per_step, guidance_scale, weighting, t_min, t_max
                 t_range_end=(t_min, t_max_end), t_schedule=t_schedule, cfg_rescale_phi=cfg_rescale,
                 view_prompts=view_dependent_prompts, grad_clip=grad_clip or None, shadings=SHADING_MIXES[shading],
                 weight=weight)
+
+
+class MultiViewSDSLossNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DMultiViewSDSLoss",
+            display_name="Multi-View SDS Loss",
+            category=f"{CATEGORY}/losses",
+            description="MVDream's multi-view SDS: renders groups of views (one elevation, azimuths r + i·360/V) "
+                        "that a multi-view prior denoises together, so every side agrees on one object (no "
+                        "Janus faces). One timestep per group, CFG rescale per group, x0-reconstruction loss. Use "
+                        "with a Multi-View Camera Distribution and a multi-view prior (World Prior in multi-view "
+                        "mode, MVDream).",
+            inputs=[*_distillation_inputs(50.0, "Classifier-free guidance; MVDream uses 50 with rescale 0.5. The "
+                                                "World Prior works at 5-20.", multi_view=True),
+                    io.Boolean.Input("x0_form", default=True,
+                                     tooltip="MVDream's x0-reconstruction loss 0.5||x - x0_hat||^2 (off: the SDS "
+                                             "gradient w(t)(eps_hat - eps)).")],
+            outputs=[D3Loss.Output(display_name="loss")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, t_min, t_max, t_max_end):
+        return _timestep_errors(cls, t_min, t_max, t_max_end)
+
+    @classmethod
+    def execute(cls, prior, cameras, views, groups_per_step, x0_form, **kw) -> io.NodeOutput:
+        kw = _distillation_kwargs(views_per_step=views * groups_per_step, view_dependent_prompts=False, **kw)
+        del kw["batch"], kw["view_prompts"]
+        term = MultiViewSDSLoss(prior, cameras, views=views, groups=groups_per_step, x0_form=x0_form, **kw)
+        return io.NodeOutput(LossList([term]))
 
 
 class SDSLossNode(io.ComfyNode):
@@ -241,4 +283,4 @@ class CombineLosses(io.ComfyNode):
         return io.NodeOutput(out)
 
 
-NODES = [SDSLossNode, VSDLossNode, ReferenceViewsLossNode, EikonalLossNode, RenderRegularizersNode, CombineLosses]
+NODES = [SDSLossNode, MultiViewSDSLossNode, VSDLossNode, ReferenceViewsLossNode, EikonalLossNode, RenderRegularizersNode, CombineLosses]

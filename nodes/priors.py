@@ -5,7 +5,7 @@ import torch
 from comfy_api.latest import io
 
 from ..core.guidance import PromptedPrior
-from ..core.guidance.world_prior import WorldPrior
+from ..core.guidance.world_prior import MODES as WORLD_MODES, WorldPrior
 from ..core.world import UnknownObjectError, find_in_prompt
 from .types import CATEGORY, D3Prior, device
 
@@ -23,9 +23,10 @@ class WorldPriorNode(io.ComfyNode):
                         "model pools all objects, so guidance scale means what it means.",
             inputs=[
                 io.String.Input("prompt", default="a snowman", tooltip="Must name a world object, e.g. 'a red mug'."),
-                io.Combo.Input("mode", options=["view-aware", "2D"], default="view-aware",
+                io.Combo.Input("mode", options=list(WORLD_MODES), default="view-aware",
                                tooltip="view-aware: knows the camera (like a 3D-aware prior). 2D: ignores it, as a "
-                                       "text-to-image model does; shows the Janus problem."),
+                                       "text-to-image model does; shows the Janus problem. multi-view: MVDream's "
+                                       "setting, groups of 4 views (one elevation, 90° apart) denoised together."),
                 io.Combo.Input("resolution", options=["32", "64"], default="32",
                                tooltip="Pixels of the renders it judges. 64 is 4x slower; the first use of each "
                                        "size renders all objects once (cached on disk)."),

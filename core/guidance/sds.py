@@ -5,6 +5,8 @@ target = (x - grad).detach(), loss = 0.5 ||x - target||^2 / B, so that d loss / 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from ..cameras import CameraDistribution, Cameras, direction_label, random_light
@@ -82,7 +84,9 @@ def timestep_bounds(schedule: str, step: int, total: int, start: tuple[float, fl
 
 class SDSLoss(LossTerm):
     """DreamFusion's SDS against any prior. Cameras: a CameraDistribution (sampled each step) or a fixed Cameras
-    set (a random subset each step). Renders at the prior's resolution, in a shading it can judge."""
+    set (a random subset each step). Renders at the prior's resolution, in a shading it can judge.
+    `views` > 1 makes the batch groups of that many views (MVDream): cameras drawn as groups, one timestep per
+    group, CFG rescale over each group (see MultiViewSDSLoss)."""
 
     name = "sds"
 
@@ -91,8 +95,24 @@ class SDSLoss(LossTerm):
                  t_range_end: tuple[float, float] | None = None, t_schedule: str = "linear",
                  anneal_until: float = 0.5, cfg_rescale_phi: float = 0.0, rescale_group: int | None = None,
                  x0_form: bool = False, view_prompts: bool = True, grad_clip: float | None = None,
-                 shadings=(("albedo", 1.0),), light_spread: float = 0.5, weight: float = 1.0, schedule=None):
+                 shadings=(("albedo", 1.0),), light_spread: float = 0.5, views: int = 1, weight: float = 1.0,
+                 schedule=None):
         super().__init__(weight, schedule)
+        if views < 1 or batch % views:
+            raise ValueError(f"a batch of {batch} views cannot form groups of {views}: use a multiple of {views}")
+        prior_views = getattr(prior.predictor, "views", 1)
+        if prior_views > 1 and prior_views != views:
+            raise ValueError(f"this prior denoises groups of {prior_views} views; the loss makes groups of {views}")
+        if isinstance(cameras, Cameras) and len(cameras) % views:
+            raise ValueError(f"a fixed set of {len(cameras)} cameras cannot be split into groups of {views} views")
+        if isinstance(cameras, CameraDistribution) and cameras.views_per_group != views:
+            if cameras.views_per_group != 1:
+                raise ValueError(f"the camera distribution draws groups of {cameras.views_per_group} views; the "
+                                 f"loss wants groups of {views}")
+            cameras = dataclasses.replace(cameras, views_per_group=views)
+        self.views = views
+        if views > 1 and rescale_group is None:
+            rescale_group = views
         if weighting not in WEIGHTINGS:
             raise ValueError(f"unknown SDS weighting '{weighting}'; choose one of {', '.join(WEIGHTINGS)}")
         if t_schedule not in T_SCHEDULES:
@@ -107,7 +127,7 @@ class SDSLoss(LossTerm):
             raise ValueError(f"{type(prior.predictor).__name__} judges only {', '.join(prior.predictor.shadings)} "
                              f"renders; give one of them a probability above 0")
         self.prior, self.predictor = prior, prior.predictor
-        self.cameras = CameraDistribution() if cameras is None else cameras
+        self.cameras = CameraDistribution(views_per_group=views) if cameras is None else cameras
         self.batch, self.scale, self.weighting = batch, guidance_scale, weighting
         self.t_range, self.t_range_end = t_range, t_range_end or t_range
         self.t_schedule, self.anneal_until = t_schedule, anneal_until
@@ -119,8 +139,10 @@ class SDSLoss(LossTerm):
         self._last = None
 
     def sample_cameras(self, generator: torch.Generator) -> Cameras:
-        if isinstance(self.cameras, Cameras):
-            cams = self.cameras[torch.randint(len(self.cameras), (self.batch,), generator=generator).tolist()]
+        if isinstance(self.cameras, Cameras):  # random groups of consecutive cameras (single views when views = 1)
+            v = self.views
+            groups = torch.randint(len(self.cameras) // v, (self.batch // v,), generator=generator)
+            cams = self.cameras[(groups[:, None] * v + torch.arange(v)).flatten().tolist()]
         else:
             cams = self.cameras.sample(self.batch, generator)
         if self.predictor.fixed_camera is not None:  # e.g. the world prior's renders exist at one distance and fov
@@ -161,8 +183,9 @@ class SDSLoss(LossTerm):
         """(t, eps, x_t) for this step: t from the scheduled range, x_t from the detached x0."""
         T = self.predictor.num_timesteps
         lo, hi = timestep_bounds(self.t_schedule, step, total, self.t_range, self.t_range_end, self.anneal_until)
-        t = torch.randint(int(lo * T), max(int(hi * T), int(lo * T) + 1), (x.shape[0],), generator=self._gen)
-        t = t.to(x.device)
+        t = torch.randint(int(lo * T), max(int(hi * T), int(lo * T) + 1), (x.shape[0] // self.views,),
+                          generator=self._gen)
+        t = t.repeat_interleave(self.views).to(x.device)  # one timestep per view group
         eps = torch.randn(x.shape, generator=self._gen).to(x.device, x.dtype)
         return t, eps, add_noise(x.detach(), eps, t, self.predictor.alphas_cumprod)
 
@@ -195,3 +218,19 @@ class SDSLoss(LossTerm):
             tgt = torch.nn.functional.interpolate(tgt.permute(0, 3, 1, 2), size=rgb.shape[1:3],
                                                   mode="bilinear").permute(0, 2, 3, 1)
         return torch.cat([torch.cat(list(rgb.clamp(0, 1)), 1), torch.cat(list(tgt), 1)], 0)
+
+
+class MultiViewSDSLoss(SDSLoss):
+    """MVDream's multi-view SDS: groups of `views` cameras sharing elevation, fov and distance, azimuths
+    r + i·360/V, rendered together and scored jointly by a multi-view prior (MVDream, the world prior's
+    'multi-view' mode); one timestep per group, CFG rescale over each group, the x0-reconstruction form; no
+    view-dependent prompt suffixes (the prior sees the cameras). Defaults are MVDream's: guidance 50, rescale 0.5."""
+
+    name = "mvsds"
+
+    def __init__(self, prior: PromptedPrior, cameras: CameraDistribution | Cameras | None = None, views: int = 4,
+                 groups: int = 1, guidance_scale: float = 50.0, cfg_rescale_phi: float = 0.5, x0_form: bool = True,
+                 view_prompts: bool = False, **kw):
+        super().__init__(prior, cameras, batch=views * groups, guidance_scale=guidance_scale,
+                         cfg_rescale_phi=cfg_rescale_phi, x0_form=x0_form, view_prompts=view_prompts, views=views,
+                         **kw)

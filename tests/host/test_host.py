@@ -47,6 +47,13 @@ EXPECTED_NODES = {
     "Distill3DSDSLoss": DISTILLATION + ["x0_form"],
     "Distill3DVSDLoss": DISTILLATION + ["estimator", "estimator_lr", "estimator_steps"],
     "Distill3DRenderRegularizers": ["sparsity", "entropy", "orientation", "weight"],
+    "Distill3DMultiViewCameraDistribution": ["views", "elevation_min", "elevation_max", "azimuth_min", "azimuth_max",
+                                             "distance_min", "distance_max", "fov_min", "fov_max"],
+    "Distill3DMultiViewSDSLoss": ["prior", "cameras", "guidance_scale", "views", "groups_per_step", "weighting",
+                                  "t_min", "t_max", "t_max_end", "t_schedule", "cfg_rescale", "shading",
+                                  "grad_clip", "weight", "x0_form"],
+    "Distill3DMultiViewSampler": ["prior", "views", "elevation", "azimuth_start", "distance", "fov", "steps",
+                                  "guidance_scale", "cfg_rescale", "seed"],
 }
 
 
