@@ -4,8 +4,6 @@ One protocol for tests, benchmarks and the evaluation node, so every figure the 
 """
 from __future__ import annotations
 
-import functools
-
 import torch
 
 from .cameras import Cameras, orbit
@@ -45,21 +43,11 @@ def evaluate_field(field, obj, resolution: int = 64, mesh_resolution: int = 96, 
     }
 
 
-@functools.lru_cache(maxsize=None)
-def asymmetric_objects(threshold: float = 1e-3) -> tuple[str, ...]:
-    """World objects whose views at elevation 15 mostly match no view more than 45° away (median over azimuths of
-    the smallest such image MSE above `threshold`): the ones on which the Janus probe means something."""
-    from .world import object_names, get_object, render_object
-    az = torch.arange(72) * 5.0
-    d = torch.remainder(az[:, None] - az[None], 360.0)
-    far = torch.minimum(d, 360.0 - d) > 45
-    out = []
-    for name in object_names():
-        rgb = render_object(get_object(name), orbit(72, 15, 1.8, 40), 32, shading="albedo").rgb.flatten(1)
-        mse = torch.cdist(rgb, rgb) ** 2 / rgb.shape[1]
-        if float(mse.masked_fill(~far, float("inf")).min(1).values.median()) > threshold:
-            out.append(name)
-    return tuple(out)
+def asymmetric_objects() -> tuple[str, ...]:
+    """World objects that are asymmetric front/back or left/right (the catalogue says how): the ones on which
+    the Janus probe means something."""
+    from .world import get_object, object_names
+    return tuple(n for n in object_names() if get_object(n).asymmetry)
 
 
 @torch.no_grad()

@@ -129,6 +129,52 @@ SPECS = {
             ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
         ],
     ),
+    "mvdream_world": (
+        "MVDream's multi-view score distillation on a CPU, offline: the dreamfusion_world graph with the World "
+        "Prior in multi-view mode (groups of 4 views, 90° apart, denoised together as MVDream's U-Net does) and the "
+        "Multi-View SDS loss (one timestep per group, CFG rescale, x0 reconstruction). The views have to agree on "
+        "one object, so it cannot grow a face on every side (the Janus problem; bench/bench_janus.py).",
+        [
+            ("prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "multi-view", "resolution": "32"}),
+            ("cams", "Distill3DMultiViewCameraDistribution", {"views": 4, "elevation_min": -10.0,
+                                                              "elevation_max": 75.0, "distance_min": 1.8,
+                                                              "distance_max": 1.8, "fov_min": 40.0,
+                                                              "fov_max": 40.0}),
+            ("mvsds", "Distill3DMultiViewSDSLoss", {"prior": ("prior", 0), "cameras": ("cams", 0),
+                                                    "guidance_scale": 10.0, "views": 4, "groups_per_step": 1,
+                                                    "t_max_end": 0.5, "cfg_rescale": 0.5, "x0_form": True}),
+            ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),
+            ("losses", "Distill3DCombineLosses", {"loss_1": ("mvsds", 0), "loss_2": ("eik", 0)}),
+            ("field", "Distill3DCreateNeuS", {"encoding": "auto", "seed": 0}),
+            ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "steps": 300,
+                                               "learning_rate": 0.02, "samples_per_ray": 24, "seed": 0,
+                                               "preview_every": 25}),
+            ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
+            ("mesh", "Distill3DExtractMesh", {"field": ("fit", 0), "resolution": 96}),
+            ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/mvdream",
+                                                "format": "glb"}),
+            ("turntable", "Distill3DRenderTurntable", {"mesh": ("mesh", 0), "frames": 24, "resolution": 128,
+                                                       "shading": "albedo",
+                                                       "filename_prefix": "distill3d/mvdream_turntable"}),
+            ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
+        ],
+    ),
+    "mvdream_sampler": (
+        "Text -> 4 consistent views, offline: the Multi-View Sampler (MVDream's DDIM sampling) on the World Prior "
+        "in multi-view mode, 'a snowman' at elevation 15 and azimuths 0/90/180/270; beside them, the true renders "
+        "at the cameras the sampler returns. With an MVDream checkpoint the same sampler makes views of anything.",
+        [
+            ("prior", "Distill3DWorldPrior", {"prompt": "a snowman", "mode": "multi-view", "resolution": "32"}),
+            ("sampler", "Distill3DMultiViewSampler", {"prior": ("prior", 0), "views": 4, "elevation": 15.0,
+                                                      "azimuth_start": 0.0, "steps": 30, "guidance_scale": 7.5,
+                                                      "seed": 0}),
+            ("save", "SaveImage", {"images": ("sampler", 0), "filename_prefix": "distill3d/mvdream_views"}),
+            ("obj", "Distill3DWorldObject", {"object": "snowman", "prompt": ""}),
+            ("truth", "Distill3DRenderWorldViews", {"object": ("obj", 0), "cameras": ("sampler", 1),
+                                                    "resolution": 32, "shading": "albedo"}),
+            ("truth_preview", "PreviewImage", {"images": ("truth", 0)}),
+        ],
+    ),
     "prolificdreamer_world": (
         "ProlificDreamer's variational score distillation on a CPU, offline: the dreamfusion_world graph with the "
         "SDS loss replaced by VSD, whose estimator of the renders' own score (on this exact prior: a small network "

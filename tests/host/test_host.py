@@ -181,6 +181,28 @@ def _check_dreamfusion_world(host, api, entry, files):
     assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(glb["filename"])
 
 
+def _check_mvdream_world(host, api, entry, files):
+    """Multi-view SDS in the host: everything dreamfusion_world shows, driven by the multi-view loss."""
+    assert "mvsds/sds" in _optimize_log(api, entry)
+    _check_dreamfusion_world(host, api, entry, files)
+
+
+def _check_mvdream_sampler(host, api, entry, files):
+    """Text -> 4 views offline: each saved view matches the true render at the camera the sampler returned
+    (shown beside them by the graph) to 20 dB or better."""
+    from PIL import Image
+    from core.metrics import psnr
+
+    def images(node):
+        return [torch.from_numpy(np.asarray(Image.open(io.BytesIO(host.view(f))).convert("RGB"), dtype=np.float32))
+                / 255 for f in files if f["node"] == find_node(api, node)]
+    views, truth = images("SaveImage"), images("PreviewImage")
+    assert len(views) == len(truth) == api[find_node(api, "Distill3DMultiViewSampler")]["inputs"]["views"]
+    scores = [psnr(v[None], t[None]) for v, t in zip(views, truth)]
+    print("MVDREAM_SAMPLER PSNR per view", [round(x, 1) for x in scores])
+    assert min(scores) >= 20.0
+
+
 def _check_prolificdreamer_world(host, api, entry, files):
     """VSD in the host: the estimator's own loss fell, the GLB is the named object (see the core test)."""
     from core.world import find_in_prompt
@@ -220,7 +242,8 @@ def _check_dreamfusion_sd(host, api, entry, files):
 CPU_SIZED = {"dreamfusion_sd": _cpu_sized_dreamfusion_sd}
 CHECKS = {"world_views": _check_world_views, "world_random_views": _check_world_random_views,
           "reconstruct_from_views": _check_reconstruct_from_views, "dreamfusion_world": _check_dreamfusion_world,
-          "dreamfusion_sd": _check_dreamfusion_sd, "prolificdreamer_world": _check_prolificdreamer_world}
+          "dreamfusion_sd": _check_dreamfusion_sd, "prolificdreamer_world": _check_prolificdreamer_world,
+          "mvdream_world": _check_mvdream_world, "mvdream_sampler": _check_mvdream_sampler}
 
 
 def test_every_shipped_workflow_has_a_check_and_a_thumbnail():
