@@ -99,8 +99,8 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
                 value, term_logs = term.loss(field, rec, step, steps)
                 weight = term.weight_at(step, steps)
                 if not torch.isfinite(value):
-                    result.stopped = (f"step {step}: the '{term.name}' loss is {float(value.detach())}; stopped and kept the "
-                                      f"field of step {step - 1}")
+                    result.stopped = (f"step {step}: the '{term.name}' loss is {float(value.detach())}; stopped and "
+                                      f"kept the field of step {step - 1}")
                     break
                 total = total + weight * value
                 logs.update({f"{term.name}/{k}": v for k, v in term_logs.items()})

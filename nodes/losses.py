@@ -283,4 +283,5 @@ class CombineLosses(io.ComfyNode):
         return io.NodeOutput(out)
 
 
-NODES = [SDSLossNode, MultiViewSDSLossNode, VSDLossNode, ReferenceViewsLossNode, EikonalLossNode, RenderRegularizersNode, CombineLosses]
+NODES = [SDSLossNode, MultiViewSDSLossNode, VSDLossNode, ReferenceViewsLossNode, EikonalLossNode,
+         RenderRegularizersNode, CombineLosses]

@@ -38,8 +38,8 @@ CAMERA_FEATURES = 37
 
 
 def camera_features(c2w: torch.Tensor) -> torch.Tensor:
-    """[N, 4, 4] camera-to-world -> [N, 37]: rotation, distance, direction, and Fourier features of the viewing direction
-    (renders change smoothly but quickly with azimuth, so the decoder needs more than the raw matrix)."""
+    """[N, 4, 4] camera-to-world -> [N, 37]: rotation, distance, direction, and Fourier features of the viewing
+    direction (renders change smoothly but quickly with azimuth, so the decoder needs more than the raw matrix)."""
     c2w = c2w.reshape(-1, 4, 4).float()
     pos = c2w[:, :3, 3]
     dist = pos.norm(dim=-1, keepdim=True).clamp_min(1e-6)
@@ -133,7 +133,8 @@ class RenderEstimator(nn.Module):
         super().__init__()
         c, h, w = shape
         self.shape = tuple(shape)
-        self.decoder = nn.Sequential(nn.Linear(CAMERA_FEATURES, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU())
+        self.decoder = nn.Sequential(nn.Linear(CAMERA_FEATURES, hidden), nn.SiLU(), nn.Linear(hidden, hidden),
+                                     nn.SiLU())
         self.decoder_out = nn.Linear(hidden, c * h * w)
         nn.init.zeros_(self.decoder_out.weight)
         nn.init.zeros_(self.decoder_out.bias)
@@ -239,5 +240,5 @@ class VSDLoss(SDSLoss):
         w = sds_weight(self.weighting, ac, t)
         value, grad = sds_from_eps(x, eps_pre, eps_est, w, self.grad_clip)
         est_loss = self.train_estimator(x.detach(), cams)
-        return value, {"vsd": float(value.detach()), "estimator": est_loss, "grad_norm": float(grad.norm() / x.shape[0]),
-                       "t": float(t.float().mean())}
+        return value, {"vsd": float(value.detach()), "estimator": est_loss,
+                       "grad_norm": float(grad.norm() / x.shape[0]), "t": float(t.float().mean())}

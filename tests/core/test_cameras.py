@@ -98,7 +98,8 @@ def test_mvdream_cameras_are_its_published_default_four():
         assert got.shape == (4, 16)
         assert torch.allclose(got.reshape(4, 4, 4), published, atol=1e-6), got.reshape(4, 4, 4)
     # z is up in MVDream's world: a camera above the object has a positive z translation
-    assert float(to_mvdream(Cameras.from_spherical(60.0, 30.0, 2.0, 40.0))[0, 11]) == pytest.approx(math.sin(math.pi / 3))
+    above = to_mvdream(Cameras.from_spherical(60.0, 30.0, 2.0, 40.0))
+    assert float(above[0, 11]) == pytest.approx(math.sin(math.pi / 3))
 
 
 def test_grouped_distribution_draws_mvdream_camera_groups():
