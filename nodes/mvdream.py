@@ -47,8 +47,6 @@ class MultiViewSampler(io.ComfyNode):
     def execute(cls, prior, views, elevation, azimuth_start, distance, fov, steps, guidance_scale, cfg_rescale,
                 seed) -> io.NodeOutput:
         cams = orbit(views, elevation, distance, fov, azimuth_start)
-        fixed = prior.predictor.fixed_camera
-        query = cams if fixed is None else orbit(views, elevation, fixed[0], fixed[1], azimuth_start)
         shown = {}
 
         def preview():
@@ -60,7 +58,7 @@ class MultiViewSampler(io.ComfyNode):
             shown["x0"] = x0
             progress(i, total)
 
-        images = ddim_sample(prior, query, steps=steps, guidance_scale=guidance_scale, cfg_rescale_phi=cfg_rescale,
+        images = ddim_sample(prior, cams, steps=steps, guidance_scale=guidance_scale, cfg_rescale_phi=cfg_rescale,
                              group=views, seed=seed, device=device(), on_step=on_step,
                              check_cancel=Progress.check_cancel)
         return io.NodeOutput(image_batch(images.cpu()), cams)

@@ -29,6 +29,28 @@ WORLD_PRIOR_AND_CAMERAS = [
                                               "distance_max": 1.8, "fov_min": 40.0, "fov_max": 40.0}),
 ]
 
+
+def world_text_to_3d(loss: str, prefix: str, turntable: bool = True) -> list:
+    """The world text-to-3D graphs' shared rest: the loss node `loss` + eikonal -> NeuS, 300 steps -> mesh -> GLB
+    (Preview3D) and, optionally, an MP4 turntable."""
+    nodes = [
+        ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),
+        ("losses", "Distill3DCombineLosses", {"loss_1": (loss, 0), "loss_2": ("eik", 0)}),
+        ("field", "Distill3DCreateNeuS", {"encoding": "auto", "seed": 0}),
+        ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "steps": 300,
+                                           "learning_rate": 0.02, "samples_per_ray": 24, "seed": 0,
+                                           "preview_every": 25}),
+        ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
+        ("mesh", "Distill3DExtractMesh", {"field": ("fit", 0), "resolution": 96}),
+        ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": f"distill3d/{prefix}",
+                                            "format": "glb"}),
+    ]
+    if turntable:
+        nodes.append(("turntable", "Distill3DRenderTurntable",
+                      {"mesh": ("mesh", 0), "frames": 24, "resolution": 128, "shading": "albedo",
+                       "filename_prefix": f"distill3d/{prefix}_turntable"}))
+    return nodes + [("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)})]
+
 # name -> (description, [(key, class, {input: value or (source key, output slot)}), ...])
 SPECS = {
     "world_views": (
@@ -113,20 +135,7 @@ SPECS = {
             *WORLD_PRIOR_AND_CAMERAS,
             ("sds", "Distill3DSDSLoss", {"prior": ("prior", 0), "cameras": ("cams", 0), "guidance_scale": 10.0,
                                          "views_per_step": 4, "t_max_end": 0.5}),
-            ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),
-            ("losses", "Distill3DCombineLosses", {"loss_1": ("sds", 0), "loss_2": ("eik", 0)}),
-            ("field", "Distill3DCreateNeuS", {"encoding": "auto", "seed": 0}),
-            ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "steps": 300,
-                                               "learning_rate": 0.02, "samples_per_ray": 24, "seed": 0,
-                                               "preview_every": 25}),
-            ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
-            ("mesh", "Distill3DExtractMesh", {"field": ("fit", 0), "resolution": 96}),
-            ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/dreamfusion",
-                                                "format": "glb"}),
-            ("turntable", "Distill3DRenderTurntable", {"mesh": ("mesh", 0), "frames": 24, "resolution": 128,
-                                                       "shading": "albedo",
-                                                       "filename_prefix": "distill3d/dreamfusion_turntable"}),
-            ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
+            *world_text_to_3d("sds", "dreamfusion"),
         ],
     ),
     "mvdream_world": (
@@ -143,20 +152,7 @@ SPECS = {
             ("mvsds", "Distill3DMultiViewSDSLoss", {"prior": ("prior", 0), "cameras": ("cams", 0),
                                                     "guidance_scale": 10.0, "views": 4, "groups_per_step": 1,
                                                     "t_max_end": 0.5, "cfg_rescale": 0.5, "x0_form": True}),
-            ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),
-            ("losses", "Distill3DCombineLosses", {"loss_1": ("mvsds", 0), "loss_2": ("eik", 0)}),
-            ("field", "Distill3DCreateNeuS", {"encoding": "auto", "seed": 0}),
-            ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "steps": 300,
-                                               "learning_rate": 0.02, "samples_per_ray": 24, "seed": 0,
-                                               "preview_every": 25}),
-            ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
-            ("mesh", "Distill3DExtractMesh", {"field": ("fit", 0), "resolution": 96}),
-            ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/mvdream",
-                                                "format": "glb"}),
-            ("turntable", "Distill3DRenderTurntable", {"mesh": ("mesh", 0), "frames": 24, "resolution": 128,
-                                                       "shading": "albedo",
-                                                       "filename_prefix": "distill3d/mvdream_turntable"}),
-            ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
+            *world_text_to_3d("mvsds", "mvdream"),
         ],
     ),
     "mvdream_sampler": (
@@ -186,17 +182,7 @@ SPECS = {
             ("vsd", "Distill3DVSDLoss", {"prior": ("prior", 0), "cameras": ("cams", 0), "guidance_scale": 10.0,
                                          "views_per_step": 4, "t_max_end": 0.5, "estimator": "auto",
                                          "estimator_lr": 0.001, "estimator_steps": 0}),
-            ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),
-            ("losses", "Distill3DCombineLosses", {"loss_1": ("vsd", 0), "loss_2": ("eik", 0)}),
-            ("field", "Distill3DCreateNeuS", {"encoding": "auto", "seed": 0}),
-            ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "steps": 300,
-                                               "learning_rate": 0.02, "samples_per_ray": 24, "seed": 0,
-                                               "preview_every": 25}),
-            ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
-            ("mesh", "Distill3DExtractMesh", {"field": ("fit", 0), "resolution": 96}),
-            ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/prolificdreamer",
-                                                "format": "glb"}),
-            ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
+            *world_text_to_3d("vsd", "prolificdreamer", turntable=False),
         ],
     ),
     "dreamfusion_sd": (

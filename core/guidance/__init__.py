@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from ..cameras import Cameras
+
 
 def _ab(alphas_cumprod: torch.Tensor, t: torch.Tensor, like: torch.Tensor):
     a = alphas_cumprod.to(like.device, like.dtype)[t.long()]
@@ -71,6 +73,14 @@ class NoisePredictor:
     def condition(self, prompt: str, negative: str = ""):
         """(conditional, unconditional) conditioning for a prompt."""
         raise NotImplementedError
+
+    def cameras_for(self, cameras):
+        """The cameras the prior judges renders at: the same directions, at its fixed distance and fov if it has
+        one (the world prior's renders exist only there)."""
+        if self.fixed_camera is None:
+            return cameras
+        dist, fov = self.fixed_camera
+        return Cameras.from_spherical(cameras.elevation.cpu(), cameras.azimuth.cpu(), dist, fov).to(cameras.device)
 
     def adaptable_network(self):
         """(network, its time-embedding module) for a LoRA estimator (VSD), or None when there is no network.

@@ -20,7 +20,8 @@ class SamplingCancelled(Exception):
 def ddim_sample(prior: PromptedPrior, cameras, steps: int = 50, guidance_scale: float = 7.5,
                 cfg_rescale_phi: float = 0.0, group: int | None = None, seed: int = 0, device="cpu",
                 on_step=None, check_cancel=None) -> torch.Tensor:
-    """[N,H,W,3] images in 0..1 of the prior's subject at `cameras` (N = len(cameras)).
+    """[N,H,W,3] images in 0..1 of the prior's subject at `cameras` (N = len(cameras); a prior made at one
+    distance and fov sees the same directions there).
 
     on_step(i, steps, x0_images) is called after every step with the current denoised estimate (for previews);
     check_cancel() is called before every step and may raise to stop.
@@ -32,7 +33,7 @@ def ddim_sample(prior: PromptedPrior, cameras, steps: int = 50, guidance_scale: 
     p = prior.predictor
     r = p.resolution
     n = len(cameras)
-    cams = cameras.to(device)
+    cams = p.cameras_for(cameras).to(device)
     shape = p.encode(torch.zeros(1, r, r, 3, device=device)).shape[1:]
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn((n, *shape), generator=gen).to(device)

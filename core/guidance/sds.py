@@ -145,10 +145,7 @@ class SDSLoss(LossTerm):
             cams = self.cameras[(groups[:, None] * v + torch.arange(v)).flatten().tolist()]
         else:
             cams = self.cameras.sample(self.batch, generator)
-        if self.predictor.fixed_camera is not None:  # e.g. the world prior's renders exist at one distance and fov
-            dist, fov = self.predictor.fixed_camera
-            cams = Cameras.from_spherical(cams.elevation.cpu(), cams.azimuth.cpu(), dist, fov).to(cams.device)
-        return cams
+        return self.predictor.cameras_for(cams)
 
     def request(self, step, total, generator, field=None):
         self._gen = generator
