@@ -1,12 +1,82 @@
-"""Multi-view diffusion nodes (MVDream): sample consistent views of one object from a multi-view prior."""
+"""Multi-view diffusion nodes (MVDream): load its checkpoints as a prior, sample consistent views of one object."""
 from __future__ import annotations
+
+import os
 
 import torch
 from comfy_api.latest import io
 
+import folder_paths
+
 from ..core.cameras import orbit
+from ..core.guidance import PromptedPrior
 from ..core.guidance.sampler import ddim_sample
 from .types import CATEGORY, D3Cameras, D3Prior, Progress, device, image_batch
+
+MODEL_FOLDER = "mvdream"  # ComfyUI/models/mvdream (or an extra_model_paths.yaml entry of that name)
+folder_paths.folder_names_and_paths.setdefault(
+    MODEL_FOLDER, ([os.path.join(folder_paths.models_dir, MODEL_FOLDER)], {".safetensors", ".ckpt", ".pt", ".pth"}))
+
+
+def _tokenizer_folder() -> str:
+    """ComfyUI's CLIP BPE vocabulary (vocab.json + merges.txt), the one OpenCLIP and CLIP share."""
+    import comfy
+    return os.path.join(os.path.dirname(comfy.__file__), "sd1_tokenizer")
+
+
+class MVDreamPriorNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DMVDreamPrior",
+            display_name="MVDream Prior",
+            category=f"{CATEGORY}/priors",
+            description="An MVDream checkpoint from models/mvdream (sd-v2.1-base-4view.pt, sd-v1.5-4view.pt, or "
+                        "a file in the same layout) as a multi-view prior: its U-Net sees groups of 4 views of one "
+                        "object with their cameras, so score distillation stops growing faces on every side. The "
+                        "VAE and text encoder come from the same file; or connect CLIP Text Encode conditioning.",
+            inputs=[
+                io.Combo.Input("ckpt_name", options=folder_paths.get_filename_list(MODEL_FOLDER),
+                               tooltip="A file in models/mvdream, in MVDream's original layout."),
+                io.String.Input("prompt", default="an astronaut riding a horse", multiline=True,
+                                tooltip="Encoded by the checkpoint's own text encoder (unused when positive "
+                                        "conditioning is connected)."),
+                io.String.Input("negative_prompt", default="", multiline=True),
+                io.Combo.Input("mode", options=["multi-view", "2D"], default="multi-view",
+                               tooltip="multi-view: self-attention across each group of views (MVDream). 2D: the "
+                                       "same weights, each view alone - for comparisons."),
+                io.Int.Input("views", default=4, min=1, max=8,
+                             tooltip="Views per group in multi-view mode (MVDream was trained with 4)."),
+                io.Int.Input("resolution", default=256, min=64, max=1024, step=64,
+                             tooltip="Render size the prior judges (MVDream: 256); renders of another size are "
+                                     "resized to it."),
+                io.Conditioning.Input("positive", optional=True,
+                                      tooltip="Instead of the prompt: e.g. CLIP Text Encode with Load Checkpoint's "
+                                              "CLIP of an SD 2.1 model (1024-wide features)."),
+                io.Conditioning.Input("negative", optional=True),
+            ],
+            outputs=[D3Prior.Output(display_name="prior")],
+        )
+
+    @classmethod
+    def execute(cls, ckpt_name, prompt, negative_prompt, mode, views, resolution, positive=None,
+                negative=None) -> io.NodeOutput:
+        from ..core.guidance.mvdream import MVDreamPrior
+        dev = device()
+        dtype = torch.float16 if dev.type == "cuda" else torch.float32
+        path = folder_paths.get_full_path_or_raise(MODEL_FOLDER, ckpt_name)
+        predictor = MVDreamPrior(path, resolution, views if mode == "multi-view" else 1,
+                                 tokenizer_folder=None if positive is not None else _tokenizer_folder(),
+                                 device=dev, dtype=dtype)
+        if positive is None:
+            if not predictor.has_text_encoder:
+                raise ValueError(f"{ckpt_name} has no text encoder: connect positive (and negative) conditioning")
+            return io.NodeOutput(PromptedPrior(predictor, prompt, negative_prompt))
+        if negative is None:
+            raise ValueError("positive conditioning is connected but negative is not: connect both (an empty "
+                             "prompt's CLIP Text Encode for negative)")
+        cond = tuple(predictor.check_conditioning(c[0][0]) for c in (positive, negative))
+        return io.NodeOutput(PromptedPrior(predictor, conditioning=cond))
 
 
 class MultiViewSampler(io.ComfyNode):
@@ -64,4 +134,4 @@ class MultiViewSampler(io.ComfyNode):
         return io.NodeOutput(image_batch(images.cpu()), cams)
 
 
-NODES = [MultiViewSampler]
+NODES = [MVDreamPriorNode, MultiViewSampler]

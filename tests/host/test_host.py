@@ -52,6 +52,7 @@ EXPECTED_NODES = {
     "Distill3DMultiViewSDSLoss": ["prior", "cameras", "guidance_scale", "views", "groups_per_step", "weighting",
                                   "t_min", "t_max", "t_max_end", "t_schedule", "cfg_rescale", "shading",
                                   "grad_clip", "weight", "x0_form"],
+    "Distill3DMVDreamPrior": ["ckpt_name", "prompt", "negative_prompt", "mode", "views", "resolution"],
     "Distill3DMultiViewSampler": ["prior", "views", "elevation", "azimuth_start", "distance", "fov", "steps",
                                   "guidance_scale", "cfg_rescale", "seed"],
 }

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Write a tiny random MVDream checkpoint in the original single-file layout: model.diffusion_model.* with
+camera_embed.{0,2}, first_stage_model.* (VAE), cond_stage_model.model.* (OpenCLIP text encoder).
+
+The U-Net and VAE are ComfyUI's own LDM classes (its UNetModel with a 'sequential' 16-d label embedding has
+exactly MVDream's camera_embed layers, saved under that name), so the key layout is the original's and not the
+loader's inverse. The OpenCLIP text tower is written in open_clip's layout (nn.MultiheadAttention in_proj).
+Every weight and bias random (N(0, 0.02); norms N(1, 0.1)) so that a wrong mapping shows.
+
+    python tests/host/make_tiny_mvdream.py --comfyui .host/ComfyUI --out tiny.safetensors [--pt] [--no-text]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+UNET = dict(image_size=32, in_channels=4, model_channels=64, out_channels=4, num_res_blocks=1,
+            channel_mult=[1, 2, 2], num_head_channels=64, use_spatial_transformer=True, transformer_depth=[1, 1, 0],
+            transformer_depth_output=[1, 1, 1, 1, 0, 0], transformer_depth_middle=1, context_dim=64,
+            use_linear_in_transformer=True, legacy=False, num_classes="sequential", adm_in_channels=16)
+VAE = dict(double_z=True, z_channels=4, resolution=64, in_channels=3, out_ch=3, ch=32, ch_mult=[1, 1, 1, 1],
+           num_res_blocks=1, attn_resolutions=[], dropout=0.0)
+TEXT = dict(width=64, layers=3, vocab=49408, context=77, mlp=256)
+
+
+def randomize(module, generator):
+    import torch
+    norms = (torch.nn.GroupNorm, torch.nn.LayerNorm)
+    with torch.no_grad():
+        for m in module.modules():
+            for name, p in m.named_parameters(recurse=False):
+                if isinstance(m, norms) and name == "weight":
+                    p.copy_(1 + 0.1 * torch.randn(p.shape, generator=generator))
+                else:
+                    p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
+
+
+def open_clip_text(generator) -> dict:
+    """open_clip's TextTransformer layout (as SD 2.x's cond_stage_model.model keeps it)."""
+    import torch
+    w, m = TEXT["width"], TEXT["mlp"]
+
+    def r(*shape, scale=0.02, base=0.0):
+        return base + scale * torch.randn(shape, generator=generator)
+
+    sd = {"token_embedding.weight": r(TEXT["vocab"], w), "positional_embedding": r(TEXT["context"], w, scale=0.01),
+          "ln_final.weight": r(w, scale=0.1, base=1.0), "ln_final.bias": r(w), "text_projection": r(w, w),
+          "logit_scale": torch.tensor(4.6052)}
+    for i in range(TEXT["layers"]):
+        p = f"transformer.resblocks.{i}."
+        sd.update({p + "ln_1.weight": r(w, scale=0.1, base=1.0), p + "ln_1.bias": r(w),
+                   p + "attn.in_proj_weight": r(3 * w, w), p + "attn.in_proj_bias": r(3 * w),
+                   p + "attn.out_proj.weight": r(w, w), p + "attn.out_proj.bias": r(w),
+                   p + "ln_2.weight": r(w, scale=0.1, base=1.0), p + "ln_2.bias": r(w),
+                   p + "mlp.c_fc.weight": r(m, w), p + "mlp.c_fc.bias": r(m),
+                   p + "mlp.c_proj.weight": r(w, m), p + "mlp.c_proj.bias": r(w)})
+    return sd
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--comfyui", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--pt", action="store_true", help="torch format ({'state_dict': ...}) like MVDream's .pt files")
+    ap.add_argument("--no-text", action="store_true", help="leave the text encoder out")
+    ap.add_argument("--no-camera", action="store_true", help="a plain SD U-Net (no camera_embed), for the error test")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    sys.path.insert(0, os.path.abspath(a.comfyui))
+    sys.argv = sys.argv[:1] + ["--cpu"]
+    import comfy.options
+    comfy.options.enable_args_parsing()
+    import torch
+    import comfy.ldm.models.autoencoder
+    import comfy.ops
+    from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
+
+    g = torch.Generator().manual_seed(a.seed)
+    unet = UNetModel(**UNET, dtype=torch.float32, device="cpu", operations=comfy.ops.disable_weight_init)
+    randomize(unet, g)
+    vae = comfy.ldm.models.autoencoder.AutoencoderKL(ddconfig=VAE, embed_dim=4)
+    randomize(vae, g)
+    sd = {}
+    for k, v in unet.state_dict().items():
+        if k.startswith("label_emb.0."):
+            k = "camera_embed." + k[len("label_emb.0."):]
+            if a.no_camera:
+                continue
+        sd["model.diffusion_model." + k] = v
+    sd.update({"first_stage_model." + k: v for k, v in vae.state_dict().items()})
+    if not a.no_text:
+        sd.update({"cond_stage_model.model." + k: v for k, v in open_clip_text(g).items()})
+    sd = {k: v.contiguous() for k, v in sd.items()}
+    tmp = a.out + ".partial"
+    if a.pt:
+        torch.save({"state_dict": sd, "global_step": 0}, tmp)
+    else:
+        from safetensors.torch import save_file
+        save_file(sd, tmp)
+    os.replace(tmp, a.out)
+    print(f"wrote {a.out}: {len(sd)} tensors, {sum(v.numel() for v in sd.values()) / 1e6:.1f}M values")
+
+
+if __name__ == "__main__":
+    main()
