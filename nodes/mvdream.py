@@ -20,8 +20,8 @@ folder_paths.folder_names_and_paths.setdefault(
 
 def _tokenizer_folder() -> str:
     """ComfyUI's CLIP BPE vocabulary (vocab.json + merges.txt), the one OpenCLIP and CLIP share."""
-    import comfy
-    return os.path.join(os.path.dirname(comfy.__file__), "sd1_tokenizer")
+    import comfy.sd1_clip
+    return os.path.join(os.path.dirname(os.path.realpath(comfy.sd1_clip.__file__)), "sd1_tokenizer")
 
 
 class MVDreamPriorNode(io.ComfyNode):

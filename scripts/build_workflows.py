@@ -171,6 +171,43 @@ SPECS = {
             ("truth_preview", "PreviewImage", {"images": ("truth", 0)}),
         ],
     ),
+    "mvdream_sd21": (
+        "MVDream with its own checkpoint (GPU-sized): models/mvdream/sd-v2.1-base-4view.pt as the prior (its "
+        "VAE and OpenCLIP text encoder come from the same file). First the Multi-View Sampler shows what the model "
+        "makes of the prompt: 4 views at elevation 15. Then multi-view SDS (groups of 4 views sharing elevation, "
+        "distance and fov, 90° apart; guidance 50, CFG rescale 0.5, x0 reconstruction, t_max annealed 0.98 -> 0.5) "
+        "on 256² renders optimizes a NeRF for 5000 steps; mesh -> GLB (Preview3D) + MP4 turntable. On a CPU, set "
+        "the prior's resolution to 64 and the steps to a few.",
+        [
+            ("prior", "Distill3DMVDreamPrior", {"ckpt_name": "sd-v2.1-base-4view.pt",
+                                                "prompt": "an astronaut riding a horse",
+                                                "negative_prompt": "ugly, blurry, pixelated, low quality, cropped, "
+                                                                   "deformed, bad proportions",
+                                                "mode": "multi-view", "views": 4, "resolution": 256}),
+            ("sampler", "Distill3DMultiViewSampler", {"prior": ("prior", 0), "views": 4, "elevation": 15.0,
+                                                      "azimuth_start": 0.0, "steps": 50, "guidance_scale": 10.0,
+                                                      "seed": 0}),
+            ("save_views", "SaveImage", {"images": ("sampler", 0), "filename_prefix": "distill3d/mvdream_sd21_views"}),
+            ("cams", "Distill3DMultiViewCameraDistribution", {"views": 4, "elevation_min": 0.0, "elevation_max": 30.0,
+                                                              "distance_min": 1.8, "distance_max": 2.2,
+                                                              "fov_min": 40.0, "fov_max": 50.0}),
+            ("mvsds", "Distill3DMultiViewSDSLoss", {"prior": ("prior", 0), "cameras": ("cams", 0),
+                                                    "guidance_scale": 50.0, "views": 4, "groups_per_step": 2,
+                                                    "t_max_end": 0.5, "cfg_rescale": 0.5, "x0_form": True}),
+            ("field", "Distill3DCreateNeRF", {"encoding": "auto", "seed": 0}),
+            ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("mvsds", 0), "steps": 5000,
+                                               "learning_rate": 0.01, "samples_per_ray": 64, "seed": 0,
+                                               "preview_every": 100}),
+            ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
+            ("mesh", "Distill3DExtractMesh", {"field": ("fit", 0), "resolution": 256}),
+            ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/mvdream_sd21",
+                                                "format": "glb"}),
+            ("turntable", "Distill3DRenderTurntable", {"mesh": ("mesh", 0), "frames": 48, "resolution": 512,
+                                                       "shading": "albedo",
+                                                       "filename_prefix": "distill3d/mvdream_sd21_turntable"}),
+            ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
+        ],
+    ),
     "prolificdreamer_world": (
         "ProlificDreamer's variational score distillation on a CPU, offline: the dreamfusion_world graph with the "
         "SDS loss replaced by VSD, whose estimator of the renders' own score (on this exact prior: a small network "
@@ -217,7 +254,7 @@ SPECS = {
 
 
 # workflows that need the user's model files: their thumbnail is a drawing of the graph
-NEEDS_MODEL_FILES = {"dreamfusion_sd"}
+NEEDS_MODEL_FILES = {"dreamfusion_sd", "mvdream_sd21"}
 
 
 def build(name: str, info: dict) -> dict:

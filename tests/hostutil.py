@@ -31,3 +31,19 @@ def random_sd15(host) -> str:
         subprocess.run([host.python, os.path.join(ROOT, "tests", "host", "make_random_sd15.py"),
                         "--comfyui", host.comfyui, "--out", path], check=True, stdout=sys.stdout)
     return RANDOM_SD15
+
+
+TINY_MVDREAM = "distill3d_test_tiny_mvdream.safetensors"
+
+
+def tiny_mvdream(host, name: str = TINY_MVDREAM, *flags: str) -> str:
+    """A tiny random MVDream checkpoint in the original layout, in the host's models/mvdream (written by
+    tests/host/make_tiny_mvdream.py with ComfyUI's own LDM classes); returns its name for the MVDream Prior."""
+    import subprocess
+    import sys
+    path = os.path.join(host.base, "models", "mvdream", name)
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        subprocess.run([host.python, os.path.join(ROOT, "tests", "host", "make_tiny_mvdream.py"),
+                        "--comfyui", host.comfyui, "--out", path, *flags], check=True, stdout=sys.stdout)
+    return name

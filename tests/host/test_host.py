@@ -11,7 +11,7 @@ from core.metrics import mesh_iou
 from core.mesh.export import load_mesh
 from core.world import get_object, object_names, occupancy
 
-from hostutil import WORKFLOW_DIR, find_node, random_sd15, shipped_workflows
+from hostutil import WORKFLOW_DIR, find_node, random_sd15, shipped_workflows, tiny_mvdream
 
 DISTILLATION = ["prior", "cameras", "guidance_scale", "views_per_step", "weighting", "t_min", "t_max", "t_max_end",
                 "t_schedule", "cfg_rescale", "view_dependent_prompts", "shading", "grad_clip", "weight"]
@@ -240,11 +240,37 @@ def _check_dreamfusion_sd(host, api, entry, files):
     assert [f for f in files if f["filename"].endswith(".glb")]
 
 
-CPU_SIZED = {"dreamfusion_sd": _cpu_sized_dreamfusion_sd}
+def _cpu_sized_mvdream_sd21(host, api):
+    """The GPU graph as is, on a tiny random MVDream checkpoint in the original layout: 64² renders, a few steps."""
+    prior = api[find_node(api, "Distill3DMVDreamPrior")]["inputs"]
+    prior.update(ckpt_name=tiny_mvdream(host), resolution=64)
+    api[find_node(api, "Distill3DMultiViewSampler")]["inputs"]["steps"] = 3
+    fit = api[find_node(api, "Distill3DOptimizeField")]["inputs"]
+    fit.update(steps=3, samples_per_ray=32, preview_every=1, preview_resolution=32)
+    api[find_node(api, "Distill3DExtractMesh")]["inputs"]["resolution"] = 48
+    api[find_node(api, "Distill3DRenderTurntable")]["inputs"].update(frames=4, resolution=64)
+
+
+def _check_mvdream_sd21(host, api, entry, files):
+    """An MVDream checkpoint from models/mvdream, text through its own OpenCLIP: the sampler saved 4 views at the
+    prior's size, multi-view SDS moved the field, a GLB came out."""
+    from PIL import Image
+    views = [Image.open(io.BytesIO(host.view(f))) for f in files if f["node"] == find_node(api, "SaveImage")]
+    assert [v.size for v in views] == [(64, 64)] * 4
+    log = _optimize_log(api, entry)
+    print("MVDREAM_SD21", log.replace("\n", " | "))
+    assert "STOPPED" not in log, log
+    assert float(re.search(r"parameter change: ([\d.e+-]+)", log).group(1)) > 1e-4, log
+    assert re.search(r"mvsds/sds: [\d.]+ -> [\d.]+", log), log
+    assert [f for f in files if f["filename"].endswith(".glb")]
+
+
+CPU_SIZED = {"dreamfusion_sd": _cpu_sized_dreamfusion_sd, "mvdream_sd21": _cpu_sized_mvdream_sd21}
 CHECKS = {"world_views": _check_world_views, "world_random_views": _check_world_random_views,
           "reconstruct_from_views": _check_reconstruct_from_views, "dreamfusion_world": _check_dreamfusion_world,
           "dreamfusion_sd": _check_dreamfusion_sd, "prolificdreamer_world": _check_prolificdreamer_world,
-          "mvdream_world": _check_mvdream_world, "mvdream_sampler": _check_mvdream_sampler}
+          "mvdream_world": _check_mvdream_world, "mvdream_sampler": _check_mvdream_sampler,
+          "mvdream_sd21": _check_mvdream_sd21}
 
 
 def test_every_shipped_workflow_has_a_check_and_a_thumbnail():
