@@ -46,7 +46,9 @@ def load_state_dict(path: str) -> dict[str, torch.Tensor]:
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file gets one message
-        raise MVDreamCheckpointError(f"{path} is not a readable torch checkpoint ({type(e).__name__}: {e})") from e
+        raise MVDreamCheckpointError(f"{path} is not a readable torch checkpoint ({type(e).__name__}: {e}). "
+                                     f"Torch files are read without running pickled code; a file that needs more "
+                                     f"can be converted to .safetensors") from e
     if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict):

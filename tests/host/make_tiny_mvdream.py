@@ -7,7 +7,7 @@ exactly MVDream's camera_embed layers, saved under that name), so the key layout
 loader's inverse. The OpenCLIP text tower is written in open_clip's layout (nn.MultiheadAttention in_proj).
 Every weight and bias random (N(0, 0.02); norms N(1, 0.1)) so that a wrong mapping shows.
 
-    python tests/host/make_tiny_mvdream.py --comfyui .host/ComfyUI --out tiny.safetensors [--pt] [--no-text]
+    python tests/host/make_tiny_mvdream.py --comfyui .host/ComfyUI --out tiny.safetensors [--pt] [--no-text] [--size sd21]
 """
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ UNET = dict(image_size=32, in_channels=4, model_channels=64, out_channels=4, num
 VAE = dict(double_z=True, z_channels=4, resolution=64, in_channels=3, out_ch=3, ch=32, ch_mult=[1, 1, 1, 1],
            num_res_blocks=1, attn_resolutions=[], dropout=0.0)
 TEXT = dict(width=64, layers=3, vocab=49408, context=77, mlp=256)
+# MVDream's sd-v2.1-base-4view architecture (its sd-v2-base.yaml), for benchmarks: same layout, full size
+SD21_UNET = dict(UNET, model_channels=320, num_res_blocks=2, channel_mult=[1, 2, 4, 4],
+                 transformer_depth=[1, 1, 1, 1, 1, 1, 0, 0], transformer_depth_output=[1] * 9 + [0] * 3,
+                 context_dim=1024)
+SD21_VAE = dict(VAE, resolution=256, ch=128, ch_mult=[1, 2, 4, 4], num_res_blocks=2)
 
 
 def randomize(module, generator):
@@ -65,6 +70,8 @@ def main():
     ap.add_argument("--pt", action="store_true", help="torch format ({'state_dict': ...}) like MVDream's .pt files")
     ap.add_argument("--no-text", action="store_true", help="leave the text encoder out")
     ap.add_argument("--no-camera", action="store_true", help="a plain SD U-Net (no camera_embed), for the error test")
+    ap.add_argument("--size", choices=["tiny", "sd21"], default="tiny",
+                    help="sd21: MVDream's full SD 2.1 U-Net and VAE (random; for benchmarks), without text encoder")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     sys.path.insert(0, os.path.abspath(a.comfyui))
@@ -77,9 +84,10 @@ def main():
     from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
     g = torch.Generator().manual_seed(a.seed)
-    unet = UNetModel(**UNET, dtype=torch.float32, device="cpu", operations=comfy.ops.disable_weight_init)
+    full = a.size == "sd21"
+    unet = UNetModel(**(SD21_UNET if full else UNET), dtype=torch.float32, device="cpu", operations=comfy.ops.disable_weight_init)
     randomize(unet, g)
-    vae = comfy.ldm.models.autoencoder.AutoencoderKL(ddconfig=VAE, embed_dim=4)
+    vae = comfy.ldm.models.autoencoder.AutoencoderKL(ddconfig=SD21_VAE if full else VAE, embed_dim=4)
     randomize(vae, g)
     sd = {}
     for k, v in unet.state_dict().items():
@@ -89,9 +97,9 @@ def main():
                 continue
         sd["model.diffusion_model." + k] = v
     sd.update({"first_stage_model." + k: v for k, v in vae.state_dict().items()})
-    if not a.no_text:
+    if not (a.no_text or full):
         sd.update({"cond_stage_model.model." + k: v for k, v in open_clip_text(g).items()})
-    sd = {k: v.contiguous() for k, v in sd.items()}
+    sd = {k: (v.half() if full else v).contiguous() for k, v in sd.items()}
     tmp = a.out + ".partial"
     if a.pt:
         torch.save({"state_dict": sd, "global_step": 0}, tmp)
