@@ -88,8 +88,9 @@ class MultiViewSampler(io.ComfyNode):
             category=f"{CATEGORY}/mvdream",
             description="Text -> views of one object around a circle (MVDream): DDIM sampling of a multi-view "
                         "prior at cameras one elevation apart by 360/views in azimuth. Returns the images and the "
-                        "cameras they were made at (GeoDream's cost volume takes both). With the World Prior in "
-                        "multi-view mode it runs offline and the views can be checked against the truth.",
+                        "cameras they were made at (GeoDream's cost volume takes both). With the MVDream Prior it makes "
+                        "views of anything; with the World Prior in multi-view mode it runs offline and the views "
+                        "can be checked against the truth.",
             inputs=[
                 D3Prior.Input("prior", tooltip="A multi-view prior (World Prior in multi-view mode, MVDream); "
                                                "the prompt is the prior's."),

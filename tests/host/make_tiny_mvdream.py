@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Write a tiny random MVDream checkpoint in the original single-file layout: model.diffusion_model.* with
-camera_embed.{0,2}, first_stage_model.* (VAE), cond_stage_model.model.* (OpenCLIP text encoder).
+camera_embed.{0,2}, first_stage_model.* (VAE), cond_stage_model.model.* (OpenCLIP text encoder; with --base sd15
+cond_stage_model.transformer.* (CLIP), as MVDream's SD 1.5 variant).
 
 The U-Net and VAE are ComfyUI's own LDM classes (its UNetModel with a 'sequential' 16-d label embedding has
 exactly MVDream's camera_embed layers, saved under that name), so the key layout is the original's and not the
 loader's inverse. The OpenCLIP text tower is written in open_clip's layout (nn.MultiheadAttention in_proj).
 Every weight and bias random (N(0, 0.02); norms N(1, 0.1)) so that a wrong mapping shows.
 
-    python tests/host/make_tiny_mvdream.py --comfyui .host/ComfyUI --out tiny.safetensors [--pt] [--no-text] [--size sd21]
+    python tests/host/make_tiny_mvdream.py --comfyui .host/ComfyUI --out tiny.safetensors [--pt] [--no-text] [--base sd15] [--size sd21]
 """
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ SD21_UNET = dict(UNET, model_channels=320, num_res_blocks=2, channel_mult=[1, 2,
                  transformer_depth=[1, 1, 1, 1, 1, 1, 0, 0], transformer_depth_output=[1] * 9 + [0] * 3,
                  context_dim=1024)
 SD21_VAE = dict(VAE, resolution=256, ch=128, ch_mult=[1, 2, 4, 4], num_res_blocks=2)
+# MVDream's sd-v1.5-4view in miniature: a 768-wide context, 8 heads, convolutional transformer projections, and
+# the CLIP text encoder in the transformers layout SD 1.x keeps (cond_stage_model.transformer.text_model.*)
+SD15_UNET = dict(UNET, context_dim=768, num_heads=8, num_head_channels=-1, use_linear_in_transformer=False)
+CLIP_TEXT = dict(vocab_size=49408, hidden_size=64, intermediate_size=256, num_attention_heads=1, num_hidden_layers=2,
+                 max_position_embeddings=77, hidden_act="quick_gelu")
+
+
+def unet_kwargs(base: str, size: str = "tiny") -> dict:
+    return SD21_UNET if size == "sd21" else SD15_UNET if base == "sd15" else UNET
 
 
 def randomize(module, generator):
@@ -72,6 +82,8 @@ def main():
     ap.add_argument("--no-camera", action="store_true", help="a plain SD U-Net (no camera_embed), for the error test")
     ap.add_argument("--size", choices=["tiny", "sd21"], default="tiny",
                     help="sd21: MVDream's full SD 2.1 U-Net and VAE (random; for benchmarks), without text encoder")
+    ap.add_argument("--base", choices=["sd21", "sd15"], default="sd21",
+                    help="sd15: the layout of MVDream's SD 1.5 variant (CLIP text, 768 context, conv projections)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     sys.path.insert(0, os.path.abspath(a.comfyui))
@@ -85,7 +97,8 @@ def main():
 
     g = torch.Generator().manual_seed(a.seed)
     full = a.size == "sd21"
-    unet = UNetModel(**(SD21_UNET if full else UNET), dtype=torch.float32, device="cpu", operations=comfy.ops.disable_weight_init)
+    unet = UNetModel(**unet_kwargs(a.base, a.size), dtype=torch.float32, device="cpu",
+                     operations=comfy.ops.disable_weight_init)
     randomize(unet, g)
     vae = comfy.ldm.models.autoencoder.AutoencoderKL(ddconfig=SD21_VAE if full else VAE, embed_dim=4)
     randomize(vae, g)
@@ -97,7 +110,14 @@ def main():
                 continue
         sd["model.diffusion_model." + k] = v
     sd.update({"first_stage_model." + k: v for k, v in vae.state_dict().items()})
-    if not (a.no_text or full):
+    if a.no_text or full:
+        pass
+    elif a.base == "sd15":
+        from transformers import CLIPTextConfig, CLIPTextModel
+        text = CLIPTextModel(CLIPTextConfig(**CLIP_TEXT))
+        randomize(text, g)
+        sd.update({"cond_stage_model.transformer." + k: v for k, v in text.state_dict().items()})
+    else:
         sd.update({"cond_stage_model.model." + k: v for k, v in open_clip_text(g).items()})
     sd = {k: (v.half() if full else v).contiguous() for k, v in sd.items()}
     tmp = a.out + ".partial"

@@ -215,3 +215,48 @@ def test_the_mvdream_prior_node_refuses_a_plain_sd_file_in_models_mvdream(host):
     assert "groups of 4 views" in str(entry["status"]["messages"])
     p["2"]["inputs"]["views"] = 4
     assert host.run(p)["status"]["status_str"] == "success"
+    # CONDITIONING from an SD 1.5 CLIP (768 wide) into a 64-wide MVDream U-Net
+    from hostutil import random_sd15
+    p["4"] = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": random_sd15(host)}}
+    p["5"] = {"class_type": "CLIPTextEncode", "inputs": {"clip": ["4", 1], "text": "a snowman"}}
+    p["1"]["inputs"].update(positive=["5", 0], negative=["5", 0])
+    entry = host.run(p)
+    assert entry["status"]["status_str"] == "error"
+    assert "text features [1, tokens, 64]; got (1, 77, 768)" in str(entry["status"]["messages"])
+
+
+def test_the_sd15_variant_layout_loads_and_computes_what_the_original_layers_compute(comfy_classes, tmp_path):
+    """MVDream's sd-v1.5-4view layout (768-wide context, 8 heads, convolutional transformer projections, CLIP text
+    under cond_stage_model.transformer): the U-Net matches ComfyUI's LDM U-Net, the text features are CLIP's last
+    layer (SD 1.x's), and multi-view attention still mixes the views of one object."""
+    sys.path.insert(0, os.path.dirname(MAKER))
+    import make_tiny_mvdream as M
+    from transformers import CLIPTextConfig, CLIPTextModel
+    UNetModel, _, ops = comfy_classes
+    path = make_tiny(str(tmp_path / "tiny-sd15-4view.safetensors"), "--base", "sd15")
+    prior = MVDreamPrior(path, resolution=64, views=1, tokenizer_folder=tokenizer_folder())
+    parts = split_checkpoint(load_state_dict(path))
+    assert prior.context_dim == 768 and not prior.unet.config.use_linear_projection
+    ref = UNetModel(**M.unet_kwargs("sd15"), dtype=torch.float32, device="cpu", operations=ops)
+    ref.load_state_dict({("label_emb.0." + k[13:] if k.startswith("camera_embed.") else k): v
+                         for k, v in parts["unet"].items()})
+    g = torch.Generator().manual_seed(2)
+    x, ctx = torch.randn(4, 4, 8, 8, generator=g), torch.randn(1, 77, 768, generator=g)
+    t, cams = torch.randint(0, 1000, (4,), generator=g), orbit(4, 15.0)
+    with torch.no_grad():
+        err_unet = rel(prior.predict_eps(x, t, ctx, cams), ref(x, t, context=ctx.expand(4, -1, -1),
+                                                                 y=to_mvdream(cams)))
+    clip = CLIPTextModel(CLIPTextConfig(**M.CLIP_TEXT))
+    clip.load_state_dict(parts["clip"])
+    ids = prior.tokenizer("a snowman", padding="max_length", max_length=77, return_tensors="pt").input_ids
+    assert ids[0, -1] == 49407  # CLIP (SD 1.x) pads with the end token
+    with torch.no_grad():
+        err_text = rel(prior.embed("a snowman"), clip(ids).last_hidden_state)
+    print(f"MVDREAM_SD15_EQUIV unet {err_unet:.2e} text {err_text:.2e}")
+    assert err_unet < 1e-5 and err_text < 1e-5
+    prior.set_views(4)
+    x2 = x.clone()
+    x2[0] += 1
+    with torch.no_grad():
+        a, b = prior.predict_eps(x, t, ctx, cams), prior.predict_eps(x2, t, ctx, cams)
+    assert min(rel(b[i], a[i]) for i in (1, 2, 3)) > 1e-4
