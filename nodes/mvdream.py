@@ -18,6 +18,23 @@ folder_paths.folder_names_and_paths.setdefault(
     MODEL_FOLDER, ([os.path.join(folder_paths.models_dir, MODEL_FOLDER)], {".safetensors", ".ckpt", ".pt", ".pth"}))
 
 
+_LOADED: dict = {}  # the last loaded MVDream model, so that editing the prompt does not reload gigabytes
+
+
+def _load_mvdream(path: str, resolution: int, views: int, text: bool):
+    """An MVDreamPrior, reused while the file, size, attention mode and device are unchanged (prompts are not part
+    of the model: each is encoded once by the predictor's own cache)."""
+    from ..core.guidance.mvdream import MVDreamPrior
+    dev = device()
+    dtype = torch.float16 if dev.type == "cuda" else torch.float32
+    key = (path, os.path.getmtime(path), resolution, views, text, str(dev), dtype)
+    if key not in _LOADED:
+        _LOADED.clear()  # free the previous model before loading the next
+        _LOADED[key] = MVDreamPrior(path, resolution, views, tokenizer_folder=_tokenizer_folder() if text else None,
+                                    device=dev, dtype=dtype)
+    return _LOADED[key]
+
+
 def _tokenizer_folder() -> str:
     """ComfyUI's CLIP BPE vocabulary (vocab.json + merges.txt), the one OpenCLIP and CLIP share."""
     import comfy.sd1_clip
@@ -61,13 +78,8 @@ class MVDreamPriorNode(io.ComfyNode):
     @classmethod
     def execute(cls, ckpt_name, prompt, negative_prompt, mode, views, resolution, positive=None,
                 negative=None) -> io.NodeOutput:
-        from ..core.guidance.mvdream import MVDreamPrior
-        dev = device()
-        dtype = torch.float16 if dev.type == "cuda" else torch.float32
         path = folder_paths.get_full_path_or_raise(MODEL_FOLDER, ckpt_name)
-        predictor = MVDreamPrior(path, resolution, views if mode == "multi-view" else 1,
-                                 tokenizer_folder=None if positive is not None else _tokenizer_folder(),
-                                 device=dev, dtype=dtype)
+        predictor = _load_mvdream(path, resolution, views if mode == "multi-view" else 1, text=positive is None)
         if positive is None:
             if not predictor.has_text_encoder:
                 raise ValueError(f"{ckpt_name} has no text encoder: connect positive (and negative) conditioning")
