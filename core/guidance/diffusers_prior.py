@@ -47,7 +47,31 @@ def inspect_folder(folder: str) -> str:
     return kind
 
 
-class DiffusersPrior(NoisePredictor):
+class DiffusersModules(NoisePredictor):
+    """What every prior made of diffusers modules shares: `unet`, `vae` (None in pixel space), `dtype` and
+    `resolution` set by the subclass; renders <-> x0 space through the VAE; the U-Net for a LoRA estimator."""
+
+    vae = None
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        if images.shape[1:3] != (self.resolution, self.resolution):
+            raise ValueError(f"this prior takes {self.resolution}² renders, got {tuple(images.shape[1:3])}")
+        x = images.permute(0, 3, 1, 2).to(self.dtype) * 2 - 1
+        if self.vae is None:
+            return x
+        return self.vae.encode(x).latent_dist.mean * self.vae.config.scaling_factor
+
+    @torch.no_grad()
+    def decode(self, x0: torch.Tensor) -> torch.Tensor:
+        if self.vae is not None:
+            x0 = self.vae.decode(x0.to(self.dtype) / self.vae.config.scaling_factor).sample
+        return ((x0.float().permute(0, 2, 3, 1) + 1) / 2).clamp(0, 1)
+
+    def adaptable_network(self):
+        return self.unet, self.unet.time_embedding
+
+
+class DiffusersPrior(DiffusersModules):
     """Stable Diffusion (epsilon or v) or IF stage I from a diffusers folder."""
 
     def __init__(self, folder: str, resolution: int | None = None, device="cpu", dtype=torch.float32):
@@ -104,25 +128,7 @@ class DiffusersPrior(NoisePredictor):
     def condition(self, prompt: str, negative: str = ""):
         return self.embed(prompt), self.embed(negative)
 
-    # ---- images <-> x0 space -----------------------------------------------------------------------------------
-    def encode(self, images: torch.Tensor) -> torch.Tensor:
-        if images.shape[1:3] != (self.resolution, self.resolution):
-            raise ValueError(f"this prior takes {self.resolution}² renders, got {tuple(images.shape[1:3])}")
-        x = images.permute(0, 3, 1, 2).to(self.dtype) * 2 - 1
-        if self.vae is None:
-            return x
-        return self.vae.encode(x).latent_dist.mean * self.vae.config.scaling_factor
-
-    @torch.no_grad()
-    def decode(self, x0: torch.Tensor) -> torch.Tensor:
-        if self.vae is not None:
-            x0 = self.vae.decode(x0.to(self.dtype) / self.vae.config.scaling_factor).sample
-        return ((x0.float().permute(0, 2, 3, 1) + 1) / 2).clamp(0, 1)
-
     # ---- the model ----------------------------------------------------------------------------------------------
-    def adaptable_network(self):
-        return self.unet, self.unet.time_embedding
-
     def predict_eps(self, x_t, t, cond, cameras=None):
         """Gradients flow only when enabled by the caller (a LoRA estimator's training)."""
         ctx = cond.expand(x_t.shape[0], *cond.shape[1:])

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from ..cameras import to_mvdream
-from . import NoisePredictor, linear_beta_alphas_cumprod
+from . import linear_beta_alphas_cumprod
+from .diffusers_prior import DiffusersModules
 
 UNET = "model.diffusion_model."
 VAE = "first_stage_model."
@@ -84,7 +85,6 @@ def unet_config(sd: dict[str, torch.Tensor]) -> dict:
             f"camera_embed has shapes {tuple(cam.shape)} and {tuple(sd['camera_embed.2.weight'].shape)}; MVDream's "
             f"takes a flattened 4x4 camera: ({time_dim}, {CAMERA_DIM}) and ({time_dim}, {time_dim})")
     conv_in = sd["input_blocks.0.0.weight"]
-    base = conv_in.shape[0]
     levels: list[list[int]] = [[]]  # input block ids per resolution level
     for i in _blocks(sd, "input_blocks")[1:]:
         if f"input_blocks.{i}.0.op.weight" in sd:
@@ -240,7 +240,7 @@ def _placed(module, device, dtype):
     return module.eval().requires_grad_(False)
 
 
-class MVDreamPrior(NoisePredictor):
+class MVDreamPrior(DiffusersModules):
     """MVDream (sd-v2.1-base-4view and kin) as a latent-space noise predictor with cameras.
 
     `views` is the attention group (4 for MVDream; 1 = 2D mode); predict_eps takes batches of whole groups and
@@ -315,6 +315,7 @@ class MVDreamPrior(NoisePredictor):
 
     # ---- images <-> latents -------------------------------------------------------------------------------------
     def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Renders of another size than the prior's are resized to it (MVDream's views are square), warned once."""
         r = self.resolution
         if images.shape[1:3] != (r, r):
             key = tuple(images.shape[1:3])
@@ -324,18 +325,9 @@ class MVDreamPrior(NoisePredictor):
                               stacklevel=2)
             images = F.interpolate(images.permute(0, 3, 1, 2), (r, r), mode="bilinear", align_corners=False,
                                    antialias=True).permute(0, 2, 3, 1)
-        x = images.permute(0, 3, 1, 2).to(self.dtype) * 2 - 1
-        return self.vae.encode(x).latent_dist.mean * self.vae.config.scaling_factor
-
-    @torch.no_grad()
-    def decode(self, x0: torch.Tensor) -> torch.Tensor:
-        x = self.vae.decode(x0.to(self.dtype) / self.vae.config.scaling_factor).sample
-        return ((x.float().permute(0, 2, 3, 1) + 1) / 2).clamp(0, 1)
+        return super().encode(images)
 
     # ---- the model ----------------------------------------------------------------------------------------------
-    def adaptable_network(self):
-        return self.unet, self.unet.time_embedding
-
     def predict_eps(self, x_t, t, cond, cameras=None):
         """eps for batches of whole view groups; cameras are required (MVDream is camera-conditioned)."""
         n = x_t.shape[0]
