@@ -31,14 +31,12 @@ CACHE = os.path.join(os.environ.get("DISTILL3D_CACHE", os.path.expanduser("~/.ca
 
 
 def checkpoint(size: str) -> str:
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    from comfy_host import host_env
+    sys.path[:0] = [os.path.join(ROOT, "scripts"), os.path.join(ROOT, "tests")]
+    from hostutil import write_tiny_mvdream
     path = os.path.join(CACHE, f"random_mvdream_{size}.safetensors")
     if not os.path.exists(path):
         os.makedirs(CACHE, exist_ok=True)
-        env = host_env()
-        subprocess.run([env["python"], os.path.join(ROOT, "tests", "host", "make_tiny_mvdream.py"), "--comfyui",
-                        env["comfyui"], "--out", path, "--size", size], check=True)
+        write_tiny_mvdream(path, "--size", size)
     return path
 
 

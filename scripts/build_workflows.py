@@ -51,6 +51,25 @@ def world_text_to_3d(loss: str, prefix: str, turntable: bool = True) -> list:
                        "filename_prefix": f"distill3d/{prefix}_turntable"}))
     return nodes + [("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)})]
 
+def gpu_text_to_3d(loss: str, prefix: str) -> list:
+    """The GPU-sized text-to-3D graphs' shared rest: the loss node `loss` -> NeRF, 5000 steps -> mesh (256³) ->
+    GLB (Preview3D) + a 512² MP4 turntable."""
+    return [
+        ("field", "Distill3DCreateNeRF", {"encoding": "auto", "seed": 0}),
+        ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": (loss, 0), "steps": 5000,
+                                           "learning_rate": 0.01, "samples_per_ray": 64, "seed": 0,
+                                           "preview_every": 100}),
+        ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
+        ("mesh", "Distill3DExtractMesh", {"field": ("fit", 0), "resolution": 256}),
+        ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": f"distill3d/{prefix}",
+                                            "format": "glb"}),
+        ("turntable", "Distill3DRenderTurntable", {"mesh": ("mesh", 0), "frames": 48, "resolution": 512,
+                                                   "shading": "albedo",
+                                                   "filename_prefix": f"distill3d/{prefix}_turntable"}),
+        ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
+    ]
+
+
 # name -> (description, [(key, class, {input: value or (source key, output slot)}), ...])
 SPECS = {
     "world_views": (
@@ -194,18 +213,7 @@ SPECS = {
             ("mvsds", "Distill3DMultiViewSDSLoss", {"prior": ("prior", 0), "cameras": ("cams", 0),
                                                     "guidance_scale": 50.0, "views": 4, "groups_per_step": 2,
                                                     "t_max_end": 0.5, "cfg_rescale": 0.5, "x0_form": True}),
-            ("field", "Distill3DCreateNeRF", {"encoding": "auto", "seed": 0}),
-            ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("mvsds", 0), "steps": 5000,
-                                               "learning_rate": 0.01, "samples_per_ray": 64, "seed": 0,
-                                               "preview_every": 100}),
-            ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
-            ("mesh", "Distill3DExtractMesh", {"field": ("fit", 0), "resolution": 256}),
-            ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/mvdream_sd21",
-                                                "format": "glb"}),
-            ("turntable", "Distill3DRenderTurntable", {"mesh": ("mesh", 0), "frames": 48, "resolution": 512,
-                                                       "shading": "albedo",
-                                                       "filename_prefix": "distill3d/mvdream_sd21_turntable"}),
-            ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
+            *gpu_text_to_3d("mvsds", "mvdream_sd21"),
         ],
     ),
     "prolificdreamer_world": (
@@ -236,18 +244,7 @@ SPECS = {
             ("cams", "Distill3DCameraDistribution", {}),
             ("sds", "Distill3DSDSLoss", {"prior": ("prior", 0), "cameras": ("cams", 0), "guidance_scale": 100.0,
                                          "views_per_step": 1, "t_max_end": 0.5}),
-            ("field", "Distill3DCreateNeRF", {"encoding": "auto", "seed": 0}),
-            ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("sds", 0), "steps": 5000,
-                                               "learning_rate": 0.01, "samples_per_ray": 64, "seed": 0,
-                                               "preview_every": 100}),
-            ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
-            ("mesh", "Distill3DExtractMesh", {"field": ("fit", 0), "resolution": 256}),
-            ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/dreamfusion_sd",
-                                                "format": "glb"}),
-            ("turntable", "Distill3DRenderTurntable", {"mesh": ("mesh", 0), "frames": 48, "resolution": 512,
-                                                       "shading": "albedo",
-                                                       "filename_prefix": "distill3d/dreamfusion_sd_turntable"}),
-            ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
+            *gpu_text_to_3d("sds", "dreamfusion_sd"),
         ],
     ),
 }

@@ -36,14 +36,23 @@ def random_sd15(host) -> str:
 TINY_MVDREAM = "distill3d_test_tiny_mvdream.safetensors"
 
 
-def tiny_mvdream(host, name: str = TINY_MVDREAM, *flags: str) -> str:
-    """A tiny random MVDream checkpoint in the original layout, in the host's models/mvdream (written by
-    tests/host/make_tiny_mvdream.py with ComfyUI's own LDM classes); returns its name for the MVDream Prior."""
+def write_tiny_mvdream(path: str, *flags: str) -> str:
+    """Write a random MVDream checkpoint in the original layout with tests/host/make_tiny_mvdream.py (ComfyUI's own
+    LDM classes, run by the host's python); flags as that script's (--pt, --base sd15, --size sd21, ...)."""
     import subprocess
-    import sys
+    from comfy_host import host_env
+    env = host_env()
+    subprocess.run([env["python"], os.path.join(ROOT, "tests", "host", "make_tiny_mvdream.py"),
+                    "--comfyui", env["comfyui"], "--out", path, *flags], check=True, timeout=600,
+                   stdout=subprocess.DEVNULL)
+    return path
+
+
+def tiny_mvdream(host, name: str = TINY_MVDREAM, *flags: str) -> str:
+    """A tiny random MVDream checkpoint in the host's models/mvdream, written once; returns its name for the MVDream
+    Prior."""
     path = os.path.join(host.base, "models", "mvdream", name)
     if not os.path.exists(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        subprocess.run([host.python, os.path.join(ROOT, "tests", "host", "make_tiny_mvdream.py"),
-                        "--comfyui", host.comfyui, "--out", path, *flags], check=True, stdout=sys.stdout)
+        write_tiny_mvdream(path, *flags)
     return name

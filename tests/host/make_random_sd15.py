@@ -23,20 +23,29 @@ VAE = dict(double_z=True, z_channels=4, resolution=256, in_channels=3, out_ch=3,
            num_res_blocks=2, attn_resolutions=[], dropout=0.0)
 
 
-def init_(module, generator):
+def init_(module, generator, all_random: bool = False):
     """Weights N(0, 0.02), biases 0, normalization scales 1 (found by module type: ComfyUI names its ResBlocks'
-    GroupNorms in_layers.0 / out_layers.0, so a name test would zero them and the U-Net would output exactly 0)."""
+    GroupNorms in_layers.0 / out_layers.0, so a name test would zero them and the U-Net would output exactly 0).
+    all_random: biases N(0, 0.02) and normalization scales N(1, 0.1) too, so that a wrongly mapped tensor shows."""
     import torch
     norms = (torch.nn.GroupNorm, torch.nn.LayerNorm)
     for m in module.modules():
         for name, p in m.named_parameters(recurse=False):
             with torch.no_grad():
                 if isinstance(m, norms) and name == "weight":
-                    p.fill_(1.0)
-                elif p.ndim >= 2:
+                    p.copy_(1 + 0.1 * torch.randn(p.shape, generator=generator)) if all_random else p.fill_(1.0)
+                elif p.ndim >= 2 or all_random:
                     p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
                 else:
                     p.zero_()
+
+
+def import_comfy(comfyui: str) -> None:
+    """Make ComfyUI importable from a script, on the CPU (its model management reads the command line)."""
+    sys.path.insert(0, os.path.abspath(comfyui))
+    sys.argv = sys.argv[:1] + ["--cpu"]
+    import comfy.options
+    comfy.options.enable_args_parsing()
 
 
 def main():
@@ -46,10 +55,7 @@ def main():
     ap.add_argument("--dtype", default="fp16", choices=["fp16", "fp32"])
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    sys.path.insert(0, os.path.abspath(a.comfyui))
-    sys.argv = sys.argv[:1] + ["--cpu"]
-    import comfy.options
-    comfy.options.enable_args_parsing()
+    import_comfy(a.comfyui)
     import torch
     import comfy.ldm.models.autoencoder
     import comfy.sd1_clip

@@ -16,6 +16,8 @@ import argparse
 import os
 import sys
 
+from make_random_sd15 import import_comfy, init_
+
 UNET = dict(image_size=32, in_channels=4, model_channels=64, out_channels=4, num_res_blocks=1,
             channel_mult=[1, 2, 2], num_head_channels=64, use_spatial_transformer=True, transformer_depth=[1, 1, 0],
             transformer_depth_output=[1, 1, 1, 1, 0, 0], transformer_depth_middle=1, context_dim=64,
@@ -37,18 +39,6 @@ CLIP_TEXT = dict(vocab_size=49408, hidden_size=64, intermediate_size=256, num_at
 
 def unet_kwargs(base: str, size: str = "tiny") -> dict:
     return SD21_UNET if size == "sd21" else SD15_UNET if base == "sd15" else UNET
-
-
-def randomize(module, generator):
-    import torch
-    norms = (torch.nn.GroupNorm, torch.nn.LayerNorm)
-    with torch.no_grad():
-        for m in module.modules():
-            for name, p in m.named_parameters(recurse=False):
-                if isinstance(m, norms) and name == "weight":
-                    p.copy_(1 + 0.1 * torch.randn(p.shape, generator=generator))
-                else:
-                    p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
 
 
 def open_clip_text(generator) -> dict:
@@ -86,10 +76,7 @@ def main():
                     help="sd15: the layout of MVDream's SD 1.5 variant (CLIP text, 768 context, conv projections)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    sys.path.insert(0, os.path.abspath(a.comfyui))
-    sys.argv = sys.argv[:1] + ["--cpu"]
-    import comfy.options
-    comfy.options.enable_args_parsing()
+    import_comfy(a.comfyui)
     import torch
     import comfy.ldm.models.autoencoder
     import comfy.ops
@@ -99,9 +86,9 @@ def main():
     full = a.size == "sd21"
     unet = UNetModel(**unet_kwargs(a.base, a.size), dtype=torch.float32, device="cpu",
                      operations=comfy.ops.disable_weight_init)
-    randomize(unet, g)
+    init_(unet, g, all_random=True)
     vae = comfy.ldm.models.autoencoder.AutoencoderKL(ddconfig=SD21_VAE if full else VAE, embed_dim=4)
-    randomize(vae, g)
+    init_(vae, g, all_random=True)
     sd = {}
     for k, v in unet.state_dict().items():
         if k.startswith("label_emb.0."):
@@ -115,7 +102,7 @@ def main():
     elif a.base == "sd15":
         from transformers import CLIPTextConfig, CLIPTextModel
         text = CLIPTextModel(CLIPTextConfig(**CLIP_TEXT))
-        randomize(text, g)
+        init_(text, g, all_random=True)
         sd.update({"cond_stage_model.transformer." + k: v for k, v in text.state_dict().items()})
     else:
         sd.update({"cond_stage_model.model." + k: v for k, v in open_clip_text(g).items()})

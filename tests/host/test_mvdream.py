@@ -6,7 +6,6 @@ reference outputs come from those classes too (ComfyUI's UNetModel with a 'seque
 MVDream's U-Net in 2D mode: the same camera MLP added to the time embedding).
 """
 import os
-import subprocess
 import sys
 from types import SimpleNamespace
 
@@ -17,21 +16,15 @@ from comfy_host import host_env
 from core.cameras import orbit, to_mvdream
 from core.guidance import PromptedPrior
 from core.guidance.mvdream import MVDreamCheckpointError, MVDreamPrior, load_state_dict, split_checkpoint
-from hostutil import ROOT
+from hostutil import ROOT, write_tiny_mvdream
 
-MAKER = os.path.join(ROOT, "tests", "host", "make_tiny_mvdream.py")
-
-
-def make_tiny(path: str, *flags: str) -> str:
-    env = host_env()
-    subprocess.run([env["python"], MAKER, "--comfyui", env["comfyui"], "--out", path, *flags], check=True,
-                   timeout=300, stdout=subprocess.DEVNULL)
-    return path
+sys.path.insert(0, os.path.join(ROOT, "tests", "host"))
+import make_tiny_mvdream as M  # noqa: E402  (the layouts the tiny files are written in)
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    return make_tiny(str(tmp_path_factory.mktemp("mvdream") / "tiny-4view.safetensors"))
+    return write_tiny_mvdream(str(tmp_path_factory.mktemp("mvdream") / "tiny-4view.safetensors"))
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +41,16 @@ def comfy_classes():
     return UNetModel, comfy.ldm.models.autoencoder.AutoencoderKL, comfy.ops.disable_weight_init
 
 
+def comfy_unet(comfy_classes, base: str, unet_tensors: dict):
+    """ComfyUI's LDM U-Net of the maker's config with a file's U-Net tensors: the reference MVDream in 2D mode
+    (its 'sequential' label embedding is camera_embed under another name)."""
+    UNetModel, _, ops = comfy_classes
+    ref = UNetModel(**M.unet_kwargs(base), dtype=torch.float32, device="cpu", operations=ops)
+    ref.load_state_dict({("label_emb.0." + k[len("camera_embed."):] if k.startswith("camera_embed.") else k): v
+                         for k, v in unet_tensors.items()})
+    return ref
+
+
 def tokenizer_folder() -> str:
     return os.path.join(host_env()["comfyui"], "comfy", "sd1_tokenizer")
 
@@ -60,14 +63,9 @@ def test_tiny_checkpoint_loads_and_computes_what_the_original_layers_compute(tin
     """The architecture read from the tensors and the converted weights give ComfyUI's LDM U-Net output (2D
     mode, with cameras), its VAE's encode/decode, and open_clip's penultimate-layer text features; the torch
     (.pt, {'state_dict'}) file of the same weights loads to the same network."""
-    sys.path.insert(0, os.path.dirname(MAKER))
-    import make_tiny_mvdream as M
-    UNetModel, AutoencoderKL, ops = comfy_classes
     prior = MVDreamPrior(tiny, resolution=64, views=1, tokenizer_folder=tokenizer_folder())
     parts = split_checkpoint(load_state_dict(tiny))
-    ref = UNetModel(**M.UNET, dtype=torch.float32, device="cpu", operations=ops)
-    ref.load_state_dict({("label_emb.0." + k[13:] if k.startswith("camera_embed.") else k): v
-                         for k, v in parts["unet"].items()})
+    ref = comfy_unet(comfy_classes, "sd21", parts["unet"])
     g = torch.Generator().manual_seed(0)
     x, ctx = torch.randn(8, 4, 8, 8, generator=g), torch.randn(1, 77, 64, generator=g)
     t = torch.randint(0, 1000, (8,), generator=g)
@@ -76,7 +74,7 @@ def test_tiny_checkpoint_loads_and_computes_what_the_original_layers_compute(tin
         ours = prior.predict_eps(x, t, ctx, cams)
         theirs = ref(x, t, context=ctx.expand(8, -1, -1), y=to_mvdream(cams))
     err_unet = rel(ours, theirs)
-    vae = AutoencoderKL(ddconfig=M.VAE, embed_dim=4)
+    vae = comfy_classes[1](ddconfig=M.VAE, embed_dim=4)
     vae.load_state_dict(parts["vae"])
     img = torch.rand(2, 64, 64, 3, generator=g)
     with torch.no_grad():
@@ -108,7 +106,7 @@ def test_tiny_checkpoint_loads_and_computes_what_the_original_layers_compute(tin
     print(f"MVDREAM_EQUIV unet {err_unet:.2e} vae-encode {err_enc:.2e} vae-decode {err_dec:.2e} text {err_text:.2e}")
     assert max(err_unet, err_enc, err_dec, err_text) < 1e-5
     assert float(theirs.std()) > 0.05  # a real output, not zeros
-    pt = make_tiny(str(tmp_path / "tiny-4view.pt"), "--pt")
+    pt = write_tiny_mvdream(str(tmp_path / "tiny-4view.pt"), "--pt")
     with torch.no_grad():
         again = MVDreamPrior(pt, resolution=64, views=1).predict_eps(x, t, ctx, cams)
     assert torch.equal(again, ours)
@@ -164,7 +162,7 @@ def test_the_sampler_and_multi_view_sds_run_on_the_tiny_checkpoint_with_text(tin
 
 def test_files_that_are_not_mvdream_are_refused_saying_what_was_found(tiny, tmp_path):
     from safetensors.torch import save_file
-    plain = make_tiny(str(tmp_path / "plain-sd.safetensors"), "--no-camera")
+    plain = write_tiny_mvdream(str(tmp_path / "plain-sd.safetensors"), "--no-camera")
     with pytest.raises(MVDreamCheckpointError, match="not an MVDream checkpoint.*no camera_embed"):
         MVDreamPrior(plain, resolution=64)
     other = str(tmp_path / "lora.safetensors")
@@ -229,17 +227,12 @@ def test_the_sd15_variant_layout_loads_and_computes_what_the_original_layers_com
     """MVDream's sd-v1.5-4view layout (768-wide context, 8 heads, convolutional transformer projections, CLIP text
     under cond_stage_model.transformer): the U-Net matches ComfyUI's LDM U-Net, the text features are CLIP's last
     layer (SD 1.x's), and multi-view attention still mixes the views of one object."""
-    sys.path.insert(0, os.path.dirname(MAKER))
-    import make_tiny_mvdream as M
     from transformers import CLIPTextConfig, CLIPTextModel
-    UNetModel, _, ops = comfy_classes
-    path = make_tiny(str(tmp_path / "tiny-sd15-4view.safetensors"), "--base", "sd15")
+    path = write_tiny_mvdream(str(tmp_path / "tiny-sd15-4view.safetensors"), "--base", "sd15")
     prior = MVDreamPrior(path, resolution=64, views=1, tokenizer_folder=tokenizer_folder())
     parts = split_checkpoint(load_state_dict(path))
     assert prior.context_dim == 768 and not prior.unet.config.use_linear_projection
-    ref = UNetModel(**M.unet_kwargs("sd15"), dtype=torch.float32, device="cpu", operations=ops)
-    ref.load_state_dict({("label_emb.0." + k[13:] if k.startswith("camera_embed.") else k): v
-                         for k, v in parts["unet"].items()})
+    ref = comfy_unet(comfy_classes, "sd15", parts["unet"])
     g = torch.Generator().manual_seed(2)
     x, ctx = torch.randn(4, 4, 8, 8, generator=g), torch.randn(1, 77, 768, generator=g)
     t, cams = torch.randint(0, 1000, (4,), generator=g), orbit(4, 15.0)
