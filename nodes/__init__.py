@@ -1,7 +1,15 @@
 """ComfyUI nodes of Distill3D: thin wrappers that validate inputs, pick the device, call core and report."""
 from __future__ import annotations
 
+import logging
+
+from ..core.deps import fix_command, missing_optional
 from . import cameras, fields, losses, mesh, mvdream, optimize, priors, world
 
 NODES = [*world.NODES, *cameras.NODES, *fields.NODES, *priors.NODES, *losses.NODES, *optimize.NODES, *mesh.NODES,
          *mvdream.NODES]
+
+_missing = missing_optional()
+if _missing:  # the pack still loads; the nodes that need these say so by name when they run
+    logging.warning("Distill3D: not installed: %s. Those nodes will fail until you run `%s` (it changes nothing "
+                    "you already have).", "; ".join(_missing), fix_command())

@@ -1,13 +1,14 @@
 """Mesh nodes: save to GLB / OBJ / PLY (previewable in ComfyUI's Preview3D) and hand meshes to ComfyUI's MESH."""
 from __future__ import annotations
 
+import logging
 import os
 
 import folder_paths
 import torch
 from comfy_api.latest import io
 
-from ..core.mesh.export import FORMATS, save_mesh
+from ..core.mesh.export import FORMATS, gltf_arrays, save_mesh
 from ..core.mesh.clean import remove_small_components
 from ..core.mesh.extract import field_mesh
 from ..core.mesh.texture import bake
@@ -52,16 +53,27 @@ class ToComfyMesh(io.ComfyNode):
             node_id="Distill3DToComfyMesh",
             display_name="To ComfyUI MESH",
             category=f"{CATEGORY}/mesh",
-            description="Converts a Distill3D mesh to ComfyUI's own MESH type (geometry only), e.g. for SaveGLB.",
+            description="Converts a Distill3D mesh to ComfyUI's own MESH type, e.g. for SaveGLB or ComfyUI's mesh "
+                        "nodes: vertices and faces, and — where the host's MESH carries them (ComfyUI 2026 and "
+                        "later) — the texture with its UVs and the vertex colors, in glTF's conventions.",
             inputs=[D3Mesh.Input("mesh")],
             outputs=[io.Mesh.Output(display_name="MESH")],
         )
 
     @classmethod
     def execute(cls, mesh) -> io.NodeOutput:
+        import inspect
+
         from comfy_api.latest import MESH
 
-        return io.NodeOutput(MESH(mesh.vertices[None].clone(), mesh.faces[None].to(torch.int64).clone()))
+        arrays = gltf_arrays(mesh)
+        accepted = inspect.signature(MESH.__init__).parameters
+        extras = {k: arrays[k][None] for k in ("uvs", "vertex_colors", "texture") if k in arrays and k in accepted}
+        dropped = [k for k in ("uvs", "vertex_colors", "texture") if k in arrays and k not in accepted]
+        if dropped:
+            logging.info("Distill3D: this ComfyUI's MESH carries geometry only; %s not passed on (Save Mesh keeps "
+                         "them)", ", ".join(dropped))
+        return io.NodeOutput(MESH(arrays["vertices"][None], arrays["faces"][None], **extras))
 
 
 class ExtractMesh(io.ComfyNode):
@@ -103,22 +115,31 @@ class BakeTexture(io.ComfyNode):
             node_id="Distill3DBakeTexture",
             display_name="Bake Texture",
             category=f"{CATEGORY}/mesh",
-            description="Unwraps the mesh (xatlas) and bakes the field's albedo into a texture image, padded "
-                        "across seams. Saved as GLB it carries the texture; as OBJ, an .mtl and a .png.",
+            description="Unwraps the mesh (xatlas) and bakes the field's albedo — or, with no field connected, the "
+                        "mesh's own vertex colors — into a texture image, padded across seams. Saved as GLB it "
+                        "carries the texture; as OBJ, an .mtl and a .png.",
             inputs=[
                 D3Mesh.Input("mesh"),
-                D3Field.Input("field", tooltip="The field whose albedo is baked (e.g. the optimized one)."),
                 io.Int.Input("texture_size", default=1024, min=64, max=8192, step=64),
                 io.Int.Input("padding", default=4, min=0, max=64, tooltip="Texels grown beyond each chart."),
+                D3Field.Input("field", optional=True,
+                              tooltip="The field whose albedo is baked (e.g. the optimized one); leave it "
+                                      "unconnected to bake the mesh's vertex colors."),
             ],
             outputs=[D3Mesh.Output(display_name="mesh"), io.Image.Output(display_name="texture")],
         )
 
     @classmethod
-    def execute(cls, mesh, field, texture_size, padding) -> io.NodeOutput:
-        dev = next(field.parameters()).device
+    def execute(cls, mesh, texture_size, padding, field=None) -> io.NodeOutput:
+        if field is None and mesh.vertex_colors is None:
+            raise ValueError("Bake Texture: the mesh has no vertex colors and no field is connected; connect the "
+                             "field whose albedo should be baked")
+        color_fn = None
+        if field is not None:
+            dev = next(field.parameters()).device
+            color_fn = lambda p: field.query(p.to(dev))[1]  # noqa: E731
         with torch.no_grad():
-            baked = bake(mesh, lambda p: field.query(p.to(dev))[1], texture_size, padding)
+            baked = bake(mesh, color_fn, texture_size, padding)
         return io.NodeOutput(baked, baked.texture[None].clone())
 
 

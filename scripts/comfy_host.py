@@ -24,6 +24,8 @@ import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST_DIR = os.environ.get("D3_HOST_DIR", os.path.join(ROOT, ".host"))
+# The hosts scripts/setup_host.sh sets up: ComfyUI 0.3.75 (the default, also the demo's) and the newest source.
+HOST_DIRS = {"0.3.75": HOST_DIR, "newest": os.environ.get("D3_NEWEST_DIR", os.path.join(ROOT, ".host-newest"))}
 
 # Nodes the frontend keeps in a UI workflow that never reach the server.
 VIRTUAL_NODES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
@@ -31,11 +33,12 @@ VIRTUAL_NODES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 FRONTEND_WIDGETS = {"Preview3D": ["image"], "SaveGLB": ["image"], "Load3D": ["image"]}
 
 
-def host_env() -> dict:
-    """python / comfyui / base paths written by setup_host.sh."""
-    path = os.path.join(HOST_DIR, "host.env")
+def host_env(host_dir: str | None = None) -> dict:
+    """python / comfyui / base paths (and the ComfyUI version) written by setup_host.sh."""
+    host_dir = host_dir or HOST_DIR
+    path = os.path.join(host_dir, "host.env")
     if not os.path.exists(path):
-        raise SystemExit(f"no host set up at {HOST_DIR}: run scripts/setup_host.sh first")
+        raise SystemExit(f"no host set up at {host_dir}: run scripts/setup_host.sh first")
     return dict(line.strip().split("=", 1) for line in open(path) if "=" in line)
 
 
@@ -48,13 +51,17 @@ def free_port() -> int:
 class ComfyHost:
     """One ComfyUI server process on 127.0.0.1, stopped by its PID."""
 
-    def __init__(self, port: int | None = None, extra_args: list[str] | None = None, log_path: str | None = None):
-        env = host_env()
+    def __init__(self, port: int | None = None, extra_args: list[str] | None = None, log_path: str | None = None,
+                 host_dir: str | None = None, env: dict | None = None):
+        self.host_dir = host_dir or HOST_DIR
+        self.env = env  # extra environment variables for the server process
+        env = host_env(self.host_dir)
         self.python, self.comfyui, self.base = env["python"], env["comfyui"], env["base"]
+        self.version = env.get("version", "0.3.75")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_args = extra_args or []
-        self.log_path = log_path or os.path.join(HOST_DIR, f"server-{self.port}.log")
+        self.log_path = log_path or os.path.join(self.host_dir, f"server-{self.port}.log")
         self.proc: subprocess.Popen | None = None
 
     # ---- process ----------------------------------------------------------------------------------------------
@@ -66,8 +73,8 @@ class ComfyHost:
         cmd = [c for c in cmd if c]
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, cwd=self.comfyui, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        with open(os.path.join(HOST_DIR, f"server-{self.port}.pid"), "w") as f:
+                                     start_new_session=True, env={**os.environ, **(self.env or {})})
+        with open(os.path.join(self.host_dir, f"server-{self.port}.pid"), "w") as f:
             f.write(str(self.proc.pid))
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -92,7 +99,7 @@ class ComfyHost:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-        pid_file = os.path.join(HOST_DIR, f"server-{self.port}.pid")
+        pid_file = os.path.join(self.host_dir, f"server-{self.port}.pid")
         if os.path.exists(pid_file):
             os.unlink(pid_file)
 
@@ -256,10 +263,14 @@ def main(argv=None):
     sub.add_parser("nodes", help="start a server and print the pack's nodes from /object_info")
     s = sub.add_parser("serve", help="start a server and keep it running until Ctrl-C")
     s.add_argument("--port", type=int, default=8188)
+    for p in (r, s):
+        p.add_argument("--host", choices=sorted(HOST_DIRS), default="0.3.75",
+                       help="which set-up ComfyUI to use (scripts/setup_host.sh sets up both)")
     args = ap.parse_args(argv)
+    host_dir = HOST_DIRS[getattr(args, "host", "0.3.75")]
 
     if args.cmd == "serve":
-        host = ComfyHost(port=args.port).start()
+        host = ComfyHost(port=args.port, host_dir=host_dir).start()
         print(f"ComfyUI with Distill3D at {host.url} (pid {host.proc.pid}); Ctrl-C stops it", flush=True)
         try:
             host.proc.wait()
@@ -277,7 +288,7 @@ def main(argv=None):
         return 0
 
     os.makedirs(args.out, exist_ok=True)
-    with ComfyHost() as host:
+    with ComfyHost(host_dir=host_dir) as host:
         info = host.object_info()
         for wf_path in args.workflows:
             t0 = time.time()

@@ -4,6 +4,6 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORKFLOW="${1:-$ROOT/workflows/dreamfusion_world.json}"
-bash "$ROOT/scripts/setup_host.sh"
+bash "$ROOT/scripts/setup_host.sh" 0.3.75
 PY=$(sed -n 's/^python=//p' "${D3_HOST_DIR:-$ROOT/.host}/host.env")
 exec "$PY" "$ROOT/scripts/comfy_host.py" run "$WORKFLOW" --out "$ROOT/out/demo"

@@ -11,6 +11,7 @@ import os
 
 import torch
 
+from ..deps import require
 from . import NoisePredictor, v_to_eps
 
 PIPELINES = {  # pipeline class -> (parts it needs, space)
@@ -75,8 +76,8 @@ class DiffusersPrior(DiffusersModules):
     """Stable Diffusion (epsilon or v) or IF stage I from a diffusers folder."""
 
     def __init__(self, folder: str, resolution: int | None = None, device="cpu", dtype=torch.float32):
-        import diffusers
-        import transformers
+        diffusers = require("diffusers", "The Diffusers Prior")
+        transformers = require("transformers", "The Diffusers Prior")
 
         self.kind = inspect_folder(folder)
         self.space = PIPELINES[self.kind][1]

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from ..cameras import to_mvdream
 from . import linear_beta_alphas_cumprod
+from ..deps import require
 from .diffusers_prior import DiffusersModules
 
 UNET = "model.diffusion_model."
@@ -158,6 +159,16 @@ def set_views(unet, views: int) -> None:
             unet.get_submodule(name[: -len(".processor")]).set_processor(MultiViewAttnProcessor(views))
 
 
+def _text_model_keys(module, weights: dict) -> dict:
+    """transformers 4's CLIPTextModel names its tensors text_model.*, transformers 5's without that prefix; the
+    converters and checkpoints use the former. Name the weights as this module does."""
+    prefix = "text_model."
+    wants_prefix = any(k.startswith(prefix) for k in module.state_dict())
+    if wants_prefix:
+        return {(k if k.startswith(prefix) else prefix + k): v for k, v in weights.items()}
+    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in weights.items()}
+
+
 def _load_exactly(module, weights, what: str) -> None:
     missing, unexpected = module.load_state_dict(weights, strict=False)
     missing = [k for k in missing if not k.endswith("position_ids")]
@@ -204,7 +215,7 @@ def build_text_encoder(sd: dict[str, torch.Tensor], open_clip: bool):
             model = CLIPTextModel(config)
             weights = convert_open_clip_checkpoint(model, full)
             weights = {k: v for k, v in weights.items() if k != "text_projection.weight"}
-            _load_exactly(model, weights, "OpenCLIP text encoder")
+            _load_exactly(model, _text_model_keys(model, weights), "OpenCLIP text encoder")
         return model
     weights = {k: v for k, v in sd.items() if k.startswith("text_model.")}
     width = weights["text_model.embeddings.token_embedding.weight"].shape[1]
@@ -217,7 +228,7 @@ def build_text_encoder(sd: dict[str, torch.Tensor], open_clip: bool):
                             hidden_act="quick_gelu")
     with torch.inference_mode(False):
         model = CLIPTextModel(config)
-        _load_exactly(model, weights, "CLIP text encoder")
+        _load_exactly(model, _text_model_keys(model, weights), "CLIP text encoder")
     return model
 
 
@@ -253,6 +264,9 @@ class MVDreamPrior(DiffusersModules):
 
     def __init__(self, path: str, resolution: int = 256, views: int = 4, tokenizer_folder: str | None = None,
                  device="cpu", dtype=torch.float32):
+        require("diffusers", "The MVDream Prior")
+        if tokenizer_folder:
+            require("transformers", "The MVDream Prior's text encoder")
         sd = load_state_dict(path)
         parts = split_checkpoint(sd, os.path.basename(path))
         del sd

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..files import resolve_prefix, write_new_file, write_new_file_set
+from ..deps import require
 from . import Mesh
 
 FORMATS = ("glb", "obj", "ply")
@@ -25,8 +26,22 @@ def linear_to_srgb(c: np.ndarray) -> np.ndarray:
     return np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(np.clip(c, 0, None), 1 / 2.4) - 0.055)
 
 
+def gltf_arrays(mesh: Mesh) -> dict:
+    """The mesh in glTF's conventions, as another glTF writer (ComfyUI's own MESH / SaveGLB) takes it: vertices
+    [V,3], faces [F,3] int64, and where present uvs [V,2] with v pointing down the image (origin top-left),
+    vertex_colors [V,3] linear (COLOR_0), texture [H,W,3] sRGB (the baseColor image, row 0 at the top)."""
+    out = {"vertices": mesh.vertices.clone(), "faces": mesh.faces.clone()}
+    if mesh.textured:
+        out["uvs"] = torch.stack([mesh.uv[:, 0], 1 - mesh.uv[:, 1]], -1)
+        out["texture"] = mesh.texture.clone()
+    if mesh.vertex_colors is not None:
+        out["vertex_colors"] = torch.from_numpy(srgb_to_linear(mesh.vertex_colors.numpy().astype(np.float64))
+                                                ).float()
+    return out
+
+
 def _trimesh(mesh: Mesh, linear_colors: bool):
-    import trimesh
+    trimesh = require("trimesh", "Mesh files (Save Mesh)")
 
     if mesh.textured:
         from PIL import Image
@@ -63,7 +78,7 @@ def encode(mesh: Mesh, fmt: str) -> bytes:
 
 def encode_obj_set(mesh: Mesh, stem: str) -> dict[str, bytes]:
     """A textured mesh as OBJ + MTL + PNG files named stem.obj / stem.mtl / stem.png."""
-    import trimesh
+    trimesh = require("trimesh", "Mesh files (Save Mesh)")
 
     text, files = trimesh.exchange.obj.export_obj(_trimesh(mesh, False), include_texture=True,
                                                   return_texture=True, mtl_name=f"{stem}.mtl")
@@ -89,13 +104,17 @@ def save_mesh(mesh: Mesh, output_dir: str, prefix: str, fmt: str = "glb") -> str
 
 def load_mesh(path_or_bytes, fmt: str | None = None) -> Mesh:
     """Read a GLB / OBJ / PLY back into a Mesh (all geometry merged, in the file's coordinates)."""
-    import trimesh
+    trimesh = require("trimesh", "Mesh files (Save Mesh)")
 
     if isinstance(path_or_bytes, (bytes, bytearray)):
         loaded = trimesh.load(io.BytesIO(path_or_bytes), file_type=fmt, process=False)
     else:
         loaded = trimesh.load(path_or_bytes, file_type=fmt, process=False)
+    attr = None  # a glTF with a material keeps COLOR_0 as a vertex attribute (ComfyUI's SaveGLB writes both)
     if isinstance(loaded, trimesh.Scene):
+        parts = list(loaded.geometry.values())
+        if len(parts) == 1 and parts[0].visual.kind != "vertex":
+            attr = getattr(parts[0].visual, "vertex_attributes", {}).get("color")
         loaded = loaded.to_geometry() if hasattr(loaded, "to_geometry") else loaded.dump(concatenate=True)
     if loaded.visual.kind == "texture" and getattr(loaded.visual, "uv", None) is not None:
         mat = loaded.visual.material
@@ -107,7 +126,10 @@ def load_mesh(path_or_bytes, fmt: str | None = None) -> Mesh:
                         torch.from_numpy(np.asarray(loaded.visual.uv, dtype=np.float32)), tex)
     colors = None
     vc = getattr(loaded.visual, "vertex_colors", None)
-    if loaded.visual.kind == "vertex" and vc is not None and len(vc) == len(loaded.vertices):
+    if attr is not None and len(attr) == len(loaded.vertices):
+        attr = np.asarray(attr)[:, :3]
+        vc = attr * 255.0 if np.issubdtype(attr.dtype, np.floating) else attr
+    if (loaded.visual.kind == "vertex" or attr is not None) and vc is not None and len(vc) == len(loaded.vertices):
         colors = np.asarray(vc)[:, :3].astype(np.float64) / 255.0
         if (fmt or (path_or_bytes if isinstance(path_or_bytes, str) else "")).lower().endswith("glb"):
             colors = linear_to_srgb(colors)

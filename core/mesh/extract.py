@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..deps import require
 from . import Mesh
 
 
@@ -29,7 +30,7 @@ def marching_cubes(fn, resolution: int = 128, bounds: tuple[float, float] = (-0.
     fn maps points [P,3] to values [P]; with inside_negative (an SDF) the inside is fn < level, otherwise (a
     density) the inside is fn > level. color_fn, if given, maps vertex positions to colors [P,3].
     """
-    from skimage.measure import marching_cubes as _mc
+    _mc = require("skimage.measure", "Extract Mesh (marching cubes)").marching_cubes
 
     if resolution < 8:
         raise ValueError(f"marching cubes resolution must be at least 8, got {resolution}")

@@ -5,12 +5,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..deps import require
 from . import Mesh
 
 
 def unwrap(mesh: Mesh) -> Mesh:
     """The mesh re-indexed with xatlas texture coordinates (vertices split along seams)."""
-    import xatlas
+    xatlas = require("xatlas", "Bake Texture (UV unwrapping)")
 
     if mesh.num_faces == 0:
         raise ValueError("cannot unwrap a mesh without faces")
@@ -37,13 +38,16 @@ def dilate(texture: torch.Tensor, filled: torch.Tensor, iterations: int) -> torc
 
 
 @torch.no_grad()
-def bake(mesh: Mesh, color_fn, size: int = 512, padding: int = 4, chunk: int = 262144) -> Mesh:
+def bake(mesh: Mesh, color_fn=None, size: int = 512, padding: int = 4, chunk: int = 262144) -> Mesh:
     """A textured copy of `mesh` (unwrapped first if it has no uv): every texel covered by a triangle in uv space
-    takes color_fn(the 3D point it maps to); empty texels next to charts are filled by dilation."""
+    takes color_fn(the 3D point it maps to) — or, without a color_fn, the mesh's own vertex colors interpolated
+    there (a vertex-colored mesh becomes a textured one); empty texels next to charts are filled by dilation."""
     from ..render.raster import _candidates, _edge_functions
 
     if size < 8:
         raise ValueError(f"texture size must be at least 8, got {size}")
+    if color_fn is None and mesh.vertex_colors is None:
+        raise ValueError("the mesh has no vertex colors to bake: connect a field whose albedo is baked instead")
     m = mesh if mesh.textured else unwrap(mesh)
     # texel space: x right, y down; uv's v points up
     pix_uv = torch.stack([m.uv[:, 0] * size, (1 - m.uv[:, 1]) * size], -1)
@@ -56,8 +60,11 @@ def bake(mesh: Mesh, color_fn, size: int = 512, padding: int = 4, chunk: int = 2
     inside = ok & (w0 * s >= -1e-6) & (w1 * s >= -1e-6) & (w2 * s >= -1e-6)
     face, px, py = face[inside], px[inside], py[inside]
     bary = torch.stack([w0[inside], w1[inside], w2[inside]], -1) / area[inside, None]
-    pos = (bary[..., None] * m.vertices[m.faces[face]]).sum(1)
-    colors = torch.cat([color_fn(pos[i:i + chunk]).float().cpu() for i in range(0, pos.shape[0], chunk)])
+    if color_fn is None:
+        colors = (bary[..., None] * m.vertex_colors[m.faces[face]]).sum(1)
+    else:
+        pos = (bary[..., None] * m.vertices[m.faces[face]]).sum(1)
+        colors = torch.cat([color_fn(pos[i:i + chunk]).float().cpu() for i in range(0, pos.shape[0], chunk)])
     tex = torch.zeros(size * size, 3)
     tex[py * size + px] = colors.clamp(0, 1)
     filled = torch.zeros(size * size, dtype=torch.bool)
