@@ -11,7 +11,10 @@ import pytest
 
 from comfy_host import ROOT, load_workflow, ui_to_api
 from hostutil import WORKFLOW_DIR, shipped_workflows
+from build_workflows import NEEDS_MODEL_FILES
 from workflow_checks import CHECKS
+
+MODEL_LOADERS = {"CheckpointLoaderSimple", "Distill3DMVDreamPrior"}  # nodes that name a model file
 
 CHROMIUM = os.environ.get("D3_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOT_DIR = os.path.join(ROOT, "out", "screenshots")
@@ -83,8 +86,19 @@ def test_missing_node_is_detected(page, host):
 def test_workflow_loads_cleanly_and_converts_like_the_frontend(page, object_info, name):
     wf = load_workflow(os.path.join(WORKFLOW_DIR, f"{name}.json"))
     state = _load(page, wf)
-    assert not state["dialogs"] and not state["cards"] and not state["unknown"], state
-    assert state["nodes"] and not any(err for _, err in state["nodes"]), state["nodes"]
+    # 1.49.6 also reports model files the graph names that this machine lacks (the GPU workflows' checkpoints): a
+    # user's own files fix those; they must be the only cards, name a file the workflow names, and be on loaders
+    missing_files = [c for c in state["cards"] if "missing a required model file" in c]
+    assert not state["dialogs"] and not state["unknown"], state
+    assert len(missing_files) == len(state["cards"]), state
+    if missing_files:
+        assert name in NEEDS_MODEL_FILES, state
+        named = {v for n in wf["nodes"] for v in (n.get("widgets_values") or []) if isinstance(v, str)}
+        assert all(c.split(" is missing")[0] in named for c in missing_files), (missing_files, named)
+        erring = {t for t, err in state["nodes"] if err}
+        assert erring <= MODEL_LOADERS, state["nodes"]
+    else:
+        assert state["nodes"] and not any(err for _, err in state["nodes"]), state["nodes"]
     frontend = page.evaluate("async () => (await app.graphToPrompt()).output")
     ours = ui_to_api(wf, object_info)
     strip = lambda api: {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in api.items()}
