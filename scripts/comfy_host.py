@@ -58,6 +58,15 @@ class ComfyHost:
         env = host_env(self.host_dir)
         self.python, self.comfyui, self.base = env["python"], env["comfyui"], env["base"]
         self.version = env.get("version", "0.3.75")
+        # Under pytest-xdist each worker runs its own servers: separate output and temp folders (ComfyUI empties its
+        # temp folder at start-up) and one torch thread each, so two workers share the two cores without fighting.
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+        self.output_dir = os.path.join(self.base, f"output-{worker}" if worker else "output")
+        self.temp_dir = os.path.join(self.base, f"run-{worker}", "temp") if worker else os.path.join(self.base, "temp")
+        self.worker_args = ["--output-directory", self.output_dir,
+                            "--temp-directory", os.path.join(self.base, f"run-{worker}")] if worker else []
+        if worker:
+            self.env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **(self.env or {})}
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_args = extra_args or []
@@ -69,7 +78,7 @@ class ComfyHost:
         cmd = [self.python, os.path.join(self.comfyui, "main.py"), "--cpu" if not os.environ.get("D3_GPU") else "",
                "--listen", "127.0.0.1", "--port", str(self.port), "--base-directory", self.base,
                "--database-url", f"sqlite:///{os.path.join(self.base, f'comfyui-{self.port}.db')}",
-               "--disable-api-nodes", "--disable-auto-launch", *self.extra_args]
+               "--disable-api-nodes", "--disable-auto-launch", *self.worker_args, *self.extra_args]
         cmd = [c for c in cmd if c]
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, cwd=self.comfyui, stdout=self._log, stderr=subprocess.STDOUT,
@@ -183,7 +192,9 @@ class ComfyHost:
         return self.get(f"/view?{q}", raw=True, timeout=120)
 
     def output_path(self, ref: dict) -> str:
-        return os.path.join(self.base, ref.get("type", "output"), ref.get("subfolder", ""), ref["filename"])
+        kind = ref.get("type", "output")
+        root = {"output": self.output_dir, "temp": self.temp_dir}.get(kind, os.path.join(self.base, kind))
+        return os.path.join(root, ref.get("subfolder", ""), ref["filename"])
 
 
 # ---- workflows: UI format -> API format --------------------------------------------------------------------------

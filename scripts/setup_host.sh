@@ -89,7 +89,7 @@ setup_0375() {
   fi
   install_pack "$HOST"
   log "installing the test tools"
-  pip_q install -q -c "$HOST/constraints.txt" pytest 'playwright>=1.45'
+  pip_q install -q -c "$HOST/constraints.txt" pytest pytest-xdist 'playwright>=1.45'
   finish_host "$HOST" "$COMFY" 0.3.75
 }
 

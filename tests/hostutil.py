@@ -20,17 +20,40 @@ def find_node(api: dict, class_type: str) -> str:
 RANDOM_SD15 = "distill3d_test_random_sd15.safetensors"
 
 
+def test_model(host, folder: str, name: str, write) -> str:
+    """A model file the tests make, in the host's models/<folder>: written once per machine by write(path) (into a
+    temporary name, then renamed, under a lock: parallel test workers never see half a file or write it twice) in
+    the first host's models folder, and linked into any other host's. Returns its name for the loader nodes."""
+    import fcntl
+    from comfy_host import HOST_DIRS, host_env
+    shared = os.path.join(host_env(HOST_DIRS["0.3.75"])["base"], "models", folder, name)
+    os.makedirs(os.path.dirname(shared), exist_ok=True)
+    with open(shared + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(shared):
+            tmp = shared + ".partial" + os.path.splitext(name)[1]
+            write(tmp)
+            os.replace(tmp, shared)
+    mine = os.path.join(host.base, "models", folder, name)
+    if os.path.abspath(mine) != os.path.abspath(shared) and not os.path.exists(mine):
+        os.makedirs(os.path.dirname(mine), exist_ok=True)
+        try:
+            os.symlink(shared, mine)
+        except FileExistsError:
+            pass
+    return name
+
+
 def random_sd15(host) -> str:
     """A randomly initialized full-size SD 1.5 checkpoint in the original layout, in the host's checkpoints folder
     (written once by tests/host/make_random_sd15.py); returns its name for Load Checkpoint."""
     import subprocess
     import sys
-    path = os.path.join(host.base, "models", "checkpoints", RANDOM_SD15)
-    if not os.path.exists(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+
+    def write(path):
         subprocess.run([host.python, os.path.join(ROOT, "tests", "host", "make_random_sd15.py"),
                         "--comfyui", host.comfyui, "--out", path], check=True, stdout=sys.stdout)
-    return RANDOM_SD15
+    return test_model(host, "checkpoints", RANDOM_SD15, write)
 
 
 TINY_MVDREAM = "distill3d_test_tiny_mvdream.safetensors"
@@ -51,8 +74,4 @@ def write_tiny_mvdream(path: str, *flags: str) -> str:
 def tiny_mvdream(host, name: str = TINY_MVDREAM, *flags: str) -> str:
     """A tiny random MVDream checkpoint in the host's models/mvdream, written once; returns its name for the MVDream
     Prior."""
-    path = os.path.join(host.base, "models", "mvdream", name)
-    if not os.path.exists(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        write_tiny_mvdream(path, *flags)
-    return name
+    return test_model(host, "mvdream", name, lambda path: write_tiny_mvdream(path, *flags))

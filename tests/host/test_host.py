@@ -174,14 +174,14 @@ def test_out_of_range_and_inconsistent_values_are_refused(host):
 
 
 def test_a_failing_save_writes_nothing_and_the_server_keeps_serving(host):
-    out_root = os.path.join(host.base, "output")
+    out_root = host.output_dir
     before = set(os.listdir(out_root))
     entry = host.run(_mesh_prompt("torus", "../../escape"))
     assert entry["status"]["status_str"] == "error"
     msg = str(entry["status"]["messages"])
     assert "leaves the output folder" in msg
     assert set(os.listdir(out_root)) == before
-    assert not os.path.exists(os.path.join(host.base, "escape_00001_.glb"))
+    assert not os.path.exists(os.path.join(out_root, "..", "..", "escape_00001_.glb"))
     # still serving: the next prompt runs
     ok = host.run(_mesh_prompt("torus", "tests/after_error"))
     assert ok["status"]["status_str"] == "success"
