@@ -62,9 +62,10 @@ def plan(requirements: list[str], constraints: str) -> tuple[bool, list[dict], s
     with tempfile.TemporaryDirectory() as tmp:
         cfile, report = os.path.join(tmp, "constraints.txt"), os.path.join(tmp, "report.json")
         open(cfile, "w").write(constraints)
-        r = pip(["install", "--dry-run", "--quiet", "--report", report, "-c", cfile, *requirements], quiet=True)
-        if r.returncode != 0:
-            return False, [], (r.stderr or r.stdout).strip()
+        r = pip(["install", "--dry-run", "--report", report, "-c", cfile, *requirements], quiet=True)
+        if r.returncode != 0:  # pip explains the conflict on stdout, states it on stderr
+            return False, [], "\n".join(line for line in (r.stdout + "\n" + r.stderr).splitlines()
+                                         if line.strip() and not line.startswith("WARNING: Location"))
         items = json.load(open(report)).get("install", [])
     return True, [{"name": canonical(i["metadata"]["name"]), "version": i["metadata"]["version"]} for i in items], ""
 
@@ -93,7 +94,8 @@ def main(argv=None) -> int:
             return 1
         wanted = base
         print("[Distill3D] no release of " + ", ".join(OPTIONAL) + " fits this environment without changing it "
-              "(pip said: " + err.splitlines()[-1] + "). Installing the rest; the Diffusers Prior and MVDream "
+              "(pip: " + "; ".join(line.strip() for line in err.splitlines() if "depends on" in line or
+                                    "requested" in line) + "). Installing the rest; the Diffusers Prior and MVDream "
               "Prior nodes will say what is missing when used.", file=sys.stderr)
     print("[Distill3D] to install: " + (", ".join(f"{i['name']} {i['version']}" for i in to_install) or "nothing"))
     if args.dry_run:

@@ -22,4 +22,4 @@ WORKERS="${D3_TEST_WORKERS:-2}"
 if [ "$WORKERS" = 0 ]; then
   exec "$PY" -m pytest tests --durations=30 "$@"
 fi
-exec "$PY" -m pytest -n "$WORKERS" --dist worksteal tests --durations=30 "$@"
+exec "$PY" -m pytest -n "$WORKERS" --dist load --maxschedchunk 1 tests --durations=30 "$@"

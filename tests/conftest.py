@@ -2,6 +2,8 @@
 import os
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
@@ -20,3 +22,15 @@ pytest_plugins = ["conftest_host"]
 if os.environ.get("PYTEST_XDIST_WORKER"):
     import torch
     torch.set_num_threads(1)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "heavy: a test of a minute or more; started first so that the two workers "
+                                       "finish together")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Heavy tests first (longest-first keeps the parallel workers balanced), each group in pytest's order (which
+    keeps the tests of one host together, so its server starts once per worker)."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("heavy") else 1)

@@ -110,6 +110,7 @@ def test_cpu_workflow_queued_from_the_page_succeeds(page, host):
     _queue_from_the_page(page, host, CPU_WORKFLOW)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["reconstruct_from_views"])
 def test_long_cpu_workflow_queued_from_the_page_succeeds_and_shows_what_it_must(page, host, name):
     """The 2-minute NeuS + DMTet workflow, queued from the page and then judged by the checks tests/host applies to

@@ -66,6 +66,7 @@ def test_a_missing_part_or_an_unknown_pipeline_is_named(tiny_if, tmp_path):
         DiffusersPrior(str(tmp_path))
 
 
+@pytest.mark.heavy
 def test_vsd_lora_estimator_adapts_the_if_unet_only_inside_and_learns(tiny_if):
     """ProlificDreamer's estimator on a real diffusers U-Net: zero-initialized, so at first the adapted U-Net is the
     prior; trained on renders of a fixed image it learns (its epsilon loss falls); outside `active` the U-Net is

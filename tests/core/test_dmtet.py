@@ -1,13 +1,8 @@
 import torch
 
-from core.evaluate import evaluate_field, fit_to_views, held_out_views, training_views
-from core.fields.dmtet import DMTetField
 from core.fields.tets import marching_tets, tet_grid
-from core.losses.reference import ReferenceViewsLoss
 from core.mesh import Mesh
-from core.metrics import mesh_iou, psnr
-from core.optimize import optimize
-from core.world import get_object, render_object
+from core.metrics import mesh_iou
 
 
 def test_marching_tets_is_watertight_outward_and_exact_for_a_sphere():
@@ -30,20 +25,4 @@ def test_marching_tets_is_differentiable_in_the_sdf():
     mv.norm(dim=-1).sum().backward()
     assert sdf.grad.abs().sum() > 0
 
-
-def test_dmtet_refined_from_neus_keeps_its_iou_and_renders_like_the_object():
-    obj = get_object("snowman")
-    neus = fit_to_views(obj, "neus").field
-    neus_iou = evaluate_field(neus, obj)["iou"]
-    dm = DMTetField.from_field(neus, 48)
-    cams = training_views(24)
-    ref = render_object(obj, cams, 64, shading="albedo")
-    res = optimize(dm, [ReferenceViewsLoss(ref.rgb, cams, masks=ref.alpha)], 120, lr=0.01, seed=0,
-                   lr_schedule="constant")
-    assert res.stopped is None
-    m = evaluate_field(res.field, obj)
-    print(f"DMTET snowman neus IoU {neus_iou:.3f} -> dmtet {m}")
-    assert m["iou"] >= neus_iou - 0.02
-    assert m["psnr"] >= 25
-    # the neus field the DMTet came from is untouched (a clone was refined)
-    assert evaluate_field(neus, obj)["iou"] == neus_iou
+# The DMTet refinement of a NeuS fit: tests/core/test_fit_world.py (it reuses that file's snowman fit).

@@ -10,7 +10,7 @@ import pytest
 from core.evaluate import dreamfusion_on_world, evaluate_field
 from core.world import get_object
 
-SOLID = ["cube", "sphere", "duck", "cylinder"]
+SOLID = ["cube", "sphere", "cylinder"]  # and the duck, in the VSD test below (one test, so one SDS run of it)
 
 
 @functools.lru_cache(maxsize=None)  # the VSD test compares with the SDS run of the same object
@@ -24,20 +24,28 @@ def _run(name, method="sds"):
     return res, m
 
 
-@pytest.mark.parametrize("name", SOLID)
-def test_dreamfusion_recovers_the_named_object(name):
+def _check_sds(name):
     res, m = _run(name)
     assert m["iou"] >= 0.6
     assert m["psnr"] >= 28.0
     sds = [h["sds/sds"] for h in res.history]
     assert sum(sds[-30:]) < sum(sds[:30])
+    return m
 
 
-def test_prolificdreamer_comes_within_0_1_iou_of_dreamfusion_and_its_estimator_learns():
-    """VSD on the duck (prolificdreamer_world's recipe): IoU within 0.1 of SDS's on the same object and budget
-    (measured 0.85 against 0.90), and the estimator's own loss falls to under half."""
+@pytest.mark.heavy
+@pytest.mark.parametrize("name", SOLID)
+def test_dreamfusion_recovers_the_named_object(name):
+    _check_sds(name)
+
+
+@pytest.mark.heavy
+def test_dreamfusion_recovers_the_duck_and_prolificdreamer_comes_within_0_1_iou_of_it():
+    """SDS on the duck (dreamfusion_world's recipe) as for the other objects; then VSD (prolificdreamer_world's):
+    IoU within 0.1 of SDS's on the same object and budget (measured 0.85 against 0.90), and the estimator's own
+    loss falls to under half. One test, so that parallel workers never run the duck's SDS twice."""
+    sds = _check_sds("duck")
     res, m = _run("duck", "vsd")
-    _, sds = _run("duck")
     assert m["iou"] >= sds["iou"] - 0.1, (m, sds)
     assert m["silhouette_iou"] >= 0.85
     est = [h["vsd/estimator"] for h in res.history]

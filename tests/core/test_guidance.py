@@ -266,6 +266,7 @@ def test_vsd_prior_residual_estimator_starts_as_the_prior_and_learns_the_renders
     assert last < 0.8 * first, (first, last)
 
 
+@pytest.mark.heavy
 def test_vsd_render_estimator_learns_the_renders_and_vsd_becomes_sds():
     """The estimator starts at zero (x0 = mid-gray); trained on four views of a mug (which the snowman prompt
     does not predict: it learns the renders, not the prior), its loss falls and its epsilon approaches the true

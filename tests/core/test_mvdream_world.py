@@ -15,14 +15,17 @@ from core.guidance.world_prior import WorldPrior
 from core.metrics import psnr
 from core.world import get_object, render_object
 
-JANUS_OBJECTS = ["duck", "chair"]
+# The duck here; the chair (measured 112.5° -> 0°, IoU 0.17 -> 0.57) and every other asymmetric object in
+# bench/bench_janus.py: each object costs two full text-to-3D runs (~6 minutes of a test worker).
+JANUS_OBJECTS = ["duck"]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", JANUS_OBJECTS)
 def test_multi_view_sds_fixes_what_the_2d_prior_breaks(name):
     """(a) SDS with the 2D prior grows fronts where backs should be (the probe's azimuth error is that of a random
     match); (c) multi-view SDS faces the right way all around, with a better back view and shape (measured: duck
-    90° -> 0°, IoU 0.70 -> 0.95; chair 112.5° -> 0°, IoU 0.17 -> 0.57)."""
+    90° -> 0°, IoU 0.70 -> 0.95)."""
     assert name in asymmetric_objects()
     obj = get_object(name)
     rows = {}

@@ -1,4 +1,5 @@
 """The Checkpoint Prior's model check against ComfyUI's own model types (run with the host's python and ComfyUI)."""
+import pytest
 import os
 import subprocess
 
@@ -98,6 +99,7 @@ def test_a_diffusers_if_folder_in_models_diffusers_drives_sds_in_the_host(host):
     sys.stdout.flush()
 
 
+@pytest.mark.heavy
 def test_checkpoint_text_prior_drives_sds_with_view_prompts_and_vsd_in_latent_space(host):
     """Load Checkpoint (a random full-size SD 1.5) -> Checkpoint Prior (Text): the CLIP encodes the prompt with
     view suffixes for SDS, and every VSD estimator works on the 4-channel latents — the LoRA one adapting ComfyUI's
@@ -162,6 +164,7 @@ with torch.inference_mode(False):
 '''
 
 
+@pytest.mark.heavy
 def test_epsilon_and_v_prediction_match_the_raw_unet(host):
     """The predictor's epsilon equals the raw U-Net output under each parameterization — epsilon as is, v converted
     (eps = sqrt(a) v + sqrt(1 - a) x_t) — on the random SD 1.5 set to each by ComfyUI's Model Sampling Discrete

@@ -79,6 +79,21 @@ def test_object_info_lists_every_node_with_its_inputs(object_info):
 CHECKED_FROM_THE_PAGE = ["reconstruct_from_views"]
 
 
+@pytest.mark.both_hosts
+def test_the_pack_imports_without_a_warning(host, object_info):
+    """The server's start-up log names the pack once, in ComfyUI's import-time list, and never in a warning, an
+    error, a traceback or a Python warning (which would print the pack's path)."""
+    log = open(host.log_path, errors="replace").read()
+    start = log[: log.index("Starting server")] if "Starting server" in log else log
+    pack = re.compile(r"custom_nodes[/\\]Distill3D|Distill3D:")  # its path in the host, or its log prefix
+    ours = [line for line in start.splitlines() if pack.search(line)]
+    assert len(ours) == 1 and "IMPORT FAILED" not in ours[0] and "seconds:" in ours[0], ours
+    bad = [line for line in start.splitlines() if pack.search(line) and
+           re.search(r"WARNING|ERROR|Traceback|Warning", line)]
+    assert not bad, bad
+
+
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", [n for n in shipped_workflows() if n not in CHECKED_FROM_THE_PAGE])
 def test_shipped_workflow_runs(host, api_workflow, name):
     _run_shipped_workflow(host, api_workflow, name)
@@ -89,6 +104,7 @@ def test_shipped_workflow_runs(host, api_workflow, name):
 QUICK_WORKFLOWS = ["world_views", "world_random_views", "mvdream_sampler", "dreamfusion_world", "mvdream_sd21"]
 
 
+@pytest.mark.heavy
 @pytest.mark.newest_only
 @pytest.mark.parametrize("name", QUICK_WORKFLOWS)
 def test_quick_workflow_runs_on_the_newest_host(host, api_workflow, name):

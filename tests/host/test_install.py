@@ -36,24 +36,32 @@ def test_installing_the_pack_changed_nothing_the_host_had(name):
     assert all(current[k] == record["after"][k] for k in current), (current, record["after"])
 
 
-def _plan(python: str, requirements: list[str]) -> dict:
+def _plan(python: str, requirements: list[str], host_before: dict) -> dict:
+    """install.py's resolution, run by the host's python, with the host as it was before the pack was installed."""
     code = ("import sys, json; sys.path.insert(0, sys.argv[1]); import install; "
-            "ok, items, err = install.plan(sys.argv[2:], install.constraints_text(install.installed())); "
-            "print(json.dumps({'ok': ok, 'items': items, 'err': err[-300:]}))")
-    r = subprocess.run([python, "-c", code, ROOT, *requirements], capture_output=True, text=True, timeout=300)
+            "ok, items, err = install.plan(sys.argv[3:], install.constraints_text(json.loads(sys.argv[2]))); "
+            "print(json.dumps({'ok': ok, 'items': items, 'err': err[-3000:]}))")
+    r = subprocess.run([python, "-c", code, ROOT, json.dumps(host_before), *requirements], capture_output=True,
+                       text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def test_constraints_refuse_a_diffusers_that_would_change_the_hub_and_pick_one_that_fits():
-    """Negative control on ComfyUI 0.3.75 (transformers 4, huggingface-hub < 1): diffusers >= 0.41 needs hub >= 1.32,
-    so unconstrained pip would upgrade the hub and break ComfyUI's text encoders; under install.py's constraints
-    it cannot be resolved, and the plain requirement resolves to a release that needs nothing changed."""
-    python = host_env(HOST_DIRS["0.3.75"])["python"]
-    refused = _plan(python, ["diffusers>=0.41"])
-    assert not refused["ok"] and "huggingface" in refused["err"].lower(), refused
-    fits = _plan(python, ["diffusers>=0.30"])
+    """Negative control on ComfyUI 0.3.75 (transformers 4, huggingface-hub < 1) as it was before the pack: diffusers
+    >= 0.41 needs hub >= 1.32, so unconstrained pip would upgrade the hub and break ComfyUI's text encoders; under
+    install.py's constraints it cannot be resolved (pip names the hub), and the plain requirement resolves to a
+    release that needs nothing changed."""
+    host_dir = HOST_DIRS["0.3.75"]
+    python = host_env(host_dir)["python"]
+    before = json.load(open(os.path.join(host_dir, "pack-install-first.json")))["before"]
+    before.pop("diffusers", None)  # (present only where the host had it before the pack: then, as if it had not)
+    refused = _plan(python, ["diffusers>=0.41"], before)
+    assert not refused["ok"] and "conflicting dependencies" in refused["err"], refused
+    assert "huggingface-hub" in refused["err"].lower(), refused["err"]
+    fits = _plan(python, ["diffusers>=0.30"], before)
     assert fits["ok"] and not [i for i in fits["items"] if i["name"] in HOST_LIBRARIES], fits
+    print("DIFFUSERS for ComfyUI 0.3.75:", [i for i in fits["items"] if i["name"] == "diffusers"])
 
 
 def test_a_host_whose_diffusers_does_not_import_still_loads_the_pack_and_names_the_fix():
