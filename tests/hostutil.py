@@ -75,3 +75,16 @@ def tiny_mvdream(host, name: str = TINY_MVDREAM, *flags: str) -> str:
     """A tiny random MVDream checkpoint in the host's models/mvdream, written once; returns its name for the MVDream
     Prior."""
     return test_model(host, "mvdream", name, lambda path: write_tiny_mvdream(path, *flags))
+
+
+def mvdream_sampler_prompt(ckpt_name: str, steps: int = 2) -> dict:
+    """API graph: an MVDream checkpoint from models/mvdream -> Multi-View Sampler (4 views of "a snowman", 64²) ->
+    PreviewImage."""
+    return {"1": {"class_type": "Distill3DMVDreamPrior",
+                  "inputs": {"ckpt_name": ckpt_name, "prompt": "a snowman", "negative_prompt": "",
+                             "mode": "multi-view", "views": 4, "resolution": 64}},
+            "2": {"class_type": "Distill3DMultiViewSampler",
+                  "inputs": {"prior": ["1", 0], "views": 4, "elevation": 15.0, "azimuth_start": 0.0,
+                             "distance": 1.8, "fov": 40.0, "steps": steps, "guidance_scale": 5.0,
+                             "cfg_rescale": 0.0, "seed": 0}},
+            "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}}}

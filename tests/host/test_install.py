@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from comfy_host import HOST_DIRS, ROOT, ComfyHost, host_env
-from hostutil import tiny_mvdream
+from hostutil import mvdream_sampler_prompt, tiny_mvdream
 
 HOST_LIBRARIES = ("torch", "torchvision", "torchaudio", "transformers", "huggingface-hub", "tokenizers")
 
@@ -77,14 +77,7 @@ def test_a_host_whose_diffusers_does_not_import_still_loads_the_pack_and_names_t
                                                                       "format": "glb"}}}
         assert h.run(world)["status"]["status_str"] == "success"
         name = tiny_mvdream(h)
-        p = {"1": {"class_type": "Distill3DMVDreamPrior",
-                   "inputs": {"ckpt_name": name, "prompt": "a snowman", "negative_prompt": "", "mode": "multi-view",
-                              "views": 4, "resolution": 64}},
-             "2": {"class_type": "Distill3DMultiViewSampler",
-                   "inputs": {"prior": ["1", 0], "views": 4, "elevation": 15.0, "azimuth_start": 0.0,
-                              "distance": 1.8, "fov": 40.0, "steps": 1, "guidance_scale": 5.0, "cfg_rescale": 0.0,
-                              "seed": 0}},
-             "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}}}
+        p = mvdream_sampler_prompt(name, steps=1)
         entry = h.run(p)
         msg = str(entry["status"]["messages"])
         assert entry["status"]["status_str"] == "error"

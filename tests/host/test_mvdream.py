@@ -190,18 +190,11 @@ def test_files_that_are_not_mvdream_are_refused_saying_what_was_found(tiny, tmp_
 def test_the_mvdream_prior_node_refuses_a_plain_sd_file_in_models_mvdream(host):
     """A Stable Diffusion file put in models/mvdream by mistake fails the prompt with the reason; connected
     conditioning of the wrong width is refused; the server keeps serving."""
-    from hostutil import tiny_mvdream
+    from hostutil import mvdream_sampler_prompt, tiny_mvdream
     plain = tiny_mvdream(host, "distill3d_test_plain_sd.safetensors", "--no-camera")
 
     def prompt(name):
-        return {"1": {"class_type": "Distill3DMVDreamPrior",
-                      "inputs": {"ckpt_name": name, "prompt": "a snowman", "negative_prompt": "", "mode": "multi-view",
-                                 "views": 4, "resolution": 64}},
-                "2": {"class_type": "Distill3DMultiViewSampler",
-                      "inputs": {"prior": ["1", 0], "views": 4, "elevation": 15.0, "azimuth_start": 0.0,
-                                 "distance": 1.8, "fov": 40.0, "steps": 2, "guidance_scale": 5.0, "cfg_rescale": 0.0,
-                                 "seed": 0}},
-                "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}}}
+        return mvdream_sampler_prompt(name)
 
     entry = host.run(prompt(plain))
     assert entry["status"]["status_str"] == "error"
