@@ -52,9 +52,8 @@ def constraints_text(versions: dict[str, str]) -> str:
     return "".join(f"{name}=={version}\n" for name, version in sorted(versions.items()))
 
 
-def pip(args: list[str], quiet: bool) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "pip", *args]
-    return subprocess.run(cmd, text=True, capture_output=quiet)
+def pip(args: list[str], capture: bool) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pip", *args], text=True, capture_output=capture)
 
 
 def plan(requirements: list[str], constraints: str) -> tuple[bool, list[dict], str]:
@@ -62,7 +61,7 @@ def plan(requirements: list[str], constraints: str) -> tuple[bool, list[dict], s
     with tempfile.TemporaryDirectory() as tmp:
         cfile, report = os.path.join(tmp, "constraints.txt"), os.path.join(tmp, "report.json")
         open(cfile, "w").write(constraints)
-        r = pip(["install", "--dry-run", "--report", report, "-c", cfile, *requirements], quiet=True)
+        r = pip(["install", "--dry-run", "--report", report, "-c", cfile, *requirements], capture=True)
         if r.returncode != 0:  # pip explains the conflict on stdout, states it on stderr
             return False, [], "\n".join(line for line in (r.stdout + "\n" + r.stderr).splitlines()
                                          if line.strip() and not line.startswith("WARNING: Location"))
@@ -104,7 +103,7 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             cfile = os.path.join(tmp, "constraints.txt")
             open(cfile, "w").write(constraints)
-            r = pip(["install", "--quiet", "-c", cfile, *wanted], quiet=False)
+            r = pip(["install", "--quiet", "-c", cfile, *wanted], capture=False)
         if r.returncode != 0:
             return r.returncode
     after = installed()

@@ -46,7 +46,7 @@ def require(module: str, feature: str):
     except Exception as e:  # noqa: BLE001 - a broken install raises anything from inside the package
         top = module.split(".")[0]
         dist = {**OPTIONAL, **REQUIRED}.get(top, (top,))[0]
-        missing = isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] == module.split(".")[0]
+        missing = isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] == top
         why = "is not installed" if missing else f"does not import here ({type(e).__name__}: {e})"
         raise MissingDependency(
             f"{feature} needs the Python package '{dist}', which {why}. This environment has "

@@ -131,10 +131,7 @@ class BakeTexture(io.ComfyNode):
 
     @classmethod
     def execute(cls, mesh, texture_size, padding, field=None) -> io.NodeOutput:
-        if field is None and mesh.vertex_colors is None:
-            raise ValueError("Bake Texture: the mesh has no vertex colors and no field is connected; connect the "
-                             "field whose albedo should be baked")
-        color_fn = None
+        color_fn = None  # core.mesh.texture.bake refuses a mesh without vertex colors when no field is given
         if field is not None:
             dev = next(field.parameters()).device
             color_fn = lambda p: field.query(p.to(dev))[1]  # noqa: E731

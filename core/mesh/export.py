@@ -125,12 +125,10 @@ def load_mesh(path_or_bytes, fmt: str | None = None) -> Mesh:
                         torch.from_numpy(np.asarray(loaded.faces, dtype=np.int64)), None,
                         torch.from_numpy(np.asarray(loaded.visual.uv, dtype=np.float32)), tex)
     colors = None
-    vc = getattr(loaded.visual, "vertex_colors", None)
-    if attr is not None and len(attr) == len(loaded.vertices):
-        attr = np.asarray(attr)[:, :3]
-        vc = attr * 255.0 if np.issubdtype(attr.dtype, np.floating) else attr
-    if (loaded.visual.kind == "vertex" or attr is not None) and vc is not None and len(vc) == len(loaded.vertices):
-        colors = np.asarray(vc)[:, :3].astype(np.float64) / 255.0
+    vc = getattr(loaded.visual, "vertex_colors", None) if loaded.visual.kind == "vertex" else attr
+    if vc is not None and len(vc) == len(loaded.vertices):
+        vc = np.asarray(vc)[:, :3]
+        colors = vc.astype(np.float64) / (1.0 if np.issubdtype(vc.dtype, np.floating) else 255.0)
         if (fmt or (path_or_bytes if isinstance(path_or_bytes, str) else "")).lower().endswith("glb"):
             colors = linear_to_srgb(colors)
     return Mesh(torch.from_numpy(np.asarray(loaded.vertices, dtype=np.float32)),

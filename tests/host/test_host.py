@@ -57,8 +57,9 @@ EXPECTED_NODES = {
 
 
 @pytest.mark.both_hosts
-def test_object_info_lists_every_node_with_its_inputs(object_info):
+def test_object_info_lists_every_node_with_its_inputs(host, object_info):
     ours = {k: v for k, v in object_info.items() if k.startswith("Distill3D")}
+    print(f"NODES on ComfyUI {host.version}: {len(ours)} of Distill3D, {len(object_info)} in all")
     assert set(EXPECTED_NODES) == set(ours), "a node was added or removed: list it here with its inputs"
     for name, inputs in EXPECTED_NODES.items():
         d = ours[name]

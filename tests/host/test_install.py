@@ -9,7 +9,7 @@ import pytest
 from comfy_host import HOST_DIRS, ROOT, ComfyHost, host_env
 from hostutil import mvdream_sampler_prompt, tiny_mvdream
 
-HOST_LIBRARIES = ("torch", "torchvision", "torchaudio", "transformers", "huggingface-hub", "tokenizers")
+from install import HOST_PACKAGES as HOST_LIBRARIES  # torch, transformers, huggingface-hub, ... as install.py names them
 
 
 @pytest.mark.parametrize("name", sorted(HOST_DIRS))
