@@ -133,3 +133,18 @@ def dreamfusion_on_world(obj, kind: str = "neus", steps: int = 300, lr: float = 
         field = make_field(kind)
     return optimize(field, terms, steps, lr=lr, seed=seed, n_samples=n_samples, on_progress=on_progress,
                     device=device)
+
+
+#: the recipes of the shipped world text-to-3D workflows (dreamfusion_world, mvdream_world, prolificdreamer_world)
+WORLD_RECIPES = {"sds": dict(method="sds", mode="view-aware"),
+                 "mvsds": dict(method="mvsds", mode="multi-view"),
+                 "vsd": dict(method="vsd", mode="view-aware")}
+
+
+def judge_on_world(name: str, method: str = "sds", **kw) -> dict:
+    """One world recipe on one object, judged: evaluate_field's figures + seconds, steps and the run's stop reason."""
+    from .world import get_object
+    obj = get_object(name)
+    res = dreamfusion_on_world(obj, **(WORLD_RECIPES[method] | kw))
+    return evaluate_field(res.field, obj, resolution=32) | {"seconds": res.seconds, "steps": res.steps_done,
+                                                             "stopped": res.stopped}

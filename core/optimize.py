@@ -68,6 +68,8 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
                 check_cancel()
             if grid is not None and step % occupancy_every == 0 and step >= occupancy_every:
                 grid.update(field, step_size, generator=gen)
+            if hasattr(field, "anneal"):
+                field.anneal(step, steps)
             f = lr_factor(lr_schedule, step, steps, warmup)
             for g in opt.param_groups:
                 g["lr"] = g["base_lr"] * f
@@ -89,7 +91,8 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
                 elif isinstance(req, ViewRequest):
                     rec = field.render_views(req.cameras, req.height, req.width, n_samples=n_samples,
                                              generator=gen, shading=req.shading, want_normals=req.want_normals,
-                                             light_dirs=req.light_dirs, occupancy=grid, chunk=1 << 30)
+                                             light_dirs=req.light_dirs, occupancy=grid, chunk=1 << 30,
+                                             background=req.background)
                     views = (req, rec) if views is None else views
                 elif req is SHARED_VIEWS:
                     if views is None:
@@ -123,6 +126,8 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
             if on_progress is not None:
                 on_progress(step + 1, steps, logs)
     finally:
+        if hasattr(field, "anneal"):
+            field.anneal(steps, steps)
         for term in terms:
             term.finish()
     result.seconds = time.perf_counter() - t0

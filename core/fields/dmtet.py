@@ -82,7 +82,9 @@ class DMTetField(nn.Module):
             return new
 
     def render_views(self, cameras, height, width=None, shading="albedo", want_normals=False, light_dirs=None,
-                     ambient: float = 0.35, **_) -> RenderRecord:
+                     ambient: float = 0.35, background=None, **_) -> RenderRecord:
+        """Rasterize the surface; `background` as the volume renderer's (None: the texture field's own)."""
+        from ..render import view_backgrounds
         from ..render.raster import rasterize
 
         width = height if width is None else width
@@ -90,8 +92,13 @@ class DMTetField(nn.Module):
         if faces.shape[0] == 0:
             raise ValueError("the DMTet surface is empty (every grid vertex is on one side)")
         cams = cameras.to(verts.device)
-        bg = self.background(torch.zeros(1, 3, device=verts.device))[0].detach()
-        rec = rasterize(verts, faces, cams, height, width, attributes=verts, background=tuple(bg.tolist()))
+        rec = rasterize(verts, faces, cams, height, width, attributes=verts, background=(0.0, 0.0, 0.0))
+        solid = view_backgrounds(background, len(cams), verts.device)
+        if solid is None:
+            _, dirs = cams.rays(height, width)
+            bg = self.background(dirs.reshape(-1, 3)).reshape(*dirs.shape)
+        else:
+            bg = solid[:, None, None, :].expand(-1, height, width, 3)
         pos = rec.extras["positions"]
         covered = rec.alpha > 0
         albedo = torch.zeros_like(pos)
@@ -104,7 +111,8 @@ class DMTetField(nn.Module):
         a = rec.alpha[..., None]
         rgb = a * color + (1 - a) * bg
         return RenderRecord(rgb=rgb, alpha=rec.alpha, depth=rec.depth, normal=rec.normal,
-                            albedo=a * albedo + (1 - a) * bg, shading=shading, extras={"faces": faces.shape[0]})
+                            albedo=a * albedo + (1 - a) * bg, shading=shading, background=bg,
+                            extras={"faces": faces.shape[0]})
 
     def render_rays(self, *a, **k):
         raise NotImplementedError("a DMTet field renders whole views (rasterization), not ray batches")

@@ -62,6 +62,10 @@ class NoisePredictor:
     shadings = ("albedo", "lambertian", "textureless")  # the shadings whose renders it can judge
     text_prompts = True      # condition() takes text (else the conditioning was given, e.g. ComfyUI CONDITIONING)
     exact = False            # True: the exact denoiser of a known image set (the world prior), not a learned model
+    background_input = False  # True: predict_eps takes background= (the image behind each render, in x0 space),
+    #                           because its posterior depends on it (the world prior); networks see composites
+    any_background = True    # False: it judges renders only over the background of its own conditioning (e.g. a
+    #                          fixed reference image's), so random backgrounds would be a wrong gradient
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Renders [B,H,W,3] in 0..1 (already at `resolution`) -> the prior's x0 space, differentiably."""

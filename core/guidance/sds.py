@@ -95,9 +95,15 @@ class SDSLoss(LossTerm):
                  t_range_end: tuple[float, float] | None = None, t_schedule: str = "linear",
                  anneal_until: float = 0.5, cfg_rescale_phi: float = 0.0, rescale_group: int | None = None,
                  x0_form: bool = False, view_prompts: bool = True, grad_clip: float | None = None,
-                 shadings=(("albedo", 1.0),), light_spread: float = 0.5, views: int = 1, weight: float = 1.0,
-                 schedule=None):
+                 shadings=(("albedo", 1.0),), light_spread: float = 0.5, views: int = 1,
+                 random_background: float = 0.0, weight: float = 1.0, schedule=None):
         super().__init__(weight, schedule)
+        if not 0.0 <= random_background <= 1.0:
+            raise ValueError(f"the random-background probability must be within 0..1, got {random_background}")
+        if random_background and not prior.predictor.any_background:
+            raise ValueError(f"{type(prior.predictor).__name__} judges renders only over the background of its own "
+                             f"conditioning, so random backgrounds would give a wrong gradient: set the "
+                             f"random-background probability to 0 and give the field a solid background instead")
         if views < 1 or batch % views:
             raise ValueError(f"a batch of {batch} views cannot form groups of {views}: use a multiple of {views}")
         prior_views = getattr(prior.predictor, "views", 1)
@@ -134,6 +140,7 @@ class SDSLoss(LossTerm):
         self.phi, self.group, self.x0_form = cfg_rescale_phi, rescale_group, x0_form
         self.view_prompts = view_prompts and prior.view_prompts
         self.grad_clip, self.shadings, self.light_spread = grad_clip, usable, light_spread
+        self.random_background = random_background
         self._gen = None
         self._cams = None
         self._last = None
@@ -154,21 +161,44 @@ class SDSLoss(LossTerm):
         shading = self.shadings[int(torch.multinomial(probs, 1, generator=generator))][0]
         light = random_light(self._cams, generator, self.light_spread) if shading != "albedo" else None
         r = self.predictor.resolution
-        return ViewRequest(self._cams, r, r, shading=shading, light_dirs=light)
+        return ViewRequest(self._cams, r, r, shading=shading, light_dirs=light, background=self.draw_background())
+
+    def draw_background(self):
+        """With probability `random_background`, one random solid colour per view for this step (threestudio's
+        augmentation: the field cannot hide an object of the background's colour behind it); else None, the
+        field's own background."""
+        if not self.random_background or float(torch.rand((), generator=self._gen)) >= self.random_background:
+            return None
+        return torch.rand(len(self._cams), 3, generator=self._gen)
+
+    def backgrounds(self, record):
+        """The backgrounds of the renders in the prior's space, for a prior whose posterior depends on them
+        (background_input); None for networks, which simply see the composited renders."""
+        if not self.predictor.background_input or record.background is None:
+            return None
+        with torch.no_grad():
+            return self.predictor.encode(record.background.detach())
+
+    def predict(self, x_t, t, cond, cams, background=None):
+        """The prior's epsilon, told the renders' background where it takes one."""
+        if background is not None:
+            return self.predictor.predict_eps(x_t, t, cond, cams, background=background)
+        return self.predictor.predict_eps(x_t, t, cond, cams)
 
     @torch.no_grad()
-    def guided_eps(self, x_t, t, cams):
+    def guided_eps(self, x_t, t, cams, background=None):
         """(CFG-guided eps, conditional eps): one unconditional call, one conditional call per view label."""
         p = self.predictor
         if self.view_prompts:
             labels = [direction_label(float(e), float(a)) for e, a in zip(cams.elevation, cams.azimuth)]
         else:
             labels = [None] * x_t.shape[0]
-        e_u = p.predict_eps(x_t, t, self.prior.conditions(None)[1], cams)
+        e_u = self.predict(x_t, t, self.prior.conditions(None)[1], cams, background)
         e_c = torch.empty_like(x_t)
         for label in sorted(set(labels), key=str):
             idx = [i for i, lab in enumerate(labels) if lab == label]
-            e_c[idx] = p.predict_eps(x_t[idx], t[idx], self.prior.conditions(label)[0], cams[idx])
+            e_c[idx] = self.predict(x_t[idx], t[idx], self.prior.conditions(label)[0], cams[idx],
+                                    None if background is None else background[idx])
         eps_hat = cfg(e_u, e_c, self.scale)
         if self.phi:
             ac = p.alphas_cumprod
@@ -193,7 +223,7 @@ class SDSLoss(LossTerm):
         ac = p.alphas_cumprod
         t, eps, x_t = self.noised(x, step, total)
         with torch.no_grad():
-            eps_hat, _ = self.guided_eps(x_t, t, self._cams.to(dev))
+            eps_hat, _ = self.guided_eps(x_t, t, self._cams.to(dev), self.backgrounds(record))
             target = eps_to_x0(x_t, eps_hat, t, ac)
         self._last = (record.rgb.detach(), target)
         if self.x0_form:  # MVDream: 0.5 ||x - sg(x0_hat)||^2, SDS with another weight

@@ -70,10 +70,10 @@ class _CameraTimeConvNet(nn.Module):
         return self.out(nn.functional.silu(h))
 
 
-def _prior_eps(vsd, x_t, t, cams):
+def _prior_eps(vsd, x_t, t, cams, background=None):
     """The prior's conditional epsilon (no view suffix), without gradients."""
     with torch.no_grad():
-        return vsd.predictor.predict_eps(x_t, t, vsd.prior.conditions(None)[0], cams)
+        return vsd.predict(x_t, t, vsd.prior.conditions(None)[0], cams, background)
 
 
 class LoRAEstimator(nn.Module):
@@ -95,7 +95,7 @@ class LoRAEstimator(nn.Module):
         self.lora = LoRA(net, time_embedding)
         self._net = (net,)  # not a submodule: the U-Net stays the prior's, frozen
 
-    def eps(self, x_t, t, cams, vsd):
+    def eps(self, x_t, t, cams, vsd, background=None):
         from .lora import freeze
         freeze(self._net[0])  # a host may have reloaded it in inference mode
         with self.lora.active(cams.c2w.to(x_t.device)):
@@ -116,15 +116,17 @@ class PriorResidualEstimator(nn.Module):
         super().__init__()
         self.residual = _CameraTimeConvNet(shape[0], shape[0], width)
 
-    def eps(self, x_t, t, cams, vsd):
-        return _prior_eps(vsd, x_t, t, cams) + self.residual(x_t, t, cams.c2w)
+    def eps(self, x_t, t, cams, vsd, background=None):
+        return _prior_eps(vsd, x_t, t, cams, background) + self.residual(x_t, t, cams.c2w)
 
 
 class RenderEstimator(nn.Module):
     """x0 of the current renders from (x_t, t, camera): D(camera) + a zero-initialized residual R. D starts at zero
     (a mid-gray image in pixel space, the zero latent) and learns the renders within a few dozen steps. Trained
     with the x0 form of the diffusion loss (|x0_phi - x|²: the same minimizer as the epsilon loss, without its
-    1/sigma² blow-up at small t)."""
+    1/sigma² blow-up at small t). Given the renders' backgrounds (a prior that takes them), D decodes a
+    premultiplied colour and a coverage and composites them over the step's background, as the renders are: so
+    random backgrounds change what it predicts exactly as they change the renders."""
 
     loss_space = "x0"
     default_steps = 8
@@ -133,25 +135,34 @@ class RenderEstimator(nn.Module):
         super().__init__()
         c, h, w = shape
         self.shape = tuple(shape)
+        self.layered = bool(getattr(predictor, "background_input", False))
         self.decoder = nn.Sequential(nn.Linear(CAMERA_FEATURES, hidden), nn.SiLU(), nn.Linear(hidden, hidden),
                                      nn.SiLU())
-        self.decoder_out = nn.Linear(hidden, c * h * w)
+        self.decoder_out = nn.Linear(hidden, (c + self.layered) * h * w)
         nn.init.zeros_(self.decoder_out.weight)
         nn.init.zeros_(self.decoder_out.bias)
         self.residual = _CameraTimeConvNet(2 * c, c, width)
 
-    def mean_render(self, c2w: torch.Tensor) -> torch.Tensor:
-        return self.decoder_out(self.decoder(camera_features(c2w))).reshape(-1, *self.shape)
+    def mean_render(self, c2w: torch.Tensor, background=None) -> torch.Tensor:
+        out = self.decoder_out(self.decoder(camera_features(c2w)))
+        if not self.layered:
+            return out.reshape(-1, *self.shape)
+        c, h, w = self.shape
+        out = out.reshape(-1, c + 1, h, w)
+        if background is None:
+            return out[:, :c]
+        cover = torch.sigmoid(out[:, c:])  # 0.5 at the start: the zero image over any background is gray-ish
+        return out[:, :c] + (1 - cover) * background.to(out)
 
-    def x0(self, x_t, t, c2w, alphas_cumprod):
+    def x0(self, x_t, t, c2w, alphas_cumprod, background=None):
         """The residual sees x_t beside the mean render as it appears in x_t (scaled by sqrt(a_t))."""
-        mean = self.mean_render(c2w).to(x_t)
+        mean = self.mean_render(c2w, background).to(x_t)
         a = alphas_cumprod.to(x_t)[t].reshape(-1, 1, 1, 1)
         return mean + self.residual(torch.cat([x_t, a.sqrt() * mean], 1), t, c2w)
 
-    def eps(self, x_t, t, cams, vsd):
+    def eps(self, x_t, t, cams, vsd, background=None):
         ac = vsd.predictor.alphas_cumprod
-        return x0_to_eps(x_t, self.x0(x_t, t, cams.c2w, ac), t, ac)
+        return x0_to_eps(x_t, self.x0(x_t, t, cams.c2w, ac, background), t, ac)
 
 
 ESTIMATORS = {"lora": LoRAEstimator, "prior + residual": PriorResidualEstimator, "renders": RenderEstimator}
@@ -201,11 +212,11 @@ class VSDLoss(SDSLoss):
             self.estimator = est.to(x.device)
             self._opt = torch.optim.Adam(self.estimator.parameters(), lr=self.estimator_lr)
 
-    def eps_phi(self, x_t, t, cams):
-        """The estimator's epsilon of the current renders."""
-        return self.estimator.eps(x_t, t, cams, self)
+    def eps_phi(self, x_t, t, cams, background=None):
+        """The estimator's epsilon of the current renders (over their backgrounds, where the prior takes them)."""
+        return self.estimator.eps(x_t, t, cams, self, background)
 
-    def train_estimator(self, x, cams):
+    def train_estimator(self, x, cams, background=None):
         """Adam steps of the estimator on the detached renders, t uniform over (0.02, 0.98), with the diffusion loss
         in the estimator's own space (epsilon or x0); returns that loss."""
         T = self.predictor.num_timesteps
@@ -216,7 +227,7 @@ class VSDLoss(SDSLoss):
             eps = torch.randn(x.shape, generator=self._gen).to(x.device, x.dtype)
             x_t = add_noise(x, eps, t, ac)
             with torch.enable_grad():
-                pred = self.eps_phi(x_t, t, cams)
+                pred = self.eps_phi(x_t, t, cams, background)
                 if self.estimator.loss_space == "x0":
                     pred, eps = eps_to_x0(x_t, pred, t, ac), x
                 loss = ((pred - eps) ** 2).mean()
@@ -233,12 +244,13 @@ class VSDLoss(SDSLoss):
         cams = self._cams.to(x.device)
         ac = p.alphas_cumprod
         t, eps, x_t = self.noised(x, step, total)
+        bg = self.backgrounds(record)
         with torch.no_grad():
-            eps_pre, _ = self.guided_eps(x_t, t, cams)
-            eps_est = self.eps_phi(x_t, t, cams)
+            eps_pre, _ = self.guided_eps(x_t, t, cams, bg)
+            eps_est = self.eps_phi(x_t, t, cams, bg)
             self._last = (record.rgb.detach(), eps_to_x0(x_t, eps_pre, t, ac))
         w = sds_weight(self.weighting, ac, t)
         value, grad = sds_from_eps(x, eps_pre, eps_est, w, self.grad_clip)
-        est_loss = self.train_estimator(x.detach(), cams)
+        est_loss = self.train_estimator(x.detach(), cams, bg)
         return value, {"vsd": float(value.detach()), "estimator": est_loss,
                        "grad_norm": float(grad.norm() / x.shape[0]), "t": float(t.float().mean())}

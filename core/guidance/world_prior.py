@@ -52,6 +52,7 @@ class WorldPrior(NoisePredictor):
 
     space = "pixel"
     exact = True
+    background_input = True
     shadings = ("albedo",)  # the render sets are albedo renders
 
     def __init__(self, resolution: int = 32, mode: str = "view-aware", kernel_degrees: float = 10.0,
@@ -85,18 +86,28 @@ class WorldPrior(NoisePredictor):
         self._stacks: dict[tuple, torch.Tensor] = {}
 
     # ---- data -----------------------------------------------------------------------------------------------
-    def render_set(self, name: str) -> torch.Tensor:
-        """[G,3,R,R] renders in [-1,1] of one object from every grid camera (self.cameras, self.dirs)."""
+    def layers(self, name: str) -> torch.Tensor:
+        """[G,4,R,R] renders of one object from every grid camera (self.cameras, self.dirs) as layers to composite:
+        channels 0-2 the colour premultiplied by coverage in the prior's [-1,1] space (2·c·alpha - alpha), channel 3
+        the coverage alpha; over a background B (in [-1,1]) the image is colour + (1 - alpha) B, exactly."""
         if name not in self._sets:
             obj = CATALOGUE[name]
-            key = content_key(_object_fingerprint(obj), _renderer_source(), self.resolution, self.grid)
+            key = content_key(_object_fingerprint(obj), _renderer_source(), self.resolution, self.grid, "layers")
 
             def build():
-                rgb = render_object(obj, self.cameras, self.resolution, shading=self.grid["shading"],
-                                    background=self.grid["background"]).rgb
-                return rgb.permute(0, 3, 1, 2).contiguous() * 2 - 1
+                rec = render_object(obj, self.cameras, self.resolution, shading=self.grid["shading"],
+                                    background=(0.0, 0.0, 0.0))
+                a = rec.alpha[..., None]
+                return torch.cat([2 * rec.rgb - a, a], -1).permute(0, 3, 1, 2).contiguous()
             self._sets[name] = cached("world_render_sets", key, build).to(self.device)
         return self._sets[name]
+
+    def render_set(self, name: str, background=None) -> torch.Tensor:
+        """[G,3,R,R] renders in [-1,1] of one object from every grid camera, over `background` (an RGB colour in
+        0..1; default the grid's)."""
+        lay = self.layers(name)
+        b = torch.tensor(self.grid["background"] if background is None else background, device=lay.device)
+        return lay[:, :3] + (1 - lay[:, 3:]) * (2 * b - 1).reshape(1, 3, 1, 1)
 
     def condition(self, prompt: str, negative: str = ""):
         """(conditional, unconditional): the object the prompt names, and every object pooled."""
@@ -125,12 +136,50 @@ class WorldPrior(NoisePredictor):
             out.append((idx, -(ang[b, idx] ** 2) / (2 * self.kernel ** 2)))
         return out
 
-    def _stack(self, cond):
-        """([O,G,D] float64 render sets of the conditioning's objects, their squared norms [O,G])."""
+    def _stack(self, cond) -> dict:
+        """The conditioning's objects' layers in float64, flattened, with the sums every solid background needs:
+        C [O,G,3P] premultiplied colour, A [O,G,P] alpha, cc = |C|², cs [O,G,3] = sum_p C_ch (1 - A), q = |1 - A|²."""
         if cond not in self._stacks:
-            y = torch.stack([self.render_set(n) for n in cond]).flatten(2).double()
-            self._stacks[cond] = (y, (y * y).sum(-1))
+            lay = torch.stack([self.layers(n) for n in cond]).double()  # [O,G,4,R,R]
+            o, g = lay.shape[:2]
+            C, A = lay[:, :, :3].reshape(o, g, 3, -1), lay[:, :, 3].reshape(o, g, -1)
+            self._stacks[cond] = dict(C=C.reshape(o, g, -1), A=A, cc=(C * C).sum((-1, -2)),
+                                      cs=(C * (1 - A)[:, :, None]).sum(-1), q=((1 - A) ** 2).sum(-1))
         return self._stacks[cond]
+
+    def _backgrounds(self, background, n: int, like: torch.Tensor) -> list[torch.Tensor]:
+        """Per view, the background in the prior's [-1,1] space, float64: a colour [3] where it is solid (the exact
+        posterior then costs two matrix-vector products), else the image [3,P]."""
+        if background is None:
+            b = 2 * torch.tensor(self.grid["background"], dtype=torch.float64, device=like.device) - 1
+            return [b] * n
+        if background.shape != like.shape:
+            raise ValueError(f"the backgrounds {tuple(background.shape)} do not match the renders {tuple(like.shape)}")
+        out = []
+        for img in background.to(like.device).double().flatten(2):  # [3,P]
+            solid = (img.amax(-1) - img.amin(-1)).max() < 1e-6
+            out.append(img[:, 0].clone() if solid else img)
+        return out
+
+    @staticmethod
+    def _sq_distances(st, idx, x, a, bg) -> torch.Tensor:
+        """|x - sqrt(a) y_k|² [O,k] for candidates y_k = C_k + (1 - A_k) B, in float64 (the exponent divides by
+        sigma², tiny at low t)."""
+        C, A = st["C"][:, idx], st["A"][:, idx]
+        if bg.ndim == 1:  # solid: y.x and |y|² from precomputed sums
+            bx = (bg[:, None] * x.reshape(3, -1)).sum(0)
+            yx = C @ x + bx.sum() - A @ bx
+            yy = st["cc"][:, idx] + 2 * st["cs"][:, idx] @ bg + (bg @ bg) * st["q"][:, idx]
+            return ((x @ x) - 2 * a.sqrt() * yx + a * yy).clamp_min(0)
+        y = C.reshape(*C.shape[:2], 3, -1) + (1 - A)[:, :, None] * bg
+        return ((x.reshape(3, -1) - a.sqrt() * y) ** 2).sum((-1, -2))
+
+    @staticmethod
+    def _mean(st, idx, w, bg) -> torch.Tensor:
+        """sum_k w_k y_k [3P] for softmax weights w [O,k]."""
+        c = torch.einsum("ok,okd->d", w, st["C"][:, idx]).reshape(3, -1)
+        cover = torch.einsum("ok,okp->p", w, st["A"][:, idx])
+        return (c + (1 - cover) * (bg[:, None] if bg.ndim == 1 else bg)).flatten()
 
     def group_offsets(self, cameras) -> torch.Tensor:
         """[B/V, V] grid-azimuth steps of each view from its group's first view; refuses groups that are not
@@ -151,47 +200,48 @@ class WorldPrior(NoisePredictor):
                              f"{az.tolist()}")
         return off.long() % int(round(360.0 / step))
 
-    def joint_posterior_mean(self, x_t, t, cond, cameras) -> torch.Tensor:
+    def joint_posterior_mean(self, x_t, t, cond, cameras, background=None) -> torch.Tensor:
         """E[x0 tuple | x_t tuple] for groups of `views` views: [B,3,R,R] (see the class docstring)."""
         v, n_az = self.views, int(round(360.0 / self.grid["azimuth_step"]))
         a = self.alphas_cumprod.to(x_t.device)[t.long()].double()
-        sets, sq = self._stack(cond)
+        st = self._stack(cond)
+        bgs = self._backgrounds(background, x_t.shape[0], x_t)
         offsets = self.group_offsets(cameras).to(self.device)
         out = torch.empty_like(x_t)
         firsts = cameras[list(range(0, len(cameras), v))]
         for g, (idx, log_cam) in enumerate(self.candidates(firsts, len(firsts))):
             rows, cols = idx // n_az, idx % n_az
             tup = rows[None] * n_az + (cols[None] + offsets[g][:, None]) % n_az  # [V,k] grid index per view
-            logw = log_cam.double()[None].expand(sets.shape[0], -1).clone()  # [O,k]
+            logw = log_cam.double()[None].expand(st["C"].shape[0], -1).clone()  # [O,k]
             for i in range(v):
                 b = g * v + i
-                y, x = sets[:, tup[i]], x_t[b].flatten().double()
-                d2 = (x @ x) - 2 * a[b].sqrt() * (y @ x) + a[b] * sq[:, tup[i]]
-                logw -= d2.clamp_min(0) / (2 * (1 - a[b]))
+                logw -= self._sq_distances(st, tup[i], x_t[b].flatten().double(), a[b], bgs[b]) / (2 * (1 - a[b]))
             w = torch.softmax(logw.flatten(), 0).reshape(logw.shape)
             for i in range(v):
-                out[g * v + i] = torch.einsum("ok,okd->d", w, sets[:, tup[i]]).reshape(x_t.shape[1:]).to(x_t.dtype)
+                b = g * v + i
+                out[b] = self._mean(st, tup[i], w, bgs[b]).reshape(x_t.shape[1:]).to(x_t.dtype)
         return out
 
-    def posterior_mean(self, x_t, t, cond, cameras=None) -> torch.Tensor:
-        """E[x0 | x_t] over the renders of the conditioning's objects: [B,3,R,R]."""
+    def posterior_mean(self, x_t, t, cond, cameras=None, background=None) -> torch.Tensor:
+        """E[x0 | x_t] over the renders of the conditioning's objects, composited over `background` ([B,3,R,R] in
+        [-1,1], per view; default the grid's colour): [B,3,R,R]."""
         if self.mode == "multi-view":
-            return self.joint_posterior_mean(x_t, t, cond, cameras)
+            return self.joint_posterior_mean(x_t, t, cond, cameras, background)
         a = self.alphas_cumprod.to(x_t.device)[t.long()].double()
-        sets, sq = self._stack(cond)
+        st = self._stack(cond)
+        bgs = self._backgrounds(background, x_t.shape[0], x_t)
         out = torch.empty_like(x_t)
         for b, (idx, log_cam) in enumerate(self.candidates(cameras, x_t.shape[0])):
-            y = sets[:, idx]  # [O,k,D]
-            x = x_t[b].flatten().double()
-            # |x - a y|^2 in float64: the exponent divides by sigma^2, which is tiny at low t
-            d2 = (x @ x) - 2 * a[b].sqrt() * (y @ x) + a[b] * sq[:, idx]
-            logw = -d2.clamp_min(0) / (2 * (1 - a[b])) + log_cam.double()[None]
+            d2 = self._sq_distances(st, idx, x_t[b].flatten().double(), a[b], bgs[b])
+            logw = -d2 / (2 * (1 - a[b])) + log_cam.double()[None]
             w = torch.softmax(logw.flatten(), 0).reshape(logw.shape)
-            out[b] = torch.einsum("ok,okd->d", w, y).reshape(x_t.shape[1:]).to(x_t.dtype)
+            out[b] = self._mean(st, idx, w, bgs[b]).reshape(x_t.shape[1:]).to(x_t.dtype)
         return out
 
     @torch.no_grad()
-    def predict_eps(self, x_t, t, cond, cameras=None) -> torch.Tensor:
-        x0 = self.posterior_mean(x_t, t, cond, cameras)
+    def predict_eps(self, x_t, t, cond, cameras=None, background=None) -> torch.Tensor:
+        """background: the image behind each render in the prior's space ([B,3,R,R], e.g. encode(record.background))
+        or None for the grid's colour; the posterior is the exact one for that background."""
+        x0 = self.posterior_mean(x_t, t, cond, cameras, background)
         a = self.alphas_cumprod.to(x_t.device)[t.long()].reshape(-1, 1, 1, 1)
         return (x_t - a.sqrt() * x0) / (1 - a).sqrt()

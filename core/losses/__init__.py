@@ -31,6 +31,7 @@ class ViewRequest:
     shading: str = "albedo"
     want_normals: bool = False
     light_dirs: torch.Tensor | None = None
+    background: torch.Tensor | None = None  # [N,3] solid colours behind the views; None: the field's own
 
 
 SHARED_VIEWS = "shared-views"

@@ -26,7 +26,8 @@ class RenderRecord:
 
     rgb and albedo are composited over the background; alpha is coverage; depth is the distance along the view
     axis (alpha-weighted, 0 where empty); normal holds unit world-space normals (zeros where empty) or None when
-    the renderer was not asked for them; extras carries renderer-specific figures (e.g. regularizer inputs).
+    the renderer was not asked for them; background is the colour behind each pixel that rgb was composited
+    over (what a prior that knows the background judges against); extras carries renderer-specific figures.
     """
 
     rgb: torch.Tensor
@@ -35,9 +36,22 @@ class RenderRecord:
     normal: torch.Tensor | None = None
     albedo: torch.Tensor | None = None
     shading: str = "albedo"
+    background: torch.Tensor | None = None
     extras: dict = field(default_factory=dict)
 
     def camera_normals(self, cameras) -> torch.Tensor:
         """Image normals in each camera's frame (+X right, +Y up, +Z towards the viewer)."""
         R = cameras.c2w[:, :3, :3].to(self.normal.device)
         return torch.einsum("nji,nhwj->nhwi", R, self.normal)
+
+
+def view_backgrounds(background, n: int, device) -> torch.Tensor | None:
+    """A per-view solid background as [N,3] (from one colour [3] or per-view colours [N,3]); None stays None."""
+    if background is None:
+        return None
+    bg = torch.as_tensor(background, dtype=torch.float32, device=device)
+    if bg.ndim == 1:
+        bg = bg.expand(n, 3)
+    if bg.shape != (n, 3):
+        raise ValueError(f"a background is one RGB colour or one per view ({n}, 3); got {tuple(bg.shape)}")
+    return bg

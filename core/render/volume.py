@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ..cameras import Cameras, camera_light
-from . import SHADINGS, RenderRecord, shade
+from . import SHADINGS, RenderRecord, shade, view_backgrounds
 
 
 def ray_box(origins, dirs, bound):
@@ -119,12 +119,13 @@ def render_rays(field, origins: torch.Tensor, dirs: torch.Tensor, n_samples: int
     depth = depth / opacity.clamp_min(1e-6) * (opacity > 1e-6)
     normals = F.normalize(normal_acc, dim=-1) * (opacity[:, None] > 1e-6) if need_normals else None
     return RenderRecord(rgb=out_rgb, alpha=opacity.clamp(0, 1), depth=depth, normal=normals, albedo=out_albedo,
-                        shading=shading, extras={"samples_evaluated": evaluated})
+                        shading=shading, background=bg, extras={"samples_evaluated": evaluated})
 
 
 def render_views(field, cameras: Cameras, height: int, width: int | None = None, chunk: int = 16384,
-                 light_dirs=None, **kw) -> RenderRecord:
-    """Render full images [N,H,W,...] from cameras, `chunk` rays at a time (bounded memory at any size)."""
+                 light_dirs=None, background=None, **kw) -> RenderRecord:
+    """Render full images [N,H,W,...] from cameras, `chunk` rays at a time (bounded memory at any size).
+    background: None (the field's own), one RGB colour or one per view [N,3], composited behind each view."""
     width = height if width is None else width
     o, d = cameras.rays(height, width)
     n = len(cameras)
@@ -133,11 +134,15 @@ def render_views(field, cameras: Cameras, height: int, width: int | None = None,
     if light_dirs is None and kw.get("shading", "albedo") != "albedo":
         light_dirs = camera_light(cameras)
     ld = None if light_dirs is None else light_dirs[:, None, None, :].expand_as(d).reshape(-1, 3)
+    bg = view_backgrounds(background, n, d.device)
+    if bg is not None:
+        bg = bg[:, None, None, :].expand_as(d).reshape(-1, 3)
     o, d, cos = o.reshape(-1, 3), d.reshape(-1, 3), cos.reshape(-1)
     parts = []
     for i in range(0, o.shape[0], chunk):
         sl = slice(i, i + chunk)
-        rec = render_rays(field, o[sl], d[sl], depth_scale=cos[sl], light_dirs=None if ld is None else ld[sl], **kw)
+        rec = render_rays(field, o[sl], d[sl], depth_scale=cos[sl], light_dirs=None if ld is None else ld[sl],
+                          background=None if bg is None else bg[sl], **kw)
         parts.append(rec)
 
     def cat(name):
@@ -148,5 +153,5 @@ def render_views(field, cameras: Cameras, height: int, width: int | None = None,
         return v.reshape(n, height, width, *v.shape[1:])
 
     return RenderRecord(rgb=cat("rgb"), alpha=cat("alpha"), depth=cat("depth"), normal=cat("normal"),
-                        albedo=cat("albedo"), shading=parts[0].shading,
+                        albedo=cat("albedo"), shading=parts[0].shading, background=cat("background"),
                         extras={"samples_evaluated": sum(p.extras["samples_evaluated"] for p in parts)})

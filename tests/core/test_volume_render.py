@@ -243,3 +243,49 @@ def test_render_regularizers_act_on_the_views_another_loss_renders():
     assert o[0] > 1e-3 and sum(o[-3:]) < 0.8 * sum(o[:3]), o
     with pytest.raises(ValueError, match="renders whole views"):
         optimize(base.clone(), [RenderRegularizer(sparsity=1.0)], 2)
+
+
+def test_views_composite_over_per_view_backgrounds_and_say_which():
+    """A solid colour per view (random-background augmentation) replaces the field's own background: rgb = colour
+    over alpha + (1 - alpha) background, exactly, and the record says what each pixel was composited over; the
+    same for a DMTet surface, whose own background is the field's environment MLP when it has one."""
+    from core.fields.dmtet import DMTetField
+    field = AnalyticSphere("sdf")
+    cams = orbit(2, 0, 1.8, 40)
+    own = render_views(field, cams, 16, perturb=False)
+    colors = torch.tensor([[0.9, 0.1, 0.1], [0.1, 0.8, 0.3]])
+    rec = render_views(field, cams, 16, perturb=False, background=colors)
+    a = rec.alpha[..., None]
+    assert torch.allclose(rec.background, colors[:, None, None, :].expand(-1, 16, 16, -1))
+    assert torch.allclose(own.background, torch.zeros_like(own.background))  # the field's black
+    assert torch.allclose(rec.rgb, own.rgb + (1 - a) * rec.background, atol=1e-6)
+    assert float(a[:, 8, 8].min()) > 0.99 and float(a[:, 0, 0].max()) < 0.01
+    with pytest.raises(ValueError, match="one RGB colour or one per view"):
+        render_views(field, cams, 16, background=torch.ones(3, 3))
+    neus = make_field("neus", background="mlp")
+    dmtet = DMTetField.from_field(neus, 16)
+    env = dmtet.render_views(cams, 16)
+    _, dirs = cams.rays(16, 16)
+    assert torch.allclose(env.background, neus.background(dirs.reshape(-1, 3)).reshape(2, 16, 16, 3), atol=1e-6)
+    rec = dmtet.render_views(cams, 16, background=colors)
+    assert torch.allclose(rec.rgb[:, 0, 0], colors, atol=1e-6)  # a corner: background only
+    assert torch.allclose(rec.rgb, env.rgb - (1 - env.alpha[..., None]) * (env.background - rec.background),
+                          atol=1e-5)
+
+
+def test_neus_sharpness_is_capped_while_the_run_warms_up():
+    """The cap grows geometrically from 20 to 2000 over the first half, then lifts; the optimizer applies it each
+    step and lifts it when the run ends (the torus it opens: tests/core/test_fit_world.py)."""
+    neus = make_field("neus", init_variance=0.6)  # s = exp(6) = 403 uncapped
+    neus.anneal(0, 100)
+    assert float(neus.inv_s.detach()) == pytest.approx(20.0)
+    neus.anneal(25, 100)
+    assert float(neus.inv_s.detach()) == pytest.approx(200.0, rel=1e-4)
+    neus.anneal(50, 100)
+    assert float(neus.inv_s.detach()) == pytest.approx(403.4, rel=1e-3)
+    seen, fresh = [], make_field("neus")
+    term = ReferenceViewsLoss(torch.rand(1, 8, 8, 3), orbit(1, 0, 1.8, 40), rays_per_step=64)
+    res = optimize(fresh, [term], 4, on_progress=lambda s, n, logs: seen.append(fresh.max_inv_s))
+    assert seen[:2] == pytest.approx([20.0, 200.0]) and seen[2:] == [None, None] and res.field.max_inv_s is None
+    with pytest.raises(ValueError, match="fraction of the run"):
+        make_field("neus", sharpness_warmup=2.0)
