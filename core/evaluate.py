@@ -9,6 +9,8 @@ import torch
 from .cameras import Cameras, orbit
 from .metrics import iou, mesh_iou, psnr, ssim
 
+WHITE = (1.0, 1.0, 1.0)  # the background of the world's true renders
+
 
 def training_views(n: int = 24, distance: float = 1.8, fov: float = 40.0) -> Cameras:
     """n views on four rings: elevation 15 (5/12 of them), 45 (1/4), 75 (1/6, seeing into cavities), -20."""
@@ -26,13 +28,14 @@ def held_out_views(n: int = 8, distance: float = 1.8, fov: float = 40.0) -> Came
 @torch.no_grad()
 def evaluate_field(field, obj, resolution: int = 64, mesh_resolution: int = 96, views: Cameras | None = None,
                    mesh=None) -> dict:
-    """IoU of the field's extracted surface, and PSNR / SSIM / silhouette IoU of albedo renders at held-out views."""
+    """IoU of the field's extracted surface, and PSNR / SSIM / silhouette IoU of albedo renders at held-out views
+    (over white, as the true renders: a learned environment background is not part of the object)."""
     from .mesh.extract import field_mesh
     from .world import occupancy, render_object
 
     views = held_out_views() if views is None else views
     dev = next(field.parameters()).device
-    rec = field.render_views(views.to(dev), resolution, perturb=False)
+    rec = field.render_views(views.to(dev), resolution, perturb=False, background=WHITE)
     true = render_object(obj, views, resolution, shading="albedo")
     mesh = field_mesh(field, mesh_resolution) if mesh is None else mesh
     return {
@@ -60,7 +63,7 @@ def janus_probe(field, obj, elevation: float = 15.0, held_out: int = 8, resoluti
     from .world import render_object
     dev = next(field.parameters()).device
     views = orbit(held_out, elevation, distance, fov, 360.0 / held_out / 2 + 2.5)
-    rec = field.render_views(views.to(dev), resolution, perturb=False).rgb.cpu()
+    rec = field.render_views(views.to(dev), resolution, perturb=False, background=WHITE).rgb.cpu()
     n_cand = int(round(360.0 / candidate_step))
     true = render_object(obj, orbit(n_cand, elevation, distance, fov), resolution, shading="albedo").rgb
     mse = ((rec[:, None] - true[None]) ** 2).flatten(2).mean(-1)  # [held-out, candidate]
@@ -68,7 +71,7 @@ def janus_probe(field, obj, elevation: float = 15.0, held_out: int = 8, resoluti
     diff = torch.remainder(best - views.azimuth.cpu(), 360.0)
     err = torch.minimum(diff, 360.0 - diff)
     back = orbit(1, elevation, distance, fov, 180.0)
-    back_psnr = psnr(field.render_views(back.to(dev), resolution, perturb=False).rgb.cpu(),
+    back_psnr = psnr(field.render_views(back.to(dev), resolution, perturb=False, background=WHITE).rgb.cpu(),
                      render_object(obj, back, resolution, shading="albedo").rgb)
     return {"azimuth_error": float(err.mean()), "janus_fraction": float((err > 45).float().mean()),
             "back_psnr": back_psnr}
@@ -103,11 +106,14 @@ def fit_to_views(obj, kind: str = "neus", steps: int = 600, lr: float = 0.02, n_
 def dreamfusion_on_world(obj, kind: str = "neus", steps: int = 300, lr: float = 0.02, guidance_scale: float = 10.0,
                          mode: str = "view-aware", resolution: int = 32, batch: int = 4, n_samples: int = 24,
                          seed: int = 0, on_progress=None, device="cpu", field=None, method: str = "sds",
-                         **sds_kw):
+                         field_kw: dict | None = None, **sds_kw):
     """The reference text-to-3D run: DreamFusion's SDS on the world prior, prompt 'a <object>' (NeuS fields get
     the eikonal term too). The recipe of workflows/dreamfusion_world.json; evaluate_field(result.field, obj, 32)
     judges it. NeRF wants lr 0.05. method 'vsd': ProlificDreamer's loss in place of SDS (prolificdreamer_world);
-    'mvsds': MVDream's multi-view SDS, `batch` views as groups of 4 (mode 'multi-view' for the joint prior)."""
+    'mvsds': MVDream's multi-view SDS, `batch` views as groups of 4 (mode 'multi-view' for the joint prior).
+    Half the steps render over random solid colours (random_background 0.5, the loss nodes' default): on the
+    field's white alone, a white object (the snowman's body) matches an empty field and is never built.
+    field_kw: options of the new field (e.g. background='mlp', DreamFusion's learned environment)."""
     from .cameras import CameraDistribution
     from .fields import make_field
     from .guidance import PromptedPrior
@@ -117,7 +123,7 @@ def dreamfusion_on_world(obj, kind: str = "neus", steps: int = 300, lr: float = 
 
     prior = PromptedPrior(WorldPrior(resolution, mode, device=device), f"a {obj.name}")
     cams = CameraDistribution((-10.0, 75.0), (-180.0, 180.0), (1.8, 1.8), (40.0, 40.0))
-    kw = dict(t_range=(0.02, 0.98), t_range_end=(0.02, 0.5)) | sds_kw
+    kw = dict(t_range=(0.02, 0.98), t_range_end=(0.02, 0.5), random_background=0.5) | sds_kw
     from .guidance.sds import MultiViewSDSLoss
     from .guidance.vsd import VSDLoss
     if method == "mvsds":
@@ -130,7 +136,7 @@ def dreamfusion_on_world(obj, kind: str = "neus", steps: int = 300, lr: float = 
         terms.append(EikonalLoss(0.1))
     if field is None:
         torch.manual_seed(seed)
-        field = make_field(kind)
+        field = make_field(kind, **(field_kw or {}))
     return optimize(field, terms, steps, lr=lr, seed=seed, n_samples=n_samples, on_progress=on_progress,
                     device=device)
 

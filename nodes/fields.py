@@ -74,15 +74,20 @@ class CreateNeuS(io.ComfyNode):
                         "Smoother surfaces than a NeRF; pair it with an Eikonal Loss.",
             inputs=[*_common_inputs(),
                     io.Float.Input("init_radius", default=0.3, min=0.05, max=1.5, step=0.05,
-                                   tooltip="Radius of the starting sphere, meters.")],
+                                   tooltip="Radius of the starting sphere, meters."),
+                    io.Float.Input("sharpness_warmup", default=0.5, min=0.0, max=1.0, step=0.05,
+                                   tooltip="Fraction of the run over which the surface's sharpness is capped "
+                                           "(rising from soft to sharp), so gradients still reach inside the "
+                                           "shape and holes can open (a torus, a handle). 0 = no cap.")],
             outputs=[D3Field.Output(display_name="field")],
         )
 
     @classmethod
-    def execute(cls, encoding, background, bound, seed, init_radius) -> io.NodeOutput:
+    def execute(cls, encoding, background, bound, seed, init_radius, sharpness_warmup=0.5) -> io.NodeOutput:
         if init_radius >= bound:
             raise ValueError(f"init_radius ({init_radius}) must be smaller than bound ({bound})")
-        return io.NodeOutput(_build("neus", encoding, background, bound, seed, init_radius=init_radius))
+        return io.NodeOutput(_build("neus", encoding, background, bound, seed, init_radius=init_radius,
+                                    sharpness_warmup=sharpness_warmup))
 
 
 class ConvertToDMTet(io.ComfyNode):

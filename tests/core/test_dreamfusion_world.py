@@ -24,9 +24,9 @@ def _run(name, method="sds"):
     return res, m
 
 
-def _check_sds(name):
+def _check_sds(name, iou=0.6):
     res, m = _run(name)
-    assert m["iou"] >= 0.6
+    assert m["iou"] >= iou, m
     assert m["psnr"] >= 28.0
     sds = [h["sds/sds"] for h in res.history]
     assert sum(sds[-30:]) < sum(sds[:30])
@@ -37,6 +37,17 @@ def _check_sds(name):
 @pytest.mark.parametrize("name", SOLID)
 def test_dreamfusion_recovers_the_named_object(name):
     _check_sds(name)
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("name", ["snowman", "house"])
+def test_dreamfusion_recovers_light_objects_on_random_backgrounds(name):
+    """White and cream objects: on the field's white background alone an empty field matches them (the snowman
+    reached IoU 0.15, only its hat, scarf and nose built); with half the steps over random colours, judged by the
+    prior on those colours, the body is built (measured: snowman 0.86, house 0.80)."""
+    res, m = _run(name)
+    assert m["iou"] >= 0.7, m
+    assert m["silhouette_iou"] >= 0.85, m
 
 
 @pytest.mark.heavy

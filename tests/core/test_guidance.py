@@ -393,3 +393,42 @@ def test_lora_adapts_an_inference_mode_network_only_inside_active():
     assert torch.equal(net(x, t), before)
     lora.detach_hooks()
     assert all(not m._forward_hooks for m in net.modules())
+
+
+def test_random_backgrounds_are_refused_for_a_prior_that_cannot_judge_them():
+    """A prior conditioned on a fixed reference image judges renders only over that image's background: random
+    colours would be a wrong gradient, so the loss refuses them and says what to do; probabilities are 0..1."""
+    from core.guidance import PromptedPrior
+    from core.guidance.sds import SDSLoss
+
+    class FixedBackgroundPrior(WorldPrior):
+        any_background = False
+
+    prior = PromptedPrior(FixedBackgroundPrior(32, elevations=(30,), azimuth_step=30.0), "a duck")
+    with pytest.raises(ValueError, match="random backgrounds would give a wrong gradient: set the random-background"):
+        SDSLoss(prior, random_background=0.5)
+    SDSLoss(prior, random_background=0.0)
+    with pytest.raises(ValueError, match="within 0..1"):
+        SDSLoss(PromptedPrior(WorldPrior(32, elevations=(30,), azimuth_step=30.0), "a duck"), random_background=1.5)
+
+
+def test_sds_draws_random_backgrounds_at_the_given_rate_and_tells_the_prior():
+    """About p of the steps get one random colour per view; the world prior is handed the backgrounds the views
+    were rendered over (in its [-1, 1] space), a network prior none."""
+    from core.guidance import PromptedPrior
+    from core.guidance.sds import SDSLoss
+    from core.render import RenderRecord
+
+    prior = PromptedPrior(WorldPrior(32, elevations=(30,), azimuth_step=30.0), "a duck")
+    term = SDSLoss(prior, batch=2, random_background=0.25)
+    gen = torch.Generator().manual_seed(0)
+    reqs = [term.request(s, 400, gen) for s in range(400)]
+    drawn = [r.background for r in reqs if r.background is not None]
+    assert 0.18 < len(drawn) / 400 < 0.32
+    assert all(d.shape == (2, 3) and float(d.min()) >= 0 and float(d.max()) <= 1 for d in drawn)
+    bg = torch.rand(2, 32, 32, 3)
+    rec = RenderRecord(rgb=torch.rand(2, 32, 32, 3), alpha=torch.ones(2, 32, 32), depth=torch.zeros(2, 32, 32),
+                       background=bg)
+    assert torch.allclose(term.backgrounds(rec), bg.permute(0, 3, 1, 2) * 2 - 1)
+    term.predictor.background_input = False  # as a network prior: it sees only the composite
+    assert term.backgrounds(rec) is None
