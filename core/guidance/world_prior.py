@@ -38,8 +38,11 @@ MODES = ("view-aware", "2D", "multi-view")
 class WorldPrior(NoisePredictor):
     """A NoisePredictor over the primitive world's renders (pixel space, resolution 32 or 64).
 
-    Every object is rendered from one camera grid (elevations x azimuth steps, fixed distance and fov); the render
-    sets are cached on disk (core.cache) since building all 16 takes tens of seconds on a CPU.
+    Every object is rendered from one camera grid (elevations x azimuth steps, fixed distance and fov) as layers
+    (premultiplied colour + coverage), cached on disk (core.cache) since building all 16 takes tens of seconds on a
+    CPU. The data a query is judged against are those layers composited over the query's own background (each
+    view's random colour or learned environment, predict_eps(background=)), so the posterior is exact for whatever
+    the render was composited over: an empty field on a random colour never matches a white snowman.
     mode 'view-aware': each render is weighted by a truncated Gaussian kernel of the angle between its camera and
     the query camera (renders beyond `max_angle` degrees get no weight; the nearest one always keeps some), so only
     the few renders near each query camera are ever compared.
