@@ -11,8 +11,9 @@ from core.optimize import optimize
 from core.world import get_object, render_object
 
 # snowman, duck, house: asymmetric. The snowman's fit is checked by the DMTet test below, which refines it (one fit,
-# one worker). The torus (genus 1) has its own test.
-NEUS_OBJECTS = ["cube", "cylinder", "duck", "house", "mushroom"]
+# one worker). The torus (genus 1) has its own test; the cylinder (a second convex solid beside the cube) is left
+# to bench_fit_world.py, to pay for it in test time.
+NEUS_OBJECTS = ["cube", "duck", "house", "mushroom"]
 
 
 def _neus_fit(name, seed=0):
