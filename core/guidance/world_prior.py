@@ -125,9 +125,8 @@ class WorldPrior(NoisePredictor):
 
     def candidates(self, cameras, batch: int):
         """Per query: (grid indices it may match, their log camera weights). 2D: every grid camera, weight 0."""
-        if self.mode == "2D":
-            every = torch.arange(self.dirs.shape[0], device=self.device)
-            return [(every, torch.zeros(every.shape[0], device=self.device))] * batch
+        if self.mode == "2D":  # every grid camera: a slice, so the sets are used in place, not gathered
+            return [(slice(None), torch.zeros(self.dirs.shape[0], device=self.device))] * batch
         if cameras is None:
             raise ValueError("the view-aware world prior needs the cameras of the renders")
         q = torch.nn.functional.normalize(cameras.position.to(self.device), dim=-1)
