@@ -75,7 +75,7 @@ class CreateNeuS(io.ComfyNode):
             inputs=[*_common_inputs(),
                     io.Float.Input("init_radius", default=0.3, min=0.05, max=1.5, step=0.05,
                                    tooltip="Radius of the starting sphere, meters."),
-                    io.Float.Input("sharpness_warmup", default=0.5, min=0.0, max=1.0, step=0.05,
+                    io.Float.Input("sharpness_warmup", default=0.5, min=0.0, max=1.0, step=0.05, optional=True,
                                    tooltip="Fraction of the run over which the surface's sharpness is capped "
                                            "(rising from soft to sharp), so gradients still reach inside the "
                                            "shape and holes can open (a torus, a handle). 0 = no cap.")],

@@ -101,7 +101,7 @@ def _distillation_inputs(guidance_default: float, guidance_tip: str, multi_view:
                                "under a random light. The World Prior judges albedo only."),
         io.Float.Input("grad_clip", default=0.0, min=0.0, max=100.0, step=0.1,
                        tooltip="Clip each gradient element to ±value (0 = off)."),
-        io.Float.Input("random_background", default=0.5, min=0.0, max=1.0, step=0.05,
+        io.Float.Input("random_background", default=0.5, min=0.0, max=1.0, step=0.05, optional=True,
                        tooltip="Probability that a step's views are rendered over random solid colours instead of "
                                "the field's background, so a white object cannot hide on white (threestudio's "
                                "augmentation). The World Prior judges each render on the background it used."),
@@ -120,7 +120,7 @@ def _timestep_errors(node_cls, t_min, t_max, t_max_end):
 
 
 def _distillation_kwargs(views_per_step, guidance_scale, weighting, t_min, t_max, t_max_end, t_schedule, cfg_rescale,
-                         view_dependent_prompts, shading, grad_clip, random_background, weight) -> dict:
+                         view_dependent_prompts, shading, grad_clip, weight, random_background=0.5) -> dict:
     return dict(batch=views_per_step, guidance_scale=guidance_scale, weighting=weighting, t_range=(t_min, t_max),
                 t_range_end=(t_min, t_max_end), t_schedule=t_schedule, cfg_rescale_phi=cfg_rescale,
                 view_prompts=view_dependent_prompts, grad_clip=grad_clip or None, shadings=SHADING_MIXES[shading],
