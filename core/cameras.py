@@ -17,6 +17,7 @@ next to the models that need them; they all go through this module.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -243,6 +244,29 @@ def to_mvdream(cameras: Cameras) -> torch.Tensor:
     return m.reshape(-1, 16)
 
 
+def to_zero123(cameras: Cameras, reference: Cameras) -> torch.Tensor:
+    """[N,2]: each camera's (elevation, azimuth) in degrees *relative to* the reference camera, as Zero-1-to-3 and
+    ComfyUI's StableZero123_Conditioning take them: elevation positive when the camera is higher than the reference
+    (Zero123's polar angle, measured from the up axis, decreases), azimuth the angle the camera has moved around
+    the up axis, positive counter-clockwise seen from above (Zero123's atan2(y, x) in its z-up world; a right-handed
+    turn about our +Y), in [-180, 180). Computed from the camera positions, so any pack camera works."""
+    p = cameras.position
+    p0 = reference.position.to(p).expand_as(p)
+    el = torch.asin((p[:, 1] / p.norm(dim=-1).clamp_min(1e-9)).clamp(-1, 1))
+    el0 = torch.asin((p0[:, 1] / p0.norm(dim=-1).clamp_min(1e-9)).clamp(-1, 1))
+    turn = p0[:, 2] * p[:, 0] - p0[:, 0] * p[:, 2]   # +Y . (h0 x h): positive for a right-handed turn
+    along = p0[:, 0] * p[:, 0] + p0[:, 2] * p[:, 2]
+    az = torch.rad2deg(torch.atan2(turn, along))
+    return torch.stack([torch.rad2deg(el - el0), torch.remainder(az + 180.0, 360.0) - 180.0], -1)
+
+
+def zero123_camera_terms(relative: torch.Tensor) -> torch.Tensor:
+    """[N,4] the camera terms ComfyUI's StableZero123_Conditioning appends to the CLIP image embedding for relative
+    (elevation, azimuth) in degrees: [rad(-elevation), sin(rad(azimuth)), cos(rad(azimuth)), rad(90)]."""
+    el, az = torch.deg2rad(relative[:, 0]), torch.deg2rad(relative[:, 1])
+    return torch.stack([-el, torch.sin(az), torch.cos(az), torch.full_like(el, torch.pi / 2)], -1)
+
+
 def orbit(n_views: int, elevation: float = 15.0, distance: float = 1.8, fov: float = 40.0,
           azimuth_start: float = 0.0, azimuth_span: float = 360.0) -> Cameras:
     """N cameras evenly spaced in azimuth around the object at one elevation (a turntable or an MVDream set)."""
@@ -271,6 +295,8 @@ class CameraDistribution:
     fov_range: tuple[float, float] = (40.0, 70.0)
     uniform_sphere: bool = False
     views_per_group: int = 1
+    progressive_until: float = 0.0           # DreamCraft3D's progressive views: fraction of the run over which
+    start_elevation: float = 0.0             # the ranges widen from the reference view (this elevation, azimuth 0)
 
     def __post_init__(self):
         if self.views_per_group < 1:
@@ -286,6 +312,20 @@ class CameraDistribution:
             raise ValueError(f"distance_range must be positive, got {self.distance_range}")
         if self.fov_range[0] <= 0 or self.fov_range[1] >= 180:
             raise ValueError(f"fov_range must lie within (0, 180) degrees, got {self.fov_range}")
+        if not 0.0 <= self.progressive_until <= 1.0:
+            raise ValueError(f"progressive_until is a fraction of the run, within 0..1, got {self.progressive_until}")
+
+    def at(self, step: int, total: int) -> "CameraDistribution":
+        """The distribution at `step` of `total`: with progressive_until > 0, the elevation range widens linearly
+        from start_elevation and the azimuth range from 0 (the reference view) to their full ranges by that fraction
+        of the run (DreamCraft3D / threestudio's progressive view expansion); else itself."""
+        if self.progressive_until <= 0:
+            return self
+        r = min(1.0, step / max(self.progressive_until * total, 1.0))
+        e0 = self.start_elevation
+        el = tuple((1 - r) * e0 + r * e for e in self.elevation_range)
+        az = tuple(r * a for a in self.azimuth_range)
+        return dataclasses.replace(self, elevation_range=el, azimuth_range=az, progressive_until=0.0)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Cameras:
         v = self.views_per_group

@@ -154,3 +154,60 @@ def judge_on_world(name: str, method: str = "sds", **kw) -> dict:
     res = dreamfusion_on_world(obj, **(WORLD_RECIPES[method] | kw))
     return evaluate_field(res.field, obj, resolution=32) | {"seconds": res.seconds, "steps": res.steps_done,
                                                              "stopped": res.stopped}
+
+
+def world_reference(obj, elevation: float = 15.0, size: int = 128, distance: float = 1.8, fov: float = 40.0):
+    """The exact reference view of a world object: its front (azimuth 0) at `elevation`, as a Reference (fill 0:
+    as seen from that camera, which is what the world image prior compares with)."""
+    from .reference import prepare_reference
+    from .world import render_object
+    cam = Cameras.from_spherical([elevation], [0.0], [distance], [fov])
+    rec = render_object(obj, cam, size, shading="albedo")
+    return prepare_reference(rec.rgb, rec.alpha, size=size, fill=0.0, elevation=elevation, distance=distance,
+                             fov=fov)
+
+
+def dreamcraft3d_on_world(obj, kind: str = "neus", steps: int = 300, lr: float = 0.02, elevation: float = 15.0,
+                          resolution: int = 32, batch: int = 4, n_samples: int = 24, seed: int = 0,
+                          guidance_3d: float = 5.0, guidance_2d: float = 10.0, weight_3d: float = 1.0,
+                          weight_2d: float = 1.0, text_mode: str = "view-aware", progressive_until: float = 0.04,
+                          anneal_until: float = 0.04, reference_losses: bool = True, rgb_weight: float = 1.0,
+                          mask_weight: float = 1.0, reference_rays: int = 512, on_progress=None, device="cpu",
+                          field=None, field_kw: dict | None = None, **hybrid_kw):
+    """The reference image-to-3D run (DreamCraft3D's geometry sculpting, coarse stage) on the world: one exact
+    reference view of `obj` (front, `elevation`), hybrid SDS with the world image prior (3D-aware, Zero123's role)
+    and the world text prior 'a <object>' (2D), progressive views and DreamCraft3D's timestep annealing, plus the
+    reference losses (masked RGB, mask) on the reference view. The recipe of workflows/dreamcraft3d_world.json.
+    Ablations: weight_3d=0 (no 3D-aware term), progressive_until=0, reference_losses=False."""
+    from .cameras import CameraDistribution
+    from .fields import make_field
+    from .guidance import PromptedPrior
+    from .guidance.hybrid import HybridSDSLoss
+    from .guidance.world_prior import WorldImagePrior, WorldPrior
+    from .losses.reference import ReferenceViewsLoss
+    from .optimize import optimize
+
+    ref = world_reference(obj, elevation)
+    image_prior = WorldImagePrior(ref, resolution, device=device)
+    prior_3d = PromptedPrior(image_prior, conditioning=image_prior.conditioning())
+    prior_2d = PromptedPrior(WorldPrior(resolution, text_mode, device=device), f"a {obj.name}")
+    cams = CameraDistribution((-10.0, 45.0), (-180.0, 180.0), (1.8, 1.8), (40.0, 40.0),
+                              progressive_until=progressive_until, start_elevation=elevation)
+    terms = [HybridSDSLoss(prior_3d, prior_2d, cams, batch=batch, guidance_3d=guidance_3d, guidance_2d=guidance_2d,
+                           weight_3d=weight_3d, weight_2d=weight_2d, anneal_until=anneal_until, **hybrid_kw)]
+    if reference_losses:
+        terms.append(ReferenceViewsLoss(ref.image[None], ref.camera, masks=ref.mask[None], rays_per_step=reference_rays,
+                                        rgb_weight=rgb_weight, mask_weight=mask_weight))
+    if kind == "neus":
+        from .losses.regularizers import EikonalLoss
+        terms.append(EikonalLoss(0.1))
+    if field is None:
+        torch.manual_seed(seed)
+        field = make_field(kind, **(field_kw or {}))
+    return optimize(field, terms, steps, lr=lr, seed=seed, n_samples=n_samples, on_progress=on_progress,
+                    device=device)
+
+
+def judge_image_to_3d(field, obj) -> dict:
+    """evaluate_field's figures plus the Janus probe (azimuth error, back-view PSNR) of an image-to-3D result."""
+    return evaluate_field(field, obj, resolution=32) | janus_probe(field, obj)

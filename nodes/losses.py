@@ -28,7 +28,9 @@ class ReferenceViewsLossNode(io.ComfyNode):
             inputs=[
                 io.Image.Input("images"),
                 D3Cameras.Input("cameras", tooltip="One camera per image, e.g. from Render World Views."),
-                io.Mask.Input("mask", optional=True, tooltip="1 on the object; without it RGB covers all pixels."),
+                io.Mask.Input("mask", optional=True, tooltip="The object's mask, either convention (1 on the object, or "
+                                                             "Load Image's 1 where transparent: told apart by the "
+                                                             "border); without it RGB covers all pixels."),
                 io.Image.Input("depth", optional=True, tooltip="A depth map, near bright (needs the mask)."),
                 io.Image.Input("normal", optional=True, tooltip="Camera-space normals mapped to 0..1."),
                 io.Int.Input("rays_per_step", default=1024, min=64, max=65536, step=64),
@@ -46,8 +48,8 @@ class ReferenceViewsLossNode(io.ComfyNode):
                 mask=None, depth=None, normal=None) -> io.NodeOutput:
         cameras = fixed_cameras(cameras, "Reference Views Loss")
         n = images.shape[0]
-        if mask is not None and mask.ndim == 2:
-            mask = mask[None].expand(n, -1, -1)
+        if mask is not None:
+            mask = _object_masks(mask, n, images.shape[1:3])
         depth_t = None if depth is None else 1.0 - depth[..., 0]  # near-bright map -> increasing with distance
         normal_t = None if normal is None else torch.nn.functional.normalize(normal * 2 - 1, dim=-1)
         term = ReferenceViewsLoss(images.clone(), cameras, masks=None if mask is None else mask.clone(),
@@ -55,6 +57,28 @@ class ReferenceViewsLossNode(io.ComfyNode):
                                   rgb_weight=rgb_weight, mask_weight=mask_weight, depth_weight=depth_weight,
                                   normal_weight=normal_weight, weight=weight)
         return io.NodeOutput(LossList([term]))
+
+
+def _object_masks(mask, n: int, size) -> torch.Tensor:
+    """[N,H,W] masks that are 1 on the object, from a MASK in either convention (core.reference.object_mask),
+    one per image; says once if they were inverted."""
+    from ..core.reference import object_mask
+    from .reference import tell
+    if mask.ndim == 2:
+        mask = mask[None]
+    if mask.shape[0] not in (1, n):
+        raise ValueError(f"{mask.shape[0]} masks for {n} images: give one mask per image, or one for all")
+    if tuple(mask.shape[1:]) != tuple(size):
+        raise ValueError(f"the masks are {mask.shape[2]}x{mask.shape[1]} but the images {size[1]}x{size[0]}: "
+                         f"give masks of the images' size")
+    out, notes = [], set()
+    for m in mask:
+        m, note = object_mask(m, "mask")
+        out.append(m)
+        if note:
+            notes.add(note)
+    tell(sorted(notes), "Reference Views Loss")
+    return torch.stack(out).expand(n, -1, -1).contiguous()
 
 
 SHADING_MIXES = {

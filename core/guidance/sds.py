@@ -145,18 +145,18 @@ class SDSLoss(LossTerm):
         self._cams = None
         self._last = None
 
-    def sample_cameras(self, generator: torch.Generator) -> Cameras:
+    def sample_cameras(self, generator: torch.Generator, step: int = 0, total: int = 1) -> Cameras:
         if isinstance(self.cameras, Cameras):  # random groups of consecutive cameras (single views when views = 1)
             v = self.views
             groups = torch.randint(len(self.cameras) // v, (self.batch // v,), generator=generator)
             cams = self.cameras[(groups[:, None] * v + torch.arange(v)).flatten().tolist()]
         else:
-            cams = self.cameras.sample(self.batch, generator)
+            cams = self.cameras.at(step, total).sample(self.batch, generator)
         return self.predictor.cameras_for(cams)
 
     def request(self, step, total, generator, field=None):
         self._gen = generator
-        self._cams = self.sample_cameras(generator)
+        self._cams = self.sample_cameras(generator, step, total)
         probs = torch.tensor([p for _, p in self.shadings])
         shading = self.shadings[int(torch.multinomial(probs, 1, generator=generator))][0]
         light = random_light(self._cams, generator, self.light_spread) if shading != "albedo" else None

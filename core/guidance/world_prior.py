@@ -14,7 +14,7 @@ import math
 import torch
 
 from ..cache import cached, content_key
-from ..cameras import Cameras
+from ..cameras import Cameras, to_zero123
 from ..world import CATALOGUE, find_in_prompt, render_object
 from . import NoisePredictor, linear_beta_alphas_cumprod
 
@@ -129,7 +129,12 @@ class WorldPrior(NoisePredictor):
             return [(slice(None), torch.zeros(self.dirs.shape[0], device=self.device))] * batch
         if cameras is None:
             raise ValueError("the view-aware world prior needs the cameras of the renders")
-        q = torch.nn.functional.normalize(cameras.position.to(self.device), dim=-1)
+        return self.kernel_candidates(cameras.position)
+
+    def kernel_candidates(self, directions: torch.Tensor):
+        """Per query direction [B,3] (any length): (grid indices within max_angle, their log kernel weights)."""
+        q = torch.nn.functional.normalize(directions.to(self.device, torch.float32), dim=-1)
+        batch = q.shape[0]
         ang = torch.acos((q @ self.dirs.T).clamp(-1, 1))  # [B,G]
         keep = (ang <= self.max_angle) | (ang <= ang.min(1, keepdim=True).values + 1e-6)
         out = []
@@ -179,8 +184,9 @@ class WorldPrior(NoisePredictor):
     @staticmethod
     def _mean(st, idx, w, bg) -> torch.Tensor:
         """sum_k w_k y_k [3P] for softmax weights w [O,k]."""
-        c = torch.einsum("ok,okd->d", w, st["C"][:, idx]).reshape(3, -1)
-        cover = torch.einsum("ok,okp->p", w, st["A"][:, idx])
+        C, A = st["C"][:, idx], st["A"][:, idx]  # views when idx is a slice (2D): a vector-matrix product each
+        c = (w.reshape(1, -1) @ C.reshape(-1, C.shape[-1]))[0].reshape(3, -1)
+        cover = (w.reshape(1, -1) @ A.reshape(-1, A.shape[-1]))[0]
         return (c + (1 - cover) * (bg[:, None] if bg.ndim == 1 else bg)).flatten()
 
     def group_offsets(self, cameras) -> torch.Tensor:
@@ -247,3 +253,119 @@ class WorldPrior(NoisePredictor):
         x0 = self.posterior_mean(x_t, t, cond, cameras, background)
         a = self.alphas_cumprod.to(x_t.device)[t.long()].reshape(-1, 1, 1, 1)
         return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
+
+
+UNCONDITIONAL = "unconditional"
+
+
+class WorldImagePrior(WorldPrior):
+    """Zero-1-to-3 of the world: novel views of whatever the reference image shows, judged relative to it.
+
+    The reference (core.reference.Reference, seen from its camera at azimuth 0) is compared with exact renders of
+    every world object, turned by every grid azimuth step, at that camera (over white): the posterior over
+    (object, turn) is softmax(-mse / (2 tolerance²)). A render at a camera whose pose *relative to the reference*
+    is (elevation e, azimuth a) (core.cameras.to_zero123, Zero123's convention) is then denoised exactly against
+    the mixture of those objects seen at elevation e_ref + e and turned by (their turn + a), each render weighted
+    by the view-aware kernel. Its unconditional model is Zero123's null condition: every object, from anywhere.
+    """
+
+    text_prompts = False
+
+    def __init__(self, reference, resolution: int = 32, tolerance: float = 0.01, device="cpu", **kw):
+        super().__init__(resolution, "view-aware", device=device, **kw)
+        if reference.fill:
+            raise ValueError("the world image prior compares the reference with exact renders at its camera, so the "
+                             "reference must be as seen (prepared with fill 0), not rescaled to fill the frame")
+        if tolerance <= 0:
+            raise ValueError(f"the reference tolerance must be positive, got {tolerance}")
+        self.reference, self.tolerance = reference, float(tolerance)
+        self.ref_camera = reference.camera
+        self.components = self._match_reference()
+
+    def _reference_renders(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """([O*K,3,R,R] every object turned by every grid azimuth step, over white, at the reference camera;
+        [K] the turns in degrees)."""
+        ref = self.reference
+        turns = torch.arange(0.0, 360.0, self.grid["azimuth_step"])
+        cams = Cameras.from_spherical(torch.full_like(turns, ref.elevation), turns, ref.distance, ref.fov)
+        key = content_key(*[_object_fingerprint(CATALOGUE[n]) for n in CATALOGUE], _renderer_source(),
+                          self.resolution, ref.elevation, ref.distance, ref.fov, self.grid["azimuth_step"],
+                          self.grid["shading"], "reference-candidates")
+
+        def build():
+            return torch.stack([render_object(CATALOGUE[n], cams, self.resolution, shading=self.grid["shading"],
+                                              background=(1.0, 1.0, 1.0)).rgb for n in CATALOGUE])
+        return cached("world_reference_candidates", key, build), turns
+
+    def _match_reference(self) -> tuple:
+        """((object, turn in degrees, log weight), ...) for the (object, turn) pairs the reference may show,
+        most likely first; pairs below 1e-6 of the best are dropped."""
+        renders, turns = self._reference_renders()  # [O,K,R,R,3]
+        r = self.resolution
+        img = self.reference.composite((1.0, 1.0, 1.0)).permute(2, 0, 1)[None]
+        img = torch.nn.functional.interpolate(img, size=(r, r), mode="area")[0].permute(1, 2, 0)
+        mse = ((renders - img) ** 2).mean((-1, -2, -3))  # [O,K]
+        logw = torch.log_softmax((-mse / (2 * self.tolerance ** 2)).flatten().double(), 0).reshape(mse.shape)
+        names = list(CATALOGUE)
+        keep = (logw >= logw.max() - math.log(1e6)).nonzero().tolist()
+        comps = sorted(((names[o], float(turns[k]), float(logw[o, k])) for o, k in keep), key=lambda c: -c[2])
+        self.reference_mse = float(mse.min())
+        return tuple(comps)
+
+    def describe(self) -> str:
+        """What the prior believes the reference shows, e.g. 'duck turned 0° (0.98), duck turned 15° (0.02)'."""
+        return ", ".join(f"{n} turned {t:g}° ({math.exp(w):.2f})" for n, t, w in self.components[:4])
+
+    def conditioning(self):
+        """(conditional, unconditional) for PromptedPrior(conditioning=...): the reference's components, and
+        Zero123's null condition."""
+        return ("reference", self.components), UNCONDITIONAL
+
+    def condition(self, prompt: str, negative: str = ""):
+        raise ValueError("the world image prior is conditioned by its reference image, not by text")
+
+    def world_directions(self, cameras, turn: float) -> torch.Tensor:
+        """[B,3] the directions, in the world's own frame, of the views Zero123 is asked for: elevation e_ref + e,
+        and the reference's azimuth turned right-handedly about +Y by (turn + a), from to_zero123's (e, a)."""
+        rel = to_zero123(cameras.to("cpu"), self.ref_camera)
+        el = torch.deg2rad(self.reference.elevation + rel[:, 0])
+        th = torch.deg2rad(turn + rel[:, 1])
+        h = torch.cos(el)  # the reference looks along +Z at azimuth 0; a right-handed turn about +Y by th:
+        return torch.stack([h * torch.sin(th), torch.sin(el), h * torch.cos(th)], -1)
+
+    def posterior_mean(self, x_t, t, cond, cameras=None, background=None) -> torch.Tensor:
+        a = self.alphas_cumprod.to(x_t.device)[t.long()].double()
+        bgs = self._backgrounds(background, x_t.shape[0], x_t)
+        out = torch.empty_like(x_t)
+        if cond == UNCONDITIONAL:
+            st = self._stack(tuple(CATALOGUE))
+            for b in range(x_t.shape[0]):
+                d2 = self._sq_distances(st, slice(None), x_t[b].flatten().double(), a[b], bgs[b])
+                w = torch.softmax((-d2 / (2 * (1 - a[b]))).flatten(), 0).reshape(d2.shape)
+                out[b] = self._mean(st, slice(None), w, bgs[b]).reshape(x_t.shape[1:]).to(x_t.dtype)
+            return out
+        if cameras is None:
+            raise ValueError("the world image prior needs the cameras of the renders (their pose relative to the "
+                             "reference)")
+        _, comps = cond
+        parts = []  # per component: (stack, candidates per query)
+        for name, turn, logw in comps:
+            parts.append((self._stack((name,)), self.kernel_candidates(self.world_directions(cameras, turn)), logw))
+        for b in range(x_t.shape[0]):
+            x = x_t[b].flatten().double()
+            logws = []
+            for st, cands, lw in parts:
+                idx, log_cam = cands[b]
+                d2 = self._sq_distances(st, idx, x, a[b], bgs[b])
+                logws.append((-d2 / (2 * (1 - a[b])) + log_cam.double()[None] + lw).flatten())
+            w = torch.softmax(torch.cat(logws), 0)
+            acc, i = 0, 0
+            for st, cands, _ in parts:
+                k = cands[b][0].numel()
+                acc = acc + self._mean(st, cands[b][0], w[i:i + k][None], bgs[b])
+                i += k
+            # _mean adds (1 - coverage) * background per component: subtract the extra copies
+            bg = bgs[b][:, None] if bgs[b].ndim == 1 else bgs[b]
+            extra = (len(parts) - 1) * bg.expand(3, x.numel() // 3).flatten()
+            out[b] = (acc - extra).reshape(x_t.shape[1:]).to(x_t.dtype)
+        return out
