@@ -12,7 +12,9 @@ import torch
 import comfy.model_base
 import comfy.model_sampling
 import comfy.samplers
+import comfy.utils
 
+from ..core.cameras import to_zero123, zero123_camera_terms
 from ..core.guidance import NoisePredictor
 
 SUPPORTED = "Stable Diffusion 1.x / 2.x (epsilon or v-prediction) and SDXL: discrete-time models with 4-channel " \
@@ -135,6 +137,69 @@ class ComfyModelPredictor(NoisePredictor):
         x = x_t / a.sqrt().reshape(-1, 1, 1, 1)
         sigma = ((1 - a) / a).sqrt()
         return (x - self.denoise(x, sigma, cond)) / sigma.reshape(-1, 1, 1, 1)
+
+
+NULL = "null"  # Zero123's unconditional: zeros for the image embedding, the camera terms and the reference latent
+
+
+class Zero123Predictor(ComfyModelPredictor):
+    """Stable Zero123 / Zero-1-to-3 (Image Only Checkpoint Loader's MODEL, CLIP_VISION, VAE) as a view-conditioned
+    prior. Every rendered view is conditioned exactly as ComfyUI's StableZero123_Conditioning would condition it for
+    that view's (elevation, azimuth) relative to the reference (core.cameras.to_zero123): the reference's CLIP image
+    embedding with the camera terms appended (the model's cc_projection maps 772 -> 768), the reference's VAE latent
+    concatenated to the input. The embedding and the latent are computed once."""
+
+    text_prompts = False
+    any_background = False  # it judges renders over its reference's background (white)
+
+    def __init__(self, model, clip_vision, vae, reference, resolution: int = 256):
+        base = model.model
+        net = getattr(base, "diffusion_model", None)
+        in_ch = getattr(net, "in_channels", None)
+        if not isinstance(base, comfy.model_base.Stable_Zero123) or in_ch != 8:
+            raise UnsupportedModelError(
+                f"this MODEL is not a Zero123 model: it is {type(base).__name__} and its U-Net takes {in_ch} input "
+                f"channels, where Zero123's takes 8 (the noisy latent + the reference image's latent). Load "
+                f"stable_zero123.ckpt (or a Zero-1-to-3 checkpoint) with Image Only Checkpoint Loader")
+        if clip_vision is None:
+            raise ValueError("the Zero123 prior needs the CLIP_VISION of its checkpoint (Image Only Checkpoint "
+                             "Loader's second output)")
+        super().__init__(model, vae, resolution)
+        want = base.cc_projection.weight.shape[1] - 4
+        image = reference.composite((1.0, 1.0, 1.0))[None].float()
+        pooled = clip_vision.encode_image(image).image_embeds.unsqueeze(0)
+        if pooled.shape[-1] != want:
+            raise ValueError(f"the CLIP_VISION gives {pooled.shape[-1]}-wide image embeddings, but this Zero123 "
+                             f"model's cc_projection takes {want} (+ 4 camera terms): use the CLIP vision model "
+                             f"loaded with the same checkpoint (Image Only Checkpoint Loader)")
+        pixels = comfy.utils.common_upscale(image.movedim(-1, 1), resolution, resolution, "bilinear",
+                                            "center").movedim(1, -1)
+        self.pooled = pooled.float()
+        self.reference_latent = vae.encode(pixels[:, :, :, :3]).float()
+        self.reference, self.ref_camera = reference, reference.camera
+
+    def conditioning(self):
+        """(conditional, unconditional) for PromptedPrior(conditioning=...): per-view conditioning is built in
+        predict_eps from the cameras; the unconditional is Zero123's null condition."""
+        return "views", NULL
+
+    def view_conditioning(self, cameras):
+        """ComfyUI conditioning for each camera: [[cond [B,1,772], {"concat_latent_image": reference latent}]]."""
+        terms = zero123_camera_terms(to_zero123(cameras.to("cpu"), self.ref_camera))
+        b = terms.shape[0]
+        cond = torch.cat([self.pooled.expand(b, -1, -1), terms[:, None].to(self.pooled)], -1)
+        return [[cond, {"concat_latent_image": self.reference_latent}]]
+
+    def null_conditioning(self):
+        return [[torch.zeros_like(self.pooled), {"concat_latent_image": torch.zeros_like(self.reference_latent)}]]
+
+    def predict_eps(self, x_t, t, cond, cameras=None):
+        if cond == NULL:
+            return super().predict_eps(x_t, t, self.null_conditioning())
+        if cameras is None:
+            raise ValueError("the Zero123 prior needs the cameras of the renders (their pose relative to the "
+                             "reference)")
+        return super().predict_eps(x_t, t, self.view_conditioning(cameras))
 
 
 def _plain_copy(module: torch.nn.Module) -> torch.nn.Module:
