@@ -158,13 +158,15 @@ def judge_on_world(name: str, method: str = "sds", **kw) -> dict:
 
 def world_reference(obj, elevation: float = 15.0, size: int = 128, distance: float = 1.8, fov: float = 40.0):
     """The exact reference view of a world object: its front (azimuth 0) at `elevation`, as a Reference (fill 0:
-    as seen from that camera, which is what the world image prior compares with)."""
+    as seen from that camera, which is what the world image prior compares with), with its true normal map (what a
+    normal estimator would give)."""
     from .reference import prepare_reference
     from .world import render_object
     cam = Cameras.from_spherical([elevation], [0.0], [distance], [fov])
     rec = render_object(obj, cam, size, shading="albedo")
-    return prepare_reference(rec.rgb, rec.alpha, size=size, fill=0.0, elevation=elevation, distance=distance,
-                             fov=fov)
+    cam_normal = torch.einsum("nji,nhwj->nhwi", cam.c2w[:, :3, :3], rec.normal)  # world -> camera space
+    return prepare_reference(rec.rgb, rec.alpha, normal=cam_normal * 0.5 + 0.5, size=size, fill=0.0,
+                             elevation=elevation, distance=distance, fov=fov)
 
 
 def dreamcraft3d_on_world(obj, kind: str = "neus", steps: int = 300, lr: float = 0.02, elevation: float = 15.0,
@@ -211,3 +213,31 @@ def dreamcraft3d_on_world(obj, kind: str = "neus", steps: int = 300, lr: float =
 def judge_image_to_3d(field, obj) -> dict:
     """evaluate_field's figures plus the Janus probe (azimuth error, back-view PSNR) of an image-to-3D result."""
     return evaluate_field(field, obj, resolution=32) | janus_probe(field, obj)
+
+
+def dreamcraft3d_geometry_on_world(obj, field, steps: int = 80, lr: float = 0.01, grid: int = 48,
+                                   elevation: float = 15.0, resolution: int = 32, batch: int = 4,
+                                   guidance_scale: float = 10.0, text_mode: str = "view-aware",
+                                   t_range=(0.02, 0.5), mask_weight: float = 1.0, normal_weight: float = 1.0,
+                                   rgb_weight: float = 1.0, seed: int = 0, on_progress=None, device="cpu"):
+    """DreamCraft3D's geometry stage on the world: the coarse field (NeuS / NeRF) converted to a DMTet surface and
+    refined by SDS on *normal renders* judged by the world text prior's normal-map mode, plus the reference losses
+    (mask, normal, RGB) on the reference view. Returns the optimizer's result (result.field is the DMTet)."""
+    from .cameras import CameraDistribution
+    from .fields.dmtet import DMTetField
+    from .guidance import PromptedPrior
+    from .guidance.sds import SDSLoss
+    from .guidance.world_prior import WorldPrior
+    from .losses.reference import ReferenceViewsLoss
+    from .optimize import optimize
+
+    ref = world_reference(obj, elevation)
+    prior = PromptedPrior(WorldPrior(resolution, text_mode, shading="normal", device=device), f"a {obj.name}")
+    cams = CameraDistribution((-10.0, 45.0), (-180.0, 180.0), (1.8, 1.8), (40.0, 40.0))
+    terms = [SDSLoss(prior, cams, batch=batch, guidance_scale=guidance_scale, t_range=t_range,
+                     shadings=(("normal", 1.0),), view_prompts=False),
+             ReferenceViewsLoss(ref.image[None], ref.camera, masks=ref.mask[None], normals=ref.normal[None],
+                                rgb_weight=rgb_weight, mask_weight=mask_weight, normal_weight=normal_weight)]
+    dmtet = DMTetField.from_field(field, grid)
+    return optimize(dmtet, terms, steps, lr=lr, seed=seed, lr_schedule="constant", on_progress=on_progress,
+                    device=device)

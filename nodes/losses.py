@@ -85,6 +85,7 @@ SHADING_MIXES = {
     "albedo": (("albedo", 1.0),),
     "dreamfusion (albedo / lambertian / textureless)": (("albedo", 0.4), ("lambertian", 0.4), ("textureless", 0.2)),
     "lambertian": (("lambertian", 1.0),),
+    "normal": (("normal", 1.0),),
 }
 
 
@@ -122,7 +123,8 @@ def _distillation_inputs(guidance_default: float, guidance_tip: str, multi_view:
             tooltip="Append 'front/side/back/overhead view' per camera (text priors only).")]),
         io.Combo.Input("shading", options=list(SHADING_MIXES), default="albedo",
                        tooltip="How the renders are shaded; DreamFusion mixes in lambertian and textureless renders "
-                               "under a random light. The World Prior judges albedo only."),
+                               "under a random light; normal: normal maps, for geometry stages (DreamCraft3D's "
+                               "DMTet stage). The World Prior judges the renders it was made of (albedo or normal)."),
         io.Float.Input("grad_clip", default=0.0, min=0.0, max=100.0, step=0.1,
                        tooltip="Clip each gradient element to ±value (0 = off)."),
         io.Float.Input("random_background", default=0.5, min=0.0, max=1.0, step=0.05, optional=True,

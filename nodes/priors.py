@@ -30,6 +30,10 @@ class WorldPriorNode(io.ComfyNode):
                 io.Combo.Input("resolution", options=["32", "64"], default="32",
                                tooltip="Pixels of the renders it judges. 64 is 4x slower; the first use of each "
                                        "size renders all objects once (cached on disk)."),
+                io.Combo.Input("renders", options=["albedo", "normal"], default="albedo", optional=True,
+                               tooltip="What its data are: albedo renders, or normal maps (world-space normals as "
+                                       "colours) for a geometry stage that judges normal renders (DreamCraft3D's "
+                                       "DMTet stage: set the loss's shading to normal)."),
             ],
             outputs=[D3Prior.Output(display_name="prior")],
         )
@@ -43,8 +47,9 @@ class WorldPriorNode(io.ComfyNode):
         return True
 
     @classmethod
-    def execute(cls, prompt, mode, resolution) -> io.NodeOutput:
-        return io.NodeOutput(PromptedPrior(WorldPrior(int(resolution), mode, device=device()), prompt))
+    def execute(cls, prompt, mode, resolution, renders="albedo") -> io.NodeOutput:
+        return io.NodeOutput(PromptedPrior(WorldPrior(int(resolution), mode, shading=renders, device=device()),
+                                           prompt))
 
 
 def _checkpoint_resolution():

@@ -250,8 +250,116 @@ SPECS = {
 }
 
 
+
+
+def dreamcraft3d_geometry(prefix: str, text_prior: str, image_prior: str, cams: str, ref: str, coarse: dict,
+                          refine: dict, hybrid: dict, sizes: dict) -> list:
+    """DreamCraft3D's geometry sculpting after the priors and the reference: hybrid SDS + reference losses on a
+    NeuS (coarse) -> Convert to DMTet -> SDS on normal renders + reference mask / normal losses -> mesh, baked
+    texture -> GLB (Preview3D) + MP4 turntable."""
+    return [
+        ("hybrid", "Distill3DHybridSDSLoss", {"prior_3d": (image_prior, 0), "cameras": (cams, 0),
+                                              "prior_2d": (text_prior, 0), **hybrid}),
+        ("ref_loss", "Distill3DReferenceImageLoss", {"reference": (ref, 0), "rays_per_step": 512,
+                                                     "rgb_weight": 1.0, "mask_weight": 1.0, "depth_weight": 0.0,
+                                                     "normal_weight": 0.0}),
+        ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),
+        ("losses", "Distill3DCombineLosses", {"loss_1": ("hybrid", 0), "loss_2": ("ref_loss", 0),
+                                              "loss_3": ("eik", 0)}),
+        ("field", "Distill3DCreateNeuS", {"encoding": "auto", "seed": 0}),
+        ("coarse", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "seed": 0, **coarse}),
+        ("coarse_preview", "PreviewImage", {"images": ("coarse", 1)}),
+        ("normal_sds", "Distill3DSDSLoss", {"prior": (sizes["normal_prior"], 0), "cameras": (cams, 0),
+                                            "t_min": 0.02, "t_max": 0.5, "t_max_end": 0.5, "shading": "normal",
+                                            "view_dependent_prompts": True, "random_background": 0.0,
+                                            **sizes["normal_sds"]}),
+        ("ref_geometry", "Distill3DReferenceImageLoss", {"reference": (ref, 0), "rays_per_step": 512,
+                                                         "rgb_weight": 1.0, "mask_weight": 1.0,
+                                                         "depth_weight": 0.0, "normal_weight": 1.0}),
+        ("geometry_losses", "Distill3DCombineLosses", {"loss_1": ("normal_sds", 0), "loss_2": ("ref_geometry", 0)}),
+        ("dmtet", "Distill3DConvertToDMTet", {"field": ("coarse", 0), "resolution": sizes["grid"]}),
+        ("refine", "Distill3DOptimizeField", {"field": ("dmtet", 0), "loss": ("geometry_losses", 0), "seed": 0,
+                                              "lr_schedule": "constant", **refine}),
+        ("refine_preview", "PreviewImage", {"images": ("refine", 1)}),
+        ("mesh", "Distill3DExtractMesh", {"field": ("refine", 0), "resolution": sizes["mesh"]}),
+        ("bake", "Distill3DBakeTexture", {"mesh": ("mesh", 0), "field": ("refine", 0),
+                                          "texture_size": sizes["texture"]}),
+        ("save_mesh", "Distill3DSaveMesh", {"mesh": ("bake", 0), "filename_prefix": f"distill3d/{prefix}",
+                                            "format": "glb"}),
+        ("turntable", "Distill3DRenderTurntable", {"mesh": ("bake", 0), "frames": sizes["frames"],
+                                                   "resolution": sizes["turntable"], "shading": "albedo",
+                                                   "filename_prefix": f"distill3d/{prefix}_turntable"}),
+        ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
+    ]
+
+
+SPECS["dreamcraft3d_world"] = (
+    "DreamCraft3D on a CPU, offline: ONE exact view of a world object (the duck's front at elevation 15, with its "
+    "mask and normal map) -> the World Image Prior (Zero-1-to-3 of the world: it judges every novel view relative "
+    "to that reference) and the World Prior as the 2D text prior, combined by Hybrid SDS (progressive views from the "
+    "reference to all around, timesteps annealed from [0.7, 0.85] to [0.2, 0.5]) with the reference losses on a "
+    "NeuS; then Convert to DMTet and SDS on normal renders (the text prior's normal-map mode) with the reference "
+    "mask and normal -> textured GLB (Preview3D) + MP4. The same graph with your models is dreamcraft3d_sd.",
+    [
+        ("obj", "Distill3DWorldObject", {"object": "duck", "prompt": ""}),
+        ("ref_cam", "Distill3DOrbitCameras", {"views": 1, "elevation": 15.0, "distance": 1.8, "fov": 40.0}),
+        ("ref_render", "Distill3DRenderWorldViews", {"object": ("obj", 0), "cameras": ("ref_cam", 0),
+                                                     "resolution": 128, "shading": "albedo"}),
+        ("ref", "Distill3DReferenceImage", {"image": ("ref_render", 0), "mask": ("ref_render", 1),
+                                            "normal": ("ref_render", 3), "size": 128, "fill": 0.0,
+                                            "elevation": 15.0, "distance": 1.8, "fov": 40.0}),
+        ("ref_preview", "PreviewImage", {"images": ("ref", 1)}),
+        ("image_prior", "Distill3DWorldImagePrior", {"reference": ("ref", 0), "resolution": "32", "tolerance": 0.01}),
+        ("text_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "2D", "resolution": "32"}),
+        ("normal_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware", "resolution": "32",
+                                                 "renders": "normal"}),
+        ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 45.0, "distance_min": 1.8,
+                                                 "distance_max": 1.8, "fov_min": 40.0, "fov_max": 40.0}),
+        *dreamcraft3d_geometry(
+            "dreamcraft3d", "text_prior", "image_prior", "cams", "ref",
+            coarse={"steps": 200, "learning_rate": 0.02, "samples_per_ray": 24, "preview_every": 25},
+            refine={"steps": 40, "learning_rate": 0.01, "preview_every": 10},
+            hybrid={"guidance_3d": 5.0, "guidance_2d": 10.0, "views_per_step": 4},
+            sizes={"normal_prior": "normal_prior", "normal_sds": {"guidance_scale": 10.0, "views_per_step": 4},
+                   "grid": 48, "mesh": 96, "texture": 256, "frames": 24, "turntable": 128}),
+    ],
+)
+
+SPECS["dreamcraft3d_sd"] = (
+    "DreamCraft3D with your models (GPU-sized): a picture (Load Image: a photo with transparency, or wire a "
+    "KSampler's text-to-image result and a background-removal node's mask into Reference Image) -> Image Only "
+    "Checkpoint Loader with stable_zero123.ckpt -> Zero123 Prior (each view conditioned on its pose relative to "
+    "the picture) and Load Checkpoint's model as the 2D text prior, combined by Hybrid SDS (guidance 5 and 100, "
+    "progressive views, annealed timesteps) with the reference losses on a NeuS (5000 steps); Convert to DMTet and "
+    "SDS on normal renders with the reference mask and normal -> textured GLB (Preview3D) + MP4. On a CPU, set the "
+    "priors' resolutions to 64 and the steps to a few.",
+    [
+        ("image", "LoadImage", {"image": "example.png"}),
+        ("ref", "Distill3DReferenceImage", {"image": ("image", 0), "mask": ("image", 1), "size": 256, "fill": 0.85,
+                                            "elevation": 0.0, "distance": 1.8, "fov": 40.0}),
+        ("ref_preview", "PreviewImage", {"images": ("ref", 1)}),
+        ("zero123", "ImageOnlyCheckpointLoader", {"ckpt_name": "stable_zero123.ckpt"}),
+        ("image_prior", "Distill3DZero123Prior", {"model": ("zero123", 0), "clip_vision": ("zero123", 1),
+                                                  "vae": ("zero123", 2), "reference": ("ref", 0),
+                                                  "resolution": 256}),
+        ("ckpt", "CheckpointLoaderSimple", {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
+        ("text_prior", "Distill3DCheckpointTextPrior", {"model": ("ckpt", 0), "clip": ("ckpt", 1),
+                                                        "vae": ("ckpt", 2), "prompt": "a DSLR photo of a hamburger",
+                                                        "negative_prompt": "blurry, low quality", "resolution": 256}),
+        ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 45.0, "distance_min": 1.8,
+                                                 "distance_max": 1.8, "fov_min": 40.0, "fov_max": 40.0}),
+        *dreamcraft3d_geometry(
+            "dreamcraft3d_sd", "text_prior", "image_prior", "cams", "ref",
+            coarse={"steps": 5000, "learning_rate": 0.01, "samples_per_ray": 64, "preview_every": 100},
+            refine={"steps": 2000, "learning_rate": 0.005, "preview_every": 100},
+            hybrid={"guidance_3d": 5.0, "guidance_2d": 100.0, "views_per_step": 1},
+            sizes={"normal_prior": "text_prior", "normal_sds": {"guidance_scale": 100.0, "views_per_step": 1},
+                   "grid": 128, "mesh": 256, "texture": 1024, "frames": 48, "turntable": 512}),
+    ],
+)
+
 # workflows that need the user's model files: their thumbnail is a drawing of the graph
-NEEDS_MODEL_FILES = {"dreamfusion_sd", "mvdream_sd21"}
+NEEDS_MODEL_FILES = {"dreamfusion_sd", "mvdream_sd21", "dreamcraft3d_sd"}
 
 
 def build(name: str, info: dict) -> dict:

@@ -56,6 +56,43 @@ def random_sd15(host) -> str:
     return test_model(host, "checkpoints", RANDOM_SD15, write)
 
 
+RANDOM_ZERO123 = "distill3d_test_random_stable_zero123.safetensors"
+
+
+def random_zero123(host) -> str:
+    """A randomly initialized full-size Stable Zero123 checkpoint in its original single-file layout, in the host's
+    checkpoints folder (written once per machine by tests/host/make_random_zero123.py, ~1 min); returns its name for
+    Image Only Checkpoint Loader."""
+    import subprocess
+    import sys
+
+    def write(path):
+        subprocess.run([host.python, os.path.join(ROOT, "tests", "host", "make_random_zero123.py"),
+                        "--comfyui", host.comfyui, "--out", path], check=True, stdout=sys.stdout,
+                       cwd=os.path.join(ROOT, "tests", "host"), timeout=900)
+    return test_model(host, "checkpoints", RANDOM_ZERO123, write)
+
+
+def input_picture(host, name: str, obj: str = "duck", size: int = 128) -> str:
+    """A world object's front view as an RGBA PNG (transparent around it, as a cut-out photo) in the host's input
+    folder, for Load Image; written once (atomically); returns its name."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    from core.cameras import Cameras
+    from core.world import get_object, render_object
+    path = os.path.join(host.base, "input", name)
+    if not os.path.exists(path):
+        rec = render_object(get_object(obj), Cameras.from_spherical([15.0], [0.0], [1.8], [40.0]), size,
+                            shading="albedo")
+        rgba = torch.cat([rec.rgb[0], rec.alpha[0, ..., None]], -1).clamp(0, 1)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.partial.png"
+        Image.fromarray((rgba.numpy() * 255).round().astype(np.uint8), "RGBA").save(tmp)
+        os.replace(tmp, path)
+    return name
+
+
 TINY_MVDREAM = "distill3d_test_tiny_mvdream.safetensors"
 
 

@@ -11,7 +11,7 @@ from core.mesh.export import load_mesh
 from core.metrics import mesh_iou
 from core.world import get_object, occupancy
 
-from hostutil import find_node, random_sd15, tiny_mvdream
+from hostutil import find_node, input_picture, random_sd15, random_zero123, tiny_mvdream
 
 def _check_world_views(host, api, entry, files):
     from PIL import Image
@@ -193,9 +193,78 @@ def _check_mvdream_sd21(host, api, entry, files):
     _check_field_moved(api, entry, files, "mvsds/sds", "MVDREAM_SD21")
 
 
-CPU_SIZED = {"dreamfusion_sd": _cpu_sized_dreamfusion_sd, "mvdream_sd21": _cpu_sized_mvdream_sd21}
+def _optimize_logs(api, entry) -> dict:
+    """Each Optimize Field's log, by the node's id, in the graph's order."""
+    return {k: entry["outputs"][k]["text"][0] for k, v in api.items() if v["class_type"] == "Distill3DOptimizeField"}
+
+
+def _check_dreamcraft3d_world(host, api, entry, files):
+    """One view -> 3D in the host: the textured GLB has the duck's shape, and seen from its sides (never in the
+    reference) each side matches the truth's own side, not the mirror one (signs end to end, through the node
+    graph and the 2D text prior, which knows no orientation); both stages' logs show their losses."""
+    from core.cameras import Cameras
+    from core.metrics import psnr
+    from core.render.raster import render_mesh
+    from core.world import render_object
+    obj = get_object(api[find_node(api, "Distill3DWorldObject")]["inputs"]["object"])
+    (glb,) = [f for f in files if f["filename"].endswith(".glb")]
+    mesh = load_mesh(host.view(glb), "glb")
+    value = mesh_iou(mesh, lambda p: occupancy(obj, p), 96)
+    sides = Cameras.from_spherical([15.0, 15.0], [90.0, -90.0], [1.8, 1.8], [40.0, 40.0])
+    r = render_mesh(mesh, sides, 64).rgb
+    t = render_object(obj, sides, 64, shading="albedo").rgb
+    own = [psnr(r[i:i + 1], t[i:i + 1]) for i in (0, 1)]
+    mirror = [psnr(r[i:i + 1], t[1 - i:2 - i]) for i in (0, 1)]
+    print(f"DREAMCRAFT3D_WORLD {obj.name} GLB IoU {value:.3f}; sides PSNR own {own} mirror {mirror}")
+    assert value >= 0.75
+    assert all(o > m + 4 for o, m in zip(own, mirror)), (own, mirror)
+    coarse, refine = _optimize_logs(api, entry).values()
+    assert "STOPPED" not in coarse + refine
+    assert "hybrid/sds_3d" in coarse and "hybrid/sds_2d" in coarse and "reference/rgb" in coarse, coarse
+    assert "sds/sds" in refine and "reference/normal" in refine, refine
+    assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(glb["filename"])
+
+
+def _cpu_sized_dreamcraft3d_sd(host, api):
+    """The GPU graph as is, on random full-size Stable Zero123 and SD 1.5 checkpoints and a cut-out picture (RGBA:
+    Load Image's mask is 1 - alpha): 64² renders, a few steps, small outputs."""
+    api[find_node(api, "LoadImage")]["inputs"]["image"] = input_picture(host, "distill3d_test_duck_rgba.png")
+    api[find_node(api, "ImageOnlyCheckpointLoader")]["inputs"]["ckpt_name"] = random_zero123(host)
+    api[find_node(api, "CheckpointLoaderSimple")]["inputs"]["ckpt_name"] = random_sd15(host)
+    api[find_node(api, "Distill3DZero123Prior")]["inputs"]["resolution"] = 64
+    api[find_node(api, "Distill3DCheckpointTextPrior")]["inputs"]["resolution"] = 64
+    for k in [k for k, v in api.items() if v["class_type"] == "Distill3DOptimizeField"]:
+        api[k]["inputs"].update(steps=2, samples_per_ray=16, preview_every=1, preview_resolution=32)
+    api[find_node(api, "Distill3DConvertToDMTet")]["inputs"]["resolution"] = 16
+    api[find_node(api, "Distill3DExtractMesh")]["inputs"]["resolution"] = 48
+    api[find_node(api, "Distill3DBakeTexture")]["inputs"]["texture_size"] = 64
+    api[find_node(api, "Distill3DRenderTurntable")]["inputs"].update(frames=4, resolution=64)
+
+
+def _check_dreamcraft3d_sd(host, api, entry, files):
+    """Load Image's MASK (1 where transparent) is read the right way round: the prepared reference shows the duck
+    centred, filling 85% of the frame; Zero123 + the checkpoint drive hybrid SDS and the normal-render stage, and
+    both fields moved; a GLB came out."""
+    from PIL import Image
+    (ref,) = [f for f in files if f["node"] == find_node(api, "PreviewImage")]
+    px = np.asarray(Image.open(io.BytesIO(host.view(ref))).convert("RGB"), dtype=np.float32) / 255
+    ys, xs = np.nonzero(px.min(-1) < 0.9)
+    side = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+    print("DREAMCRAFT3D_SD reference object spans", side, "of", px.shape[0])
+    assert abs(side / px.shape[0] - 0.85) < 0.05
+    coarse, refine = _optimize_logs(api, entry).values()
+    for log, loss in ((coarse, "hybrid/sds_3d"), (refine, "sds/sds")):
+        assert "STOPPED" not in log, log
+        assert float(re.search(r"parameter change: ([\d.e+-]+)", log).group(1)) > 1e-4, log
+        assert loss in log, log
+    assert [f for f in files if f["filename"].endswith(".glb")]
+
+
+CPU_SIZED = {"dreamfusion_sd": _cpu_sized_dreamfusion_sd, "mvdream_sd21": _cpu_sized_mvdream_sd21,
+             "dreamcraft3d_sd": _cpu_sized_dreamcraft3d_sd}
 CHECKS = {"world_views": _check_world_views, "world_random_views": _check_world_random_views,
           "reconstruct_from_views": _check_reconstruct_from_views, "dreamfusion_world": _check_dreamfusion_world,
           "dreamfusion_sd": _check_dreamfusion_sd, "prolificdreamer_world": _check_prolificdreamer_world,
           "mvdream_world": _check_mvdream_world, "mvdream_sampler": _check_mvdream_sampler,
-          "mvdream_sd21": _check_mvdream_sd21}
+          "mvdream_sd21": _check_mvdream_sd21, "dreamcraft3d_world": _check_dreamcraft3d_world,
+          "dreamcraft3d_sd": _check_dreamcraft3d_sd}

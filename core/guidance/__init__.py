@@ -59,7 +59,7 @@ class NoisePredictor:
     alphas_cumprod: torch.Tensor
     num_timesteps = 1000
     fixed_camera: tuple[float, float] | None = None  # (distance, fov) the prior's data were made at, if any
-    shadings = ("albedo", "lambertian", "textureless")  # the shadings whose renders it can judge
+    shadings = ("albedo", "lambertian", "textureless", "normal")  # the shadings whose renders it can judge
     text_prompts = True      # condition() takes text (else the conditioning was given, e.g. ComfyUI CONDITIONING)
     exact = False            # True: the exact denoiser of a known image set (the world prior), not a learned model
     background_input = False  # True: predict_eps takes background= (the image behind each render, in x0 space),

@@ -56,7 +56,7 @@ class WorldPrior(NoisePredictor):
     space = "pixel"
     exact = True
     background_input = True
-    shadings = ("albedo",)  # the render sets are albedo renders
+    shadings = ("albedo",)  # the shading of its render sets (the grid's: albedo, or normal for geometry stages)
 
     def __init__(self, resolution: int = 32, mode: str = "view-aware", kernel_degrees: float = 10.0,
                  max_angle: float = 25.0, elevations=(-10, 0, 10, 20, 30, 45, 60, 75), azimuth_step: float = 15.0,
@@ -71,6 +71,10 @@ class WorldPrior(NoisePredictor):
         if resolution not in (32, 64):
             raise ValueError(f"the world prior works at 32 or 64 pixels, got {resolution}")
         self.resolution, self.mode = resolution, mode
+        if shading not in ("albedo", "normal"):
+            raise ValueError(f"the world prior's renders are 'albedo' or 'normal' (normal maps, for geometry "
+                             f"stages), got '{shading}'")
+        self.shadings = (shading,)
         self.kernel = math.radians(kernel_degrees)
         self.max_angle = math.radians(max_angle)
         self.grid = dict(elevations=tuple(float(e) for e in elevations), azimuth_step=float(azimuth_step),

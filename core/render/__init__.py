@@ -5,16 +5,19 @@ from dataclasses import dataclass, field
 
 import torch
 
-SHADINGS = ("albedo", "lambertian", "textureless")
+SHADINGS = ("albedo", "lambertian", "textureless", "normal")
 
 
 def shade(albedo, normals, light_dirs, shading: str, ambient: float = 0.35):
     """The pack's shading: 'albedo' as is; 'lambertian' albedo * (ambient + (1 - ambient) max(0, n.l));
-    'textureless' the same with a white albedo (shows geometry only)."""
+    'textureless' the same with a white albedo (shows geometry only); 'normal' the world-space normal as a colour,
+    n / 2 + 1/2 (the normal renders that geometry stages judge: DreamCraft3D's, Fantasia3D's)."""
     if shading not in SHADINGS:
         raise ValueError(f"shading must be one of {SHADINGS}, got '{shading}'")
     if shading == "albedo":
         return albedo
+    if shading == "normal":
+        return normals * 0.5 + 0.5
     base = torch.ones_like(albedo) if shading == "textureless" else albedo
     lam = (normals * light_dirs).sum(-1, keepdim=True).clamp_min(0)
     return base * (ambient + (1 - ambient) * lam)

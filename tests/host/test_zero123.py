@@ -9,19 +9,7 @@ import pytest
 
 from comfy_host import ROOT
 
-RANDOM_ZERO123 = "distill3d_test_random_stable_zero123.safetensors"
-
-
-def random_zero123(host) -> str:
-    """The random Stable Zero123 checkpoint in the host's checkpoints folder (written once per machine, ~1 min)."""
-    import sys
-    from hostutil import test_model
-
-    def write(path):
-        subprocess.run([host.python, os.path.join(ROOT, "tests", "host", "make_random_zero123.py"),
-                        "--comfyui", host.comfyui, "--out", path], check=True, stdout=sys.stdout,
-                       cwd=os.path.join(ROOT, "tests", "host"), timeout=900)
-    return test_model(host, "checkpoints", RANDOM_ZERO123, write)
+from hostutil import random_zero123
 
 
 PARITY_SNIPPET = r'''
