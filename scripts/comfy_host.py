@@ -33,6 +33,23 @@ VIRTUAL_NODES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 FRONTEND_WIDGETS = {"Preview3D": ["image"], "SaveGLB": ["image"], "Load3D": ["image"]}
 
 
+_SNIPPET_HEAD = r'''
+import importlib, sys, types
+sys.path.insert(0, COMFYUI)
+sys.argv = sys.argv[:1] + ["--cpu"]
+import comfy.options
+comfy.options.enable_args_parsing()
+pack = types.ModuleType("distill3d_pack"); pack.__path__ = [ROOT]; sys.modules["distill3d_pack"] = pack
+'''
+
+
+def host_snippet(body: str, comfyui: str, **values) -> str:
+    """Source for `python -c` in a host's python: ComfyUI importable on the CPU (its command line read as --cpu),
+    the pack importable as the package `distill3d_pack` (as ComfyUI imports it), `values` as globals; then body."""
+    head = "".join(f"{k} = {v!r}\n" for k, v in dict(COMFYUI=comfyui, ROOT=ROOT, **values).items())
+    return head + _SNIPPET_HEAD + body
+
+
 def host_env(host_dir: str | None = None) -> dict:
     """python / comfyui / base paths (and the ComfyUI version) written by setup_host.sh."""
     host_dir = host_dir or HOST_DIR

@@ -68,3 +68,23 @@ def test_one_front_view_gives_the_whole_duck(duck_from_one_view):
     figures = evaluate_field(duck_from_one_view, obj, resolution=32) | janus_probe(duck_from_one_view, obj)
     assert figures["iou"] >= 0.8, figures  # measured 0.905
     assert figures["azimuth_error"] < 10 and figures["back_psnr"] > 30, figures  # measured 1.9°, 34.5 dB
+
+
+def test_the_geometry_stage_refines_the_surface_on_normal_renders(duck_from_one_view):
+    """NeuS -> DMTet -> SDS on normal renders (the text prior's normal-map mode) + reference mask / normal: the
+    surface's normal renders at held-out views move toward the truth's, and the shape stays right."""
+    from core.evaluate import dreamcraft3d_geometry_on_world, held_out_views
+    from core.fields.dmtet import DMTetField
+    obj = get_object("duck")
+    views = held_out_views(4)
+    truth = render_object(obj, views, 32, shading="normal").rgb
+
+    def normal_psnr(f):
+        with torch.no_grad():
+            return psnr(f.render_views(views, 32, shading="normal", background=WHITE).rgb, truth)
+    before = normal_psnr(DMTetField.from_field(duck_from_one_view, 48))
+    refined = dreamcraft3d_geometry_on_world(obj, duck_from_one_view, steps=30).field
+    after = normal_psnr(refined)
+    from core.evaluate import evaluate_field
+    iou = evaluate_field(refined, obj, resolution=32)["iou"]
+    assert after > before + 0.5 and iou >= 0.8, (before, after, iou)  # measured (40 steps) 23.4 -> 24.6 dB, 0.943

@@ -3,16 +3,12 @@ import pytest
 import os
 import subprocess
 
+from comfy_host import host_snippet
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SNIPPET = r'''
-import importlib, sys, types
-sys.path.insert(0, COMFYUI)
-sys.argv = sys.argv[:1] + ["--cpu"]
-import comfy.options
-comfy.options.enable_args_parsing()
 import comfy.latent_formats, comfy.model_base, comfy.model_sampling
-pack = types.ModuleType("distill3d_pack"); pack.__path__ = [ROOT]; sys.modules["distill3d_pack"] = pack
 cp = importlib.import_module("distill3d_pack.nodes.comfy_prior")
 
 class Model:  # what a ModelPatcher exposes to the check
@@ -41,7 +37,7 @@ print("SD2-v ACCEPTED")
 
 
 def test_flow_and_video_models_are_refused_naming_what_works(host):
-    code = f"COMFYUI = {host.comfyui!r}\nROOT = {ROOT!r}\n" + SNIPPET
+    code = host_snippet(SNIPPET, host.comfyui)
     out = subprocess.run([host.python, "-c", code], capture_output=True, text=True, timeout=300, cwd=host.comfyui)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = [l for l in out.stdout.splitlines() if l.startswith(("REFUSED", "ACCEPTED", "SD2-v"))]
@@ -129,15 +125,9 @@ def test_checkpoint_text_prior_drives_sds_with_view_prompts_and_vsd_in_latent_sp
 
 
 EPS_V_SNIPPET = r'''
-import importlib, sys, types
-sys.path.insert(0, COMFYUI)
-sys.argv = sys.argv[:1] + ["--cpu"]
-import comfy.options
-comfy.options.enable_args_parsing()
 import torch
 import comfy.sd
 from comfy_extras.nodes_model_advanced import ModelSamplingDiscrete
-pack = types.ModuleType("distill3d_pack"); pack.__path__ = [ROOT]; sys.modules["distill3d_pack"] = pack
 cp = importlib.import_module("distill3d_pack.nodes.comfy_prior")
 model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(CKPT)
 with torch.inference_mode(False):
@@ -171,7 +161,7 @@ def test_epsilon_and_v_prediction_match_the_raw_unet(host):
     node; an LCM-distilled sampling is refused."""
     from hostutil import random_sd15
     ckpt = os.path.join(host.base, "models", "checkpoints", random_sd15(host))
-    code = f"COMFYUI = {host.comfyui!r}\nROOT = {ROOT!r}\nCKPT = {ckpt!r}\n" + EPS_V_SNIPPET
+    code = host_snippet(EPS_V_SNIPPET, host.comfyui, CKPT=ckpt)
     out = subprocess.run([host.python, "-c", code], capture_output=True, text=True, timeout=600, cwd=host.comfyui)
     assert out.returncode == 0, out.stderr[-3000:]
     errors = dict(line.split(" relative error ") for line in out.stdout.splitlines() if "relative error" in line)

@@ -238,6 +238,30 @@ def test_mismatched_reference_views_fail_clearly(host):
     assert "4 reference images but 3 cameras" in str(entry["status"]["messages"])
 
 
+def test_reference_views_loss_reads_load_images_mask_convention(host):
+    """A mask in Load Image's convention (1 - alpha: 1 where transparent; here the views' mask through Invert Mask)
+    fits the object, not an empty field; a mask of neither convention is refused naming what was seen."""
+    import io
+    import re
+    import numpy as np
+    from PIL import Image
+    p = _fit_prompt(40)
+    p["8"] = {"class_type": "InvertMask", "inputs": {"mask": ["3", 1]}}
+    p["4"]["inputs"]["mask"] = ["8", 0]
+    entry = host.run(p)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    log = entry["outputs"]["6"]["text"][0]
+    first, last = map(float, re.search(r"reference/mask: ([\d.]+) -> ([\d.]+)", log).groups())
+    assert last < 0.5 * first, log
+    (preview,) = [f for f in host.output_files(entry) if f["node"] == "7"]
+    px = np.asarray(Image.open(io.BytesIO(host.view(preview))).convert("RGB"), dtype=np.float32) / 255
+    assert (px.min(-1) < 0.8).mean() > 0.1  # the cube is drawn (an empty field renders white)
+    p["8"] = {"class_type": "SolidMask", "inputs": {"value": 0.5, "width": 32, "height": 32}}
+    entry = host.run(p)
+    assert entry["status"]["status_str"] == "error"
+    assert "the mask is ambiguous: along the image border it is 0.50" in str(entry["status"]["messages"])
+
+
 def test_cancel_stops_a_long_optimization_promptly(host):
     import time
     status, body = host.queue(_fit_prompt(100000))

@@ -7,21 +7,15 @@ import subprocess
 
 import pytest
 
-from comfy_host import ROOT
+from comfy_host import host_snippet
 
 from hostutil import random_zero123
 
 
 PARITY_SNIPPET = r'''
-import importlib, sys, types
-sys.path.insert(0, COMFYUI)
-sys.argv = sys.argv[:1] + ["--cpu"]
-import comfy.options
-comfy.options.enable_args_parsing()
 import torch
 import comfy.sd
 from comfy_extras.nodes_stable3d import StableZero123_Conditioning
-pack = types.ModuleType("distill3d_pack"); pack.__path__ = [ROOT]; sys.modules["distill3d_pack"] = pack
 cp = importlib.import_module("distill3d_pack.nodes.comfy_prior")
 cams = importlib.import_module("distill3d_pack.core.cameras")
 ev = importlib.import_module("distill3d_pack.core.evaluate")
@@ -32,7 +26,7 @@ with torch.inference_mode():  # as the host loads models and runs nodes
                                                                        output_clipvision=True)
     print("LOADED", type(model.model).__name__, model.model.diffusion_model.in_channels, clip_vision is not None)
     pred = cp.Zero123Predictor(model, clip_vision, vae, ref, 256)
-    sd15 = SD15_MODEL_LOADER()
+    sd15 = comfy.sd.load_checkpoint_guess_config(SD15, output_vae=False, output_clip=False)[0]
     rel = [(10.0, 90.0), (-5.0, -160.0), (20.0, 45.0)]
     image = ref.composite((1.0, 1.0, 1.0))[None]
     comfy_node = [StableZero123_Conditioning.execute(clip_vision, image, vae, 256, 256, 1, e, a) for e, a in rel]
@@ -75,9 +69,7 @@ def test_zero123_conditioning_per_view_is_comfyuis_stable_zero123_conditioning(h
     from hostutil import random_sd15
     ckpt = os.path.join(host.base, "models", "checkpoints", random_zero123(host))
     sd15 = os.path.join(host.base, "models", "checkpoints", random_sd15(host))
-    code = (f"COMFYUI = {host.comfyui!r}\nROOT = {ROOT!r}\nCKPT = {ckpt!r}\n"
-            f"SD15_MODEL_LOADER = lambda: comfy.sd.load_checkpoint_guess_config({sd15!r}, output_vae=False, "
-            f"output_clip=False)[0]\n" + PARITY_SNIPPET)
+    code = host_snippet(PARITY_SNIPPET, host.comfyui, CKPT=ckpt, SD15=sd15)
     out = subprocess.run([host.python, "-c", code], capture_output=True, text=True, timeout=900, cwd=host.comfyui)
     assert out.returncode == 0, out.stderr[-3000:]
     text = out.stdout
