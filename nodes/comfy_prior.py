@@ -177,6 +177,8 @@ class Zero123Predictor(ComfyModelPredictor):
         self.pooled = pooled.float()
         self.reference_latent = vae.encode(pixels[:, :, :, :3]).float()
         self.reference, self.ref_camera = reference, reference.camera
+        # Zero123 saw targets at the condition's distance and fov (its radius term is constant): render there
+        self.fixed_camera = (reference.distance, reference.fov)
 
     def conditioning(self):
         """(conditional, unconditional) for PromptedPrior(conditioning=...): per-view conditioning is built in
