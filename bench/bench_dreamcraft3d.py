@@ -154,13 +154,14 @@ def main():
         for base in ("text-only", "text-only 2D"):
             if base not in a.rows:
                 continue
-            wins = []
+            wins, losses = [], []
             for o in sorted(asym & set(objects)):
                 im = next(r for r in rows if r["object"] == o and r["row"] == "image (hybrid)")
                 tx = next(r for r in rows if r["object"] == o and r["row"] == base)
-                wins.append(o if im["back_psnr"] > tx["back_psnr"] and im["azimuth_error"] <= tx["azimuth_error"]
-                            else f"NOT {o}")
-            print(f"image vs {base}, back PSNR higher and azimuth error no higher: {', '.join(wins)}")
+                won = im["back_psnr"] > tx["back_psnr"] and im["azimuth_error"] <= tx["azimuth_error"]
+                (wins if won else losses).append(o)
+            print(f"image vs {base} (back PSNR higher and azimuth error no higher): wins on {', '.join(wins) or '-'}; "
+                  f"not on {', '.join(losses) or '-'}")
         solid = [r for r in rows if r["object"] in SOLID and r["row"] == "image (hybrid)"]
         print("solid objects, image run IoU >= 0.8: " + ", ".join(f"{r['object']} {r['iou']:.3f}" for r in solid))
 
