@@ -38,7 +38,15 @@ EXPECTED_NODES = {
     "Distill3DConvertToDMTet": ["field", "resolution", "nerf_level"],
     "Distill3DCameraDistribution": ["elevation_min", "elevation_max", "azimuth_min", "azimuth_max", "distance_min",
                                     "distance_max", "fov_min", "fov_max", "uniform_sphere"],
-    "Distill3DWorldPrior": ["prompt", "mode", "resolution"],
+    "Distill3DWorldPrior": ["prompt", "mode", "resolution"],  # + optional renders
+    "Distill3DReferenceImage": ["image", "size", "fill", "elevation", "distance", "fov"],  # + mask, depth, normal
+    "Distill3DWorldImagePrior": ["reference", "resolution", "tolerance"],
+    "Distill3DZero123Prior": ["model", "clip_vision", "vae", "reference", "resolution"],
+    "Distill3DReferenceImageLoss": ["reference", "rays_per_step", "rgb_weight", "mask_weight", "depth_weight",
+                                    "normal_weight", "weight"],
+    "Distill3DHybridSDSLoss": ["prior_3d", "cameras", "guidance_3d", "guidance_2d", "weight_3d", "weight_2d",
+                               "views_per_step", "t_min", "t_max", "t_min_end", "t_max_end", "anneal_until",
+                               "progressive_until", "shading", "random_background", "weight"],  # + prior_2d
     "Distill3DCheckpointPrior": ["model", "vae", "positive", "negative", "resolution"],
     "Distill3DCheckpointTextPrior": ["model", "clip", "vae", "prompt", "negative_prompt", "resolution"],
     "Distill3DDiffusersPrior": ["model", "prompt", "negative_prompt", "resolution"],
@@ -253,7 +261,7 @@ def test_reference_views_loss_reads_load_images_mask_convention(host):
     log = entry["outputs"]["6"]["text"][0]
     first, last = map(float, re.search(r"reference/mask: ([\d.]+) -> ([\d.]+)", log).groups())
     assert last < 0.5 * first, log
-    (preview,) = [f for f in host.output_files(entry) if f["node"] == "7"]
+    preview = [f for f in host.output_files(entry) if f["node"] == "7"][0]
     px = np.asarray(Image.open(io.BytesIO(host.view(preview))).convert("RGB"), dtype=np.float32) / 255
     assert (px.min(-1) < 0.8).mean() > 0.1  # the cube is drawn (an empty field renders white)
     p["8"] = {"class_type": "SolidMask", "inputs": {"value": 0.5, "width": 32, "height": 32}}
