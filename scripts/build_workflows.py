@@ -253,10 +253,11 @@ SPECS = {
 
 
 def dreamcraft3d_geometry(prefix: str, text_prior: str, image_prior: str, cams: str, ref: str, coarse: dict,
-                          refine: dict, hybrid: dict, sizes: dict) -> list:
-    """DreamCraft3D's geometry sculpting after the priors and the reference: hybrid SDS + reference losses on a
-    NeuS (coarse) -> Convert to DMTet -> SDS on normal renders + reference mask / normal losses -> mesh, baked
-    texture -> GLB (Preview3D) + MP4 turntable."""
+                          refine: dict, hybrid: dict, sizes: dict, texture: dict) -> list:
+    """DreamCraft3D after the priors and the reference: hybrid SDS + reference losses on a NeuS (coarse) ->
+    Convert to DMTet -> SDS on normal renders + reference mask / normal losses (geometry) -> Texture Stage (the
+    geometry frozen) boosted by BSD against texture["prior"] -> mesh, baked texture -> GLB (Preview3D) + MP4
+    turntable; with texture["lora"], the boosted model is saved as a LoRA."""
     return [
         ("hybrid", "Distill3DHybridSDSLoss", {"prior_3d": (image_prior, 0), "cameras": (cams, 0),
                                               "prior_2d": (text_prior, 0), **hybrid}),
@@ -281,8 +282,16 @@ def dreamcraft3d_geometry(prefix: str, text_prior: str, image_prior: str, cams: 
         ("refine", "Distill3DOptimizeField", {"field": ("dmtet", 0), "loss": ("geometry_losses", 0), "seed": 0,
                                               "lr_schedule": "constant", **refine}),
         ("refine_preview", "PreviewImage", {"images": ("refine", 1)}),
-        ("mesh", "Distill3DExtractMesh", {"field": ("refine", 0), "resolution": sizes["mesh"]}),
-        ("bake", "Distill3DBakeTexture", {"mesh": ("mesh", 0), "field": ("refine", 0),
+        ("texture_stage", "Distill3DTextureStage", {"field": ("refine", 0), "texture": "source"}),
+        ("bsd", "Distill3DBSDLoss", {"prior": (texture["prior"], 0), "cameras": (cams, 0), "t_max_end": 0.5,
+                                     "random_background": 0.0, **texture["bsd"]}),
+        ("boost", "Distill3DOptimizeField", {"field": ("texture_stage", 0), "loss": ("bsd", 0), "seed": 0,
+                                             "lr_schedule": "constant", **texture["optimize"]}),
+        ("boost_preview", "PreviewImage", {"images": ("boost", 1)}),
+        *([("save_lora", "Distill3DSaveBoostedLoRA", {"loss": ("bsd", 0), "field": ("boost", 0),
+                                                      "name": texture["lora"]})] if texture.get("lora") else []),
+        ("mesh", "Distill3DExtractMesh", {"field": ("boost", 0), "resolution": sizes["mesh"]}),
+        ("bake", "Distill3DBakeTexture", {"mesh": ("mesh", 0), "field": ("boost", 0),
                                           "texture_size": sizes["texture"]}),
         ("save_mesh", "Distill3DSaveMesh", {"mesh": ("bake", 0), "filename_prefix": f"distill3d/{prefix}",
                                             "format": "glb"}),
@@ -299,7 +308,9 @@ SPECS["dreamcraft3d_world"] = (
     "to that reference) and the World Prior as the 2D text prior, combined by Hybrid SDS (progressive views from the "
     "reference to all around, timesteps annealed from [0.7, 0.85] to [0.2, 0.5]) with the reference losses on a "
     "NeuS; then Convert to DMTet and SDS on normal renders (the text prior's normal-map mode) with the reference "
-    "mask and normal -> textured GLB (Preview3D) + MP4. The same graph with your models is dreamcraft3d_sd.",
+    "mask and normal; then the texture stage (geometry frozen) boosted by BSD against the 64² World Prior "
+    "(bootstrap rounds of SDEdit-augmented renders) -> textured GLB (Preview3D) + MP4. The same graph with your "
+    "models is dreamcraft3d_sd.",
     [
         ("obj", "Distill3DWorldObject", {"object": "duck", "prompt": ""}),
         ("ref_cam", "Distill3DOrbitCameras", {"views": 1, "elevation": 15.0, "distance": 1.8, "fov": 40.0}),
@@ -313,6 +324,8 @@ SPECS["dreamcraft3d_world"] = (
         ("text_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "2D", "resolution": "32"}),
         ("normal_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware", "resolution": "32",
                                                  "renders": "normal"}),
+        ("texture_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware",
+                                                  "resolution": "64"}),
         ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 45.0, "distance_min": 1.8,
                                                  "distance_max": 1.8, "fov_min": 40.0, "fov_max": 40.0}),
         *dreamcraft3d_geometry(
@@ -321,7 +334,11 @@ SPECS["dreamcraft3d_world"] = (
             refine={"steps": 40, "learning_rate": 0.01, "preview_every": 10},
             hybrid={"guidance_3d": 5.0, "guidance_2d": 10.0, "views_per_step": 4},
             sizes={"normal_prior": "normal_prior", "normal_sds": {"guidance_scale": 10.0, "views_per_step": 4},
-                   "grid": 48, "mesh": 96, "texture": 256, "frames": 24, "turntable": 128}),
+                   "grid": 48, "mesh": 96, "texture": 256, "frames": 24, "turntable": 128},
+            texture={"prior": "texture_prior",
+                     "bsd": {"guidance_scale": 7.5, "views_per_step": 2, "augment_views": 16, "estimator": "auto",
+                             "estimator_steps": 4},
+                     "optimize": {"steps": 30, "learning_rate": 0.01, "preview_every": 10}}),
     ],
 )
 
@@ -331,8 +348,9 @@ SPECS["dreamcraft3d_sd"] = (
     "Checkpoint Loader with stable_zero123.ckpt -> Zero123 Prior (each view conditioned on its pose relative to "
     "the picture) and Load Checkpoint's model as the 2D text prior, combined by Hybrid SDS (guidance 5 and 100, "
     "progressive views, annealed timesteps) with the reference losses on a NeuS (5000 steps); Convert to DMTet and "
-    "SDS on normal renders with the reference mask and normal -> textured GLB (Preview3D) + MP4. On a CPU, set the "
-    "priors' resolutions to 64 and the steps to a few.",
+    "SDS on normal renders with the reference mask and normal; the texture stage boosted by BSD with the checkpoint "
+    "at 512² (DreamBooth LoRA 'a sks hamburger', saved to models/loras for Load LoRA) -> textured GLB (Preview3D) "
+    "+ MP4. On a CPU, set the priors' resolutions to 64 and the steps to a few.",
     [
         ("image", "LoadImage", {"image": "example.png"}),
         ("ref", "Distill3DReferenceImage", {"image": ("image", 0), "mask": ("image", 1), "size": 256, "fill": 0.85,
@@ -346,6 +364,10 @@ SPECS["dreamcraft3d_sd"] = (
         ("text_prior", "Distill3DCheckpointTextPrior", {"model": ("ckpt", 0), "clip": ("ckpt", 1),
                                                         "vae": ("ckpt", 2), "prompt": "a DSLR photo of a hamburger",
                                                         "negative_prompt": "blurry, low quality", "resolution": 256}),
+        ("texture_prior", "Distill3DCheckpointTextPrior", {"model": ("ckpt", 0), "clip": ("ckpt", 1),
+                                                           "vae": ("ckpt", 2), "prompt": "a DSLR photo of a hamburger",
+                                                           "negative_prompt": "blurry, low quality",
+                                                           "resolution": 512}),
         ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 45.0, "distance_min": 1.8,
                                                  "distance_max": 1.8, "fov_min": 40.0, "fov_max": 40.0}),
         *dreamcraft3d_geometry(
@@ -354,7 +376,12 @@ SPECS["dreamcraft3d_sd"] = (
             refine={"steps": 2000, "learning_rate": 0.005, "preview_every": 100},
             hybrid={"guidance_3d": 5.0, "guidance_2d": 100.0, "views_per_step": 1},
             sizes={"normal_prior": "text_prior", "normal_sds": {"guidance_scale": 100.0, "views_per_step": 1},
-                   "grid": 128, "mesh": 256, "texture": 1024, "frames": 48, "turntable": 512}),
+                   "grid": 128, "mesh": 256, "texture": 1024, "frames": 48, "turntable": 512},
+            texture={"prior": "texture_prior",
+                     "bsd": {"guidance_scale": 7.5, "views_per_step": 1, "augment_views": 8, "estimator": "auto",
+                             "token": "sks", "class_word": "hamburger"},
+                     "optimize": {"steps": 5000, "learning_rate": 0.01, "preview_every": 100},
+                     "lora": "distill3d/dreamcraft3d_sd_boosted"}),
     ],
 )
 

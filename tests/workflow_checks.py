@@ -3,6 +3,7 @@ and tests/browser, which queues the longest one from the page and checks that ve
 ones are cut down to CPU size."""
 import io
 import re
+import uuid
 
 import numpy as np
 import torch
@@ -161,6 +162,8 @@ def _check_field_moved(api, entry, files, loss: str, label: str):
     assert float(re.search(r"parameter change: ([\d.e+-]+)", log).group(1)) > 1e-4, log
     assert re.search(rf"{loss}: [\d.]+ -> [\d.]+", log), log
     assert [f for f in files if f["filename"].endswith(".glb")]
+    lora = entry["outputs"][find_node(api, "Distill3DSaveBoostedLoRA")]["text"][0]
+    assert lora.endswith(": a sks hamburger"), lora  # the boosted model, saved with its trigger prompt
 
 
 def _cpu_sized_dreamfusion_sd(host, api):
@@ -218,10 +221,11 @@ def _check_dreamcraft3d_world(host, api, entry, files):
     print(f"DREAMCRAFT3D_WORLD {obj.name} GLB IoU {value:.3f}; sides PSNR own {own} mirror {mirror}")
     assert value >= 0.75
     assert all(o > m + 4 for o, m in zip(own, mirror)), (own, mirror)
-    coarse, refine = _optimize_logs(api, entry).values()
-    assert "STOPPED" not in coarse + refine
+    coarse, refine, boost = _optimize_logs(api, entry).values()
+    assert "STOPPED" not in coarse + refine + boost
     assert "hybrid/sds_3d" in coarse and "hybrid/sds_2d" in coarse and "reference/rgb" in coarse, coarse
     assert "sds/sds" in refine and "reference/normal" in refine, refine
+    assert "bsd/bsd" in boost and "bsd/estimator" in boost, boost  # the texture stage ran BSD
     assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(glb["filename"])
 
 
@@ -232,7 +236,11 @@ def _cpu_sized_dreamcraft3d_sd(host, api):
     api[find_node(api, "ImageOnlyCheckpointLoader")]["inputs"]["ckpt_name"] = random_zero123(host)
     api[find_node(api, "CheckpointLoaderSimple")]["inputs"]["ckpt_name"] = random_sd15(host)
     api[find_node(api, "Distill3DZero123Prior")]["inputs"]["resolution"] = 64
-    api[find_node(api, "Distill3DCheckpointTextPrior")]["inputs"]["resolution"] = 64
+    for k in [k for k, v in api.items() if v["class_type"] == "Distill3DCheckpointTextPrior"]:
+        api[k]["inputs"]["resolution"] = 64
+    api[find_node(api, "Distill3DBSDLoss")]["inputs"].update(augment_views=2, sdedit_steps=1,
+                                                            estimator="prior + residual")
+    api[find_node(api, "Distill3DSaveBoostedLoRA")]["inputs"]["name"] = f"distill3d_test/{uuid.uuid4().hex[:8]}"
     for k in [k for k, v in api.items() if v["class_type"] == "Distill3DOptimizeField"]:
         api[k]["inputs"].update(steps=2, samples_per_ray=16, preview_every=1, preview_resolution=32)
     api[find_node(api, "Distill3DConvertToDMTet")]["inputs"]["resolution"] = 16
@@ -252,8 +260,8 @@ def _check_dreamcraft3d_sd(host, api, entry, files):
     side = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
     print("DREAMCRAFT3D_SD reference object spans", side, "of", px.shape[0])
     assert abs(side / px.shape[0] - 0.85) < 0.05
-    coarse, refine = _optimize_logs(api, entry).values()
-    for log, loss in ((coarse, "hybrid/sds_3d"), (refine, "sds/sds")):
+    coarse, refine, boost = _optimize_logs(api, entry).values()
+    for log, loss in ((coarse, "hybrid/sds_3d"), (refine, "sds/sds"), (boost, "bsd/bsd")):
         assert "STOPPED" not in log, log
         assert float(re.search(r"parameter change: ([\d.e+-]+)", log).group(1)) > 1e-4, log
         assert loss in log, log

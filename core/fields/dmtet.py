@@ -8,8 +8,7 @@ import copy
 import torch
 import torch.nn as nn
 
-from ..cameras import camera_light
-from ..render import RenderRecord, shade
+from ..render import RenderRecord
 from .tets import marching_tets, tet_grid
 
 
@@ -84,35 +83,14 @@ class DMTetField(nn.Module):
     def render_views(self, cameras, height, width=None, shading="albedo", want_normals=False, light_dirs=None,
                      ambient: float = 0.35, background=None, **_) -> RenderRecord:
         """Rasterize the surface; `background` as the volume renderer's (None: the texture field's own)."""
-        from ..render import view_backgrounds
-        from ..render.raster import rasterize
+        from ..render.raster import render_surface
 
-        width = height if width is None else width
         verts, faces = self.surface()
         if faces.shape[0] == 0:
             raise ValueError("the DMTet surface is empty (every grid vertex is on one side)")
-        cams = cameras.to(verts.device)
-        rec = rasterize(verts, faces, cams, height, width, attributes=verts, background=(0.0, 0.0, 0.0))
-        solid = view_backgrounds(background, len(cams), verts.device)
-        if solid is None:
-            _, dirs = cams.rays(height, width)
-            bg = self.background(dirs.reshape(-1, 3)).reshape(*dirs.shape)
-        else:
-            bg = solid[:, None, None, :].expand(-1, height, width, 3)
-        pos = rec.extras["positions"]
-        covered = rec.alpha > 0
-        albedo = torch.zeros_like(pos)
-        if covered.any():
-            albedo = albedo.index_put(covered.nonzero(as_tuple=True), self.texture.query(rec.extras["attributes"][covered])[1])
-        color = albedo
-        if shading != "albedo":
-            ld = camera_light(cams) if light_dirs is None else light_dirs
-            color = shade(albedo, rec.normal, ld[:, None, None, :].expand_as(rec.normal), shading, ambient)
-        a = rec.alpha[..., None]
-        rgb = a * color + (1 - a) * bg
-        return RenderRecord(rgb=rgb, alpha=rec.alpha, depth=rec.depth, normal=rec.normal,
-                            albedo=a * albedo + (1 - a) * bg, shading=shading, background=bg,
-                            extras={"faces": faces.shape[0]})
+        return render_surface(verts, faces, lambda p: self.texture.query(p)[1], cameras, height, width,
+                              shading=shading, light_dirs=light_dirs, ambient=ambient, background=background,
+                              environment=self.background)
 
     def render_rays(self, *a, **k):
         raise NotImplementedError("a DMTet field renders whole views (rasterization), not ray batches")

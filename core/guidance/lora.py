@@ -69,6 +69,8 @@ class LoRA(nn.Module):
         self._handles = [m.register_forward_hook(self._adapter_hook(i)) for i, (_, m) in enumerate(linears)]
         self._handles.append(time_embedding.register_forward_hook(self._camera_hook))
         self.targets = [name for name, _ in linears]
+        names = {id(m): n for n, m in net.named_modules()}
+        self.time_embedding_out = names.get(id([m for m in time_embedding.modules() if isinstance(m, nn.Linear)][-1]))
 
     def _adapter_hook(self, i):
         def hook(module, inputs, out):
@@ -103,6 +105,25 @@ class LoRA(nn.Module):
         for h in self._handles:
             h.remove()
         self._handles = []
+
+
+def comfy_lora_tensors(lora: LoRA, c2w: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The adapters as a LoRA file ComfyUI's LoraLoader applies (kohya key names, which ComfyUI maps for both its
+    own U-Net names and diffusers' names): per projection `lora_unet_<name>.lora_down.weight` [r,in],
+    `.lora_up.weight` [out,r] and `.alpha` = r (so its scale alpha/r is the adapters' 1). A LoRA file holds no
+    camera network: with `c2w` [N,4,4] given, the camera embedding averaged over those cameras is baked into the
+    time embedding's output bias (a `.diff_b` patch), the view-independent part of what the adapter learned."""
+    out = {}
+    for i, name in enumerate(lora.targets):
+        key = "lora_unet_" + name.replace(".", "_")
+        out[key + ".lora_down.weight"] = lora.down[i].detach().float().cpu().contiguous()
+        out[key + ".lora_up.weight"] = (lora.up[i] * lora.scale).detach().float().cpu().contiguous()
+        out[key + ".alpha"] = torch.tensor(float(lora.rank))
+    if c2w is not None and lora.time_embedding_out is not None:
+        with torch.no_grad():
+            emb = lora.camera(c2w.reshape(c2w.shape[0], -1).to(lora.camera[0].weight)).mean(0)
+        out["lora_unet_" + lora.time_embedding_out.replace(".", "_") + ".diff_b"] = emb.float().cpu().contiguous()
+    return out
 
 
 def _output_features(module: nn.Module) -> int:

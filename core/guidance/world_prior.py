@@ -373,3 +373,42 @@ class WorldImagePrior(WorldPrior):
             extra = (len(parts) - 1) * bg.expand(3, x.numel() // 3).flatten()
             out[b] = (acc - extra).reshape(x_t.shape[1:]).to(x_t.dtype)
         return out
+
+
+BOOTSTRAP = "bootstrap"
+
+
+class ImageSetPrior(WorldPrior):
+    """The exact denoiser of a given image set seen from given cameras, view-aware: what "fine-tuning the world
+    prior on these images" means exactly (BSD's DreamBooth model of the world). It keeps its base prior's
+    resolution, kernel and fixed camera; its one conditional, BOOTSTRAP, is the image set (set_images)."""
+
+    def __init__(self, base: WorldPrior):
+        super().__init__(base.resolution, "view-aware", kernel_degrees=math.degrees(base.kernel),
+                         max_angle=math.degrees(base.max_angle), device=base.device, **base.grid)
+        self.base = base
+        self._images = None
+
+    def set_images(self, layers: torch.Tensor, cameras) -> None:
+        """layers [N,4,R,R] as WorldPrior.layers (premultiplied colour in [-1,1] space, coverage), seen from
+        `cameras` (any directions: the kernel finds the nearest)."""
+        if layers.ndim != 4 or layers.shape[1] != 4 or len(cameras) != layers.shape[0]:
+            raise ValueError(f"the image set must be [N,4,R,R] layers with one camera each, got "
+                             f"{tuple(layers.shape)} for {len(cameras)} cameras")
+        self._images = layers.to(self.device, torch.float32)
+        self.dirs = torch.nn.functional.normalize(cameras.position.to(self.device, torch.float32), dim=-1)
+        self._stacks = {}
+
+    @property
+    def ready(self) -> bool:
+        return self._images is not None
+
+    def layers(self, name: str) -> torch.Tensor:
+        if name != BOOTSTRAP:
+            raise ValueError(f"the image-set prior holds only its own images ('{BOOTSTRAP}'), not '{name}'")
+        if self._images is None:
+            raise ValueError("the image-set prior has no images yet: call set_images first")
+        return self._images
+
+    def condition(self, prompt: str = "", negative: str = ""):
+        return (BOOTSTRAP,), (BOOTSTRAP,)

@@ -260,3 +260,35 @@ def render_mesh(mesh, cameras: Cameras, height: int, width: int | None = None, b
     bg = torch.tensor(background, device=v.device)
     rgb = a * color[..., :3] + (1 - a) * bg
     return RenderRecord(rgb=rgb, alpha=rec.alpha, depth=rec.depth, normal=rec.normal, albedo=rgb, shading=shading)
+
+
+def render_surface(vertices, faces, color_fn, cameras: Cameras, height: int, width: int | None = None,
+                   shading: str = "albedo", light_dirs=None, ambient: float = 0.35, background=None,
+                   environment=None) -> RenderRecord:
+    """Render a surface whose albedo is a function of the 3D point (a DMTet's texture field, a frozen mesh's new
+    texture): rasterize once, query color_fn at the covered pixels' surface points, shade, composite over
+    `background` (solid colours per view, as the volume renderer's) or else the `environment` module of the ray
+    direction. Differentiable in the vertices and in whatever color_fn learns."""
+    from . import view_backgrounds
+
+    width = height if width is None else width
+    cams = cameras.to(vertices.device)
+    rec = rasterize(vertices, faces, cams, height, width, attributes=vertices, background=(0.0, 0.0, 0.0))
+    solid = view_backgrounds(background, len(cams), vertices.device)
+    if solid is None:
+        _, dirs = cams.rays(height, width)
+        bg = environment(dirs.reshape(-1, 3)).reshape(*dirs.shape)
+    else:
+        bg = solid[:, None, None, :].expand(-1, height, width, 3)
+    covered = rec.alpha > 0
+    albedo = torch.zeros_like(rec.extras["positions"])
+    if covered.any():
+        albedo = albedo.index_put(covered.nonzero(as_tuple=True), color_fn(rec.extras["attributes"][covered]))
+    color = albedo
+    if shading != "albedo":
+        ld = camera_light(cams) if light_dirs is None else light_dirs
+        color = shade(albedo, rec.normal, ld[:, None, None, :].expand_as(rec.normal), shading, ambient)
+    a = rec.alpha[..., None]
+    return RenderRecord(rgb=a * color + (1 - a) * bg, alpha=rec.alpha, depth=rec.depth, normal=rec.normal,
+                        albedo=a * albedo + (1 - a) * bg, shading=shading, background=bg,
+                        extras={"faces": faces.shape[0]})

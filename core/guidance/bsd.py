@@ -1,0 +1,314 @@
+"""Bootstrapped score distillation (DreamCraft3D's texture boosting) as a loss term.
+
+grad_x = w(t) (eps_DreamBooth(x_t; y, t, c) - eps_phi(x_t; y, t, c)): VSD (core.guidance.vsd) whose pretrained
+score is replaced by a *boosted* prior that has learned this very object. The bootstrap loop, every `every` steps:
+render a multi-view set of the current field, noise it to t' and denoise it with the boosted prior (SDEdit: a
+few deterministic DDIM steps; the denoised views are sharper, more consistent versions of the renders), and make
+the boosted prior a model of those augmented views with their cameras. t' falls over the run (public code: the
+current max step, 500 -> 200 of 1000): early rounds may change the texture a lot, later ones only sharpen it.
+
+How the prior is boosted depends on what it is:
+- a network (Stable Diffusion through ComfyUI or diffusers): DreamBooth with a low-rank adapter and a camera
+  embedding (core.guidance.lora), fine-tuned on the augmented views under the rare-token prompt "a [V] <class>"
+  for the first part of each period (public code: 200 of every 1000 steps); the adapter can be saved as a ComfyUI
+  LoRA (core.guidance.lora.comfy_lora_tensors).
+- the world prior (exact): the image-set prior of the augmented views (core.guidance.world_prior.ImageSetPrior),
+  which is exactly what a perfect fine-tune on them would be, so BSD's effect is measurable offline.
+The unconditional branch of CFG stays the base prior's; before the first round the boosted prior is the base one
+(BSD starts as VSD).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..cameras import Cameras
+from . import add_noise, eps_to_x0
+from .sampler import ddim_denoise
+from .sds import cfg, sds_from_eps, sds_weight
+from .vsd import VSDLoss
+
+
+def augmentation_cameras(n: int, elevations=(0.0, 20.0, 40.0), distance: float = 1.8, fov: float = 40.0) -> Cameras:
+    """n views spread over rings at `elevations` (azimuths staggered ring to ring): the multi-view set each
+    bootstrap round renders and augments."""
+    rings = len(elevations)
+    per = [n // rings + (i < n % rings) for i in range(rings)]
+    el, az = [], []
+    for i, (e, k) in enumerate(zip(elevations, per)):
+        for j in range(k):
+            el.append(float(e))
+            az.append((360.0 * j / max(k, 1) + 180.0 * i / max(k, 1)) % 360.0)
+    return Cameras.from_spherical(torch.tensor(el), torch.tensor(az), distance, fov)
+
+
+class ExactBooster:
+    """The world prior boosted: its conditional becomes the image-set prior of the augmented views."""
+
+    def __init__(self, predictor):
+        from .world_prior import ImageSetPrior
+        self.prior = ImageSetPrior(predictor)
+
+    @property
+    def ready(self) -> bool:
+        return self.prior.ready
+
+    def fit(self, x0, alpha, cams, background) -> None:
+        """x0 [N,3,R,R] augmented views in [-1,1] over `background` ([N,3,R,R], same space); alpha [N,R,R]."""
+        a = alpha[:, None].to(x0)
+        colour = x0 - (1 - a) * background.to(x0)  # premultiplied, as the world prior's layers
+        self.prior.set_images(torch.cat([colour, a], 1), cams)
+
+    def train(self, *_):
+        return None
+
+    def eps(self, x_t, t, cams, background=None):
+        cond = self.prior.condition()[0]
+        if background is not None:
+            return self.prior.predict_eps(x_t, t, cond, cams, background=background)
+        return self.prior.predict_eps(x_t, t, cond, cams)
+
+    def release(self):
+        pass
+
+
+class AdapterBooster:
+    """DreamBooth on the prior's own network: a second low-rank adapter (apart from VSD's estimator) with a camera
+    embedding, trained with the epsilon loss on the augmented views under the rare-token prompt."""
+
+    def __init__(self, predictor, conditioning, rank: int = 4, lr: float = 1e-4):
+        from .lora import LoRA, freeze
+        found = predictor.adaptable_network()
+        net, time_embedding = found
+        freeze(net)
+        self.predictor, self.cond = predictor, conditioning
+        self.lora = LoRA(net, time_embedding, rank=rank)
+        self._net = net
+        self.opt = torch.optim.Adam(self.lora.parameters(), lr=lr)
+        self.data = None
+        self.trained_steps = 0
+
+    @property
+    def ready(self) -> bool:
+        return self.trained_steps > 0
+
+    def fit(self, x0, alpha, cams, background) -> None:
+        self.data = (x0.detach(), cams)
+
+    def train(self, generator, batch: int, steps: int) -> float | None:
+        """`steps` Adam steps on random batches of the augmented views; returns the mean epsilon loss."""
+        from .lora import freeze
+        if self.data is None:
+            return None
+        freeze(self._net)  # a host may have reloaded it in inference mode
+        x0, cams = self.data
+        p = self.predictor
+        T = p.num_timesteps
+        losses = []
+        for _ in range(steps):
+            idx = torch.randperm(x0.shape[0], generator=generator)[:batch]
+            x = x0[idx.to(x0.device)]
+            c = cams[idx.tolist()].to(x.device)
+            t = torch.randint(int(0.02 * T), int(0.98 * T), (x.shape[0],), generator=generator).to(x.device)
+            eps = torch.randn(x.shape, generator=generator).to(x.device, x.dtype)
+            x_t = add_noise(x, eps, t, p.alphas_cumprod)
+            with torch.enable_grad(), self.lora.active(c.c2w):
+                loss = ((p.predict_eps(x_t, t, self.cond, c).float() - eps) ** 2).mean()
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+            self.opt.step()
+            losses.append(float(loss.detach()))
+        self.trained_steps += steps
+        return sum(losses) / len(losses)
+
+    @torch.no_grad()
+    def eps(self, x_t, t, cams, background=None):
+        with self.lora.active(cams.c2w.to(x_t.device)):
+            return self.predictor.predict_eps(x_t, t, self.cond, cams).float()
+
+    def release(self):
+        self.lora.detach_hooks()
+
+
+def booster_kind(predictor) -> str:
+    """'exact' for the world prior, 'adapter' for a network that can take a LoRA; else BSD cannot run."""
+    from .world_prior import WorldPrior, WorldImagePrior
+    if isinstance(predictor, WorldPrior) and not isinstance(predictor, WorldImagePrior) \
+            and predictor.mode == "view-aware":
+        return "exact"
+    if not getattr(predictor, "exact", False) and predictor.adaptable_network() is not None:
+        return "adapter"
+    raise ValueError(f"BSD boosts its prior on the object's own renders, and {type(predictor).__name__} can be "
+                     f"neither fine-tuned (no U-Net to adapt) nor replaced by an exact model of them: use a "
+                     f"Checkpoint Prior / Checkpoint Prior (Text) / Diffusers Prior (Stable Diffusion), or the "
+                     f"World Prior in view-aware mode")
+
+
+class BSDLoss(VSDLoss):
+    """DreamCraft3D's BSD: VSD against a prior boosted on augmented renders of the object (see the module)."""
+
+    name = "bsd"
+
+    def __init__(self, prior, cameras=None, every: int = 0, rounds: int = 5, augment_views: int = 16,
+                 augment_t: tuple[float, float] = (0.5, 0.2), sdedit_steps: int = 4, finetune_fraction: float = 0.2,
+                 finetune_steps: int = 1, finetune_lr: float = 1e-4, finetune_batch: int = 4,
+                 token: str = "sks", class_word: str = "", rank: int = 4, augment_elevations=(0.0, 20.0, 40.0),
+                 **vsd_kw):
+        super().__init__(prior, cameras, **vsd_kw)
+        self.kind = booster_kind(self.predictor)
+        if not all(0 < a < 1 for a in augment_t):
+            raise ValueError(f"the augmentation noise levels t' are fractions of the diffusion's steps, within "
+                             f"(0, 1); got {augment_t}")
+        if augment_views < 1 or sdedit_steps < 1 or rounds < 1 or every < 0:
+            raise ValueError("BSD needs at least one augmented view, one SDEdit step and one round")
+        if not 0 < finetune_fraction <= 1:
+            raise ValueError(f"the fine-tune fraction of each period is within (0, 1], got {finetune_fraction}")
+        self.every, self.rounds = every, rounds
+        self.augment_views, self.augment_t, self.sdedit_steps = augment_views, tuple(augment_t), sdedit_steps
+        self.augment_elevations = tuple(augment_elevations)
+        self.finetune = dict(fraction=finetune_fraction, steps=finetune_steps, lr=finetune_lr,
+                             batch=finetune_batch, rank=rank)
+        self.token, self.class_word = token.strip(), class_word.strip()
+        self.booster = None
+        self.augmented = None  # the last round's (renders, augmented views) in 0..1, for previews
+        self.boost_cameras = None  # the last round's cameras (what a saved LoRA's camera bias averages over)
+        self.rounds_done = 0
+
+    # ---- the boosted prior ------------------------------------------------------------------------------------
+    def trigger_prompt(self) -> str:
+        """The DreamBooth prompt "a [V] <class>" (class: the prompt's own words when none is given)."""
+        subject = self.class_word or self.prior.prompt or "object"
+        return f"a {self.token} {subject}".strip()
+
+    def _make_booster(self):
+        if self.kind == "exact":
+            return ExactBooster(self.predictor)
+        if self.prior.fixed is None:
+            cond = self.predictor.condition(self.trigger_prompt(), self.prior.negative)[0]
+        else:  # conditioning given by the host: the token cannot be added; the boosted model learns under it
+            cond = self.prior.fixed[0]
+        return AdapterBooster(self.predictor, cond, self.finetune["rank"], self.finetune["lr"])
+
+    def period(self, total: int) -> int:
+        return self.every or max(1, total // self.rounds)
+
+    def augment_level(self, step: int, total: int) -> int:
+        """t' (a timestep index) for a round at `step`: augment_t[0] -> augment_t[1] linearly over the run."""
+        lo_hi = self.augment_t
+        f = step / max(total - 1, 1)
+        return int((lo_hi[0] + (lo_hi[1] - lo_hi[0]) * f) * self.predictor.num_timesteps)
+
+    def augmentation_set(self) -> Cameras:
+        """The views each round augments. A network generalizes across views, so a few rings suffice
+        (augment_views). The exact world prior knows only the views it holds, so it is boosted on its own camera
+        grid within the loss's elevation range: a sparse set would leave most render cameras far from any
+        augmented view (measured on the duck, 16 ring views: 25.2 dB against VSD's 28.5)."""
+        p = self.predictor
+        dist, fov = p.fixed_camera or (1.8, 40.0)
+        if self.kind != "exact":
+            return augmentation_cameras(self.augment_views, self.augment_elevations, dist, fov)
+        grid = p.cameras
+        if isinstance(self.cameras, Cameras):
+            lo, hi = float(self.cameras.elevation.min()), float(self.cameras.elevation.max())
+        else:
+            lo, hi = self.cameras.elevation_range
+        keep = ((grid.elevation >= lo - 10) & (grid.elevation <= hi + 10)).nonzero().squeeze(-1).tolist()
+        return grid[keep] if keep else grid
+
+    @torch.no_grad()
+    def augment(self, field, step: int, total: int) -> None:
+        """One bootstrap round: render the multi-view set, SDEdit it with the boosted prior (CFG against the base
+        unconditional), and hand the views to the booster."""
+        p = self.predictor
+        cams = self.augmentation_set()
+        dev = next(field.parameters()).device
+        cams = cams.to(dev)
+        white = (1.0, 1.0, 1.0)
+        rec = field.render_views(cams, p.resolution, perturb=False, background=white)
+        x0 = p.encode(rec.rgb)
+        bg = p.encode(rec.background) if p.background_input else None
+        t_aug = self.augment_level(step, total)
+        ts = torch.linspace(t_aug, 0, self.sdedit_steps + 1)[:-1].round().long().tolist()
+        eps = torch.randn(x0.shape, generator=self._gen).to(x0)
+        x_t = add_noise(x0, eps, torch.full((x0.shape[0],), t_aug, device=dev), p.alphas_cumprod)
+        uncond = self.prior.conditions(None)[1]
+
+        def guided(x, t):
+            e_u = self.predict(x, t, uncond, cams, bg)
+            e_c = self.booster.eps(x, t, cams, bg) if self.booster.ready else \
+                self.predict(x, t, self.prior.conditions(None)[0], cams, bg)
+            return cfg(e_u, e_c, self.scale)
+
+        out = ddim_denoise(x_t, ts, guided, p.alphas_cumprod, clamp=p.space == "pixel")
+        self.booster.fit(out, rec.alpha, cams, bg if bg is not None else p.encode(rec.background))
+        self.augmented = (rec.rgb.detach(), p.decode(out).to(rec.rgb.device))
+        self.boost_cameras = cams.to("cpu")
+        self.rounds_done += 1
+
+    # ---- the loss ---------------------------------------------------------------------------------------------
+    def request(self, step, total, generator, field=None):
+        if step == 0:
+            self.rounds_done, self.augmented = 0, None
+        return super().request(step, total, generator, field)
+
+    def finish(self):
+        """Drop VSD's estimator; the booster takes its hooks off the network but keeps its adapter (to save)."""
+        super().finish()
+        if self.booster is not None:
+            self.booster.release()
+
+    def loss(self, field, record, step, total):
+        p = self.predictor
+        if step == 0 or self.booster is None:
+            if self.booster is not None:
+                self.booster.release()
+            self.booster = self._make_booster()
+        k = self.period(total)
+        logs = {}
+        if step % k == 0:
+            self.augment(field, step, total)
+            logs["t_aug"] = float(self.augment_level(step, total))
+        if step % k < max(1, round(self.finetune["fraction"] * k)):
+            ft = self.booster.train(self._gen, self.finetune["batch"], self.finetune["steps"])
+            if ft is not None:
+                logs["finetune"] = ft
+        x = p.encode(record.rgb)
+        self._ensure_estimator(x)
+        cams = self._cams.to(x.device)
+        ac = p.alphas_cumprod
+        t, eps, x_t = self.noised(x, step, total)
+        bg = self.backgrounds(record)
+        with torch.no_grad():
+            e_u = self.predict(x_t, t, self.prior.conditions(None)[1], cams, bg)
+            e_c = self.booster.eps(x_t, t, cams, bg).to(e_u) if self.booster.ready else \
+                self.predict(x_t, t, self.prior.conditions(None)[0], cams, bg)
+            eps_boost = cfg(e_u, e_c, self.scale)
+            eps_est = self.eps_phi(x_t, t, cams, bg)
+            self._last = (record.rgb.detach(), eps_to_x0(x_t, eps_boost, t, ac))
+        w = sds_weight(self.weighting, ac, t)
+        value, grad = sds_from_eps(x, eps_boost, eps_est, w, self.grad_clip)
+        est_loss = self.train_estimator(x.detach(), cams, bg)
+        return value, logs | {"bsd": float(value.detach()), "estimator": est_loss,
+                              "grad_norm": float(grad.norm() / x.shape[0]), "t": float(t.float().mean())}
+
+    def preview(self):
+        """The renders over the boosted prior's targets, and beneath them the last round's augmented views."""
+        base = super().preview()
+        if base is None or self.augmented is None:
+            return base
+        _, aug = self.augmented
+        n = base.shape[1] // aug.shape[2]
+        row = torch.cat(list(aug[:n].clamp(0, 1)), 1)
+        if row.shape[1] != base.shape[1]:  # fewer augmented views than the batch shows
+            return base
+        return torch.cat([base, row.to(base.device)], 0)
+
+    def lora_tensors(self) -> dict:
+        """The boosted adapter as ComfyUI LoRA tensors (see core.guidance.lora.comfy_lora_tensors)."""
+        from .lora import comfy_lora_tensors
+        if self.kind != "adapter":
+            raise ValueError("only a network prior's boost can be saved as a LoRA (the World Prior's is exact: "
+                             "it has no weights)")
+        if self.booster is None or not self.booster.ready:
+            raise ValueError("the BSD loss has not boosted its prior yet: run Optimize Field with it first")
+        cams = self.boost_cameras
+        return comfy_lora_tensors(self.booster.lora, None if cams is None else cams.c2w)

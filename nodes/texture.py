@@ -1,0 +1,177 @@
+"""Texture-stage nodes (DreamCraft3D's texture boosting): freeze any geometry, boost its texture with BSD, keep the
+boosted model as a LoRA."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import torch
+from comfy_api.latest import io
+
+from ..core.fields.textured import TEXTURES, TexturedMeshField
+from ..core.guidance.bsd import BSDLoss
+from ..core.guidance.vsd import ESTIMATORS
+from ..core.losses import LossList
+from .losses import _distillation_inputs, _distillation_kwargs, _timestep_errors
+from .types import CATEGORY, D3Field, D3Loss, D3Mesh, device
+
+log = logging.getLogger("Distill3D")
+
+
+class TextureStageNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DTextureStage",
+            display_name="Texture Stage (Freeze Geometry)",
+            category=f"{CATEGORY}/fields",
+            description="Freezes a geometry and frees a texture: the field Optimize Field then changes only colours. "
+                        "Takes a DMTet (DreamCraft3D's stage-1 result), any NeuS / NeRF field (its surface by "
+                        "marching cubes) or a mesh. Renders by rasterization, so the texture stage can render larger "
+                        "than the geometry stage did.",
+            inputs=[
+                D3Field.Input("field", optional=True, tooltip="The geometry as a field (DMTet, NeuS, NeRF)."),
+                D3Mesh.Input("mesh", optional=True, tooltip="Or the geometry as a mesh (then the texture is fresh)."),
+                io.Combo.Input("texture", options=list(TEXTURES), default="source",
+                               tooltip="source: start from the field's own colours. densegrid / hashgrid: a fresh, "
+                                       "finer texture (grey at the start)."),
+                io.Int.Input("mesh_resolution", default=128, min=32, max=512, step=8,
+                             tooltip="Marching-cubes grid for a NeuS / NeRF field's surface."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFF, tooltip="Seed of a fresh texture."),
+            ],
+            outputs=[D3Field.Output(display_name="field")],
+        )
+
+    @classmethod
+    def execute(cls, texture, mesh_resolution, seed, field=None, mesh=None) -> io.NodeOutput:
+        if (field is None) == (mesh is None):
+            raise ValueError("Texture Stage: connect either a field or a mesh (exactly one)")
+        return io.NodeOutput(TexturedMeshField.from_source(field if field is not None else mesh, texture,
+                                                           mesh_resolution, seed=seed).to(device()))
+
+
+class BSDLossNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DBSDLoss",
+            display_name="BSD Loss",
+            category=f"{CATEGORY}/losses",
+            description="Bootstrapped score distillation (DreamCraft3D's texture boosting): VSD against a prior that "
+                        "is repeatedly fine-tuned (DreamBooth, a LoRA with the camera as a condition) on SDEdit-"
+                        "augmented renders of this very object, so it pulls the texture towards a sharp, consistent "
+                        "version of itself. For a frozen geometry (Texture Stage). The World Prior is boosted "
+                        "exactly (its data become the augmented views). Save Boosted LoRA keeps the model.",
+            inputs=[*_distillation_inputs(7.5, "Classifier-free guidance of the boosted prior (public code: 7.5)."),
+                    io.Combo.Input("estimator", options=["auto", *ESTIMATORS], default="auto",
+                                   tooltip="VSD's estimator of the renders' own score (see VSD Loss)."),
+                    io.Int.Input("augment_every", default=0, min=0, max=100000,
+                                 tooltip="Steps between bootstrap rounds (render, augment, fine-tune); 0 = a fifth "
+                                         "of the run (public code: every 1000 of 5000 steps)."),
+                    io.Int.Input("augment_views", default=16, min=1, max=128,
+                                 tooltip="Views rendered and augmented each round, on rings at 0, 20 and 40° "
+                                         "elevation."),
+                    io.Float.Input("augment_t_start", default=0.5, min=0.01, max=0.99, step=0.01,
+                                   tooltip="SDEdit noise level t' of the first round, a fraction of the diffusion's "
+                                           "steps (public code: 500 of 1000)."),
+                    io.Float.Input("augment_t_end", default=0.2, min=0.01, max=0.99, step=0.01,
+                                   tooltip="t' at the end of the run (public code: 200): later rounds only sharpen."),
+                    io.Int.Input("sdedit_steps", default=4, min=1, max=50,
+                                 tooltip="Deterministic DDIM steps from t' to a clean augmented view."),
+                    io.Float.Input("finetune_fraction", default=0.2, min=0.01, max=1.0, step=0.01,
+                                   tooltip="Part of each period spent fine-tuning (public code: 200 of 1000 steps)."),
+                    io.Int.Input("finetune_steps", default=1, min=1, max=16,
+                                 tooltip="Adapter updates per field step while fine-tuning."),
+                    io.Float.Input("finetune_lr", default=1e-4, min=1e-6, max=0.1, step=1e-5,
+                                   tooltip="Learning rate of the DreamBooth adapter."),
+                    io.String.Input("token", default="sks",
+                                    tooltip="The rare token of the DreamBooth prompt 'a [V] <class>'."),
+                    io.String.Input("class_word", default="",
+                                    tooltip="The class in that prompt; empty = the prior's prompt.")],
+            outputs=[D3Loss.Output(display_name="loss")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, t_min, t_max, t_max_end):
+        return _timestep_errors(cls, t_min, t_max, t_max_end)
+
+    @classmethod
+    def execute(cls, prior, cameras, estimator, augment_every, augment_views, augment_t_start, augment_t_end,
+                sdedit_steps, finetune_fraction, finetune_steps, finetune_lr, token, class_word,
+                **kw) -> io.NodeOutput:
+        if not token.strip() or any(c.isspace() for c in token.strip()):
+            raise ValueError(f"BSD Loss: the token must be one word (e.g. 'sks'), got '{token}'")
+        term = BSDLoss(prior, cameras, every=augment_every, augment_views=augment_views,
+                       augment_t=(augment_t_start, augment_t_end), sdedit_steps=sdedit_steps,
+                       finetune_fraction=finetune_fraction, finetune_steps=finetune_steps, finetune_lr=finetune_lr,
+                       token=token, class_word=class_word, estimator=estimator, **_distillation_kwargs(**kw))
+        return io.NodeOutput(LossList([term]))
+
+
+def lora_path(name: str) -> str:
+    """The new file in ComfyUI's first loras folder for `name`; refuses a name that leaves it or a file that
+    exists (nothing is overwritten)."""
+    import folder_paths
+    name = name.strip().replace("\\", "/")
+    if not name or name.endswith("/"):
+        raise ValueError(f"Save Boosted LoRA: name the file, e.g. 'distill3d/duck_bsd', got '{name}'")
+    if not name.endswith(".safetensors"):
+        name += ".safetensors"
+    root = os.path.realpath(folder_paths.get_folder_paths("loras")[0])
+    path = os.path.realpath(os.path.join(root, name))
+    if os.path.commonpath([root, path]) != root:
+        raise ValueError(f"Save Boosted LoRA: '{name}' would leave the loras folder {root}; use a relative name")
+    if os.path.exists(path):
+        raise ValueError(f"Save Boosted LoRA: {path} exists; choose another name (files are never overwritten)")
+    return path
+
+
+class SaveBoostedLoRA(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DSaveBoostedLoRA",
+            display_name="Save Boosted LoRA",
+            category=f"{CATEGORY}/losses",
+            description="Saves the model BSD boosted on your object (its DreamBooth adapter) into models/loras, "
+                        "for ComfyUI's own Load LoRA on the same checkpoint; its trigger prompt is in the file's "
+                        "metadata. The camera condition is baked in as its average over the augmented views.",
+            inputs=[
+                D3Loss.Input("loss", tooltip="The BSD Loss that Optimize Field ran."),
+                D3Field.Input("field", tooltip="Optimize Field's output (so this runs after the optimization)."),
+                io.String.Input("name", default="distill3d/bsd_boosted",
+                                tooltip="File name inside models/loras; an existing file is never overwritten."),
+            ],
+            outputs=[io.String.Output(display_name="lora_name"), io.String.Output(display_name="trigger_prompt")],
+            is_output_node=True,
+        )
+
+    @classmethod
+    def execute(cls, loss, field, name) -> io.NodeOutput:
+        from safetensors.torch import save_file
+        import folder_paths
+
+        terms = [t for t in loss if isinstance(t, BSDLoss)]
+        if len(terms) != 1:
+            raise ValueError(f"Save Boosted LoRA: connect the loss that holds one BSD Loss (found {len(terms)})")
+        bsd = terms[0]
+        tensors = bsd.lora_tensors()
+        path = lora_path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        meta = {"distill3d": "BSD DreamBooth adapter", "trigger_prompt": bsd.trigger_prompt(),
+                "rounds": str(bsd.rounds_done), "modules": json.dumps(len(bsd.booster.lora.targets))}
+        tmp = path + ".partial"
+        try:
+            save_file(tensors, tmp, metadata=meta)
+            os.link(tmp, path)  # fails if the name was taken meanwhile: nothing is overwritten
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        root = os.path.realpath(folder_paths.get_folder_paths("loras")[0])
+        rel = os.path.relpath(path, root).replace(os.sep, "/")
+        log.info("Distill3D Save Boosted LoRA: wrote %s (trigger '%s')", path, bsd.trigger_prompt())
+        return io.NodeOutput(rel, bsd.trigger_prompt(), ui={"text": [f"{rel}: {bsd.trigger_prompt()}"]})
+
+
+NODES = [TextureStageNode, BSDLossNode, SaveBoostedLoRA]
