@@ -257,7 +257,7 @@ def saturation(images: torch.Tensor, alpha: torch.Tensor | None = None) -> float
 TEXTURE_METHODS = ("sds", "vsd", "bsd")
 
 
-def texture_on_world(obj, method: str = "bsd", geometry=None, steps: int = 120, lr: float = 0.01,
+def texture_on_world(obj, method: str = "bsd", geometry=None, steps: int = 120, lr: float = 0.05,
                      resolution: int = 64, batch: int = 4, guidance_scale: float = 7.5, texture: str = "densegrid",
                      seed: int = 0, on_progress=None, device="cpu", **loss_kw):
     """The texture stage on the world: geometry frozen (`geometry`: a field or mesh; default the object's true

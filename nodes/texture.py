@@ -66,6 +66,10 @@ class BSDLossNode(io.ComfyNode):
             inputs=[*_distillation_inputs(7.5, "Classifier-free guidance of the boosted prior (public code: 7.5)."),
                     io.Combo.Input("estimator", options=["auto", *ESTIMATORS], default="auto",
                                    tooltip="VSD's estimator of the renders' own score (see VSD Loss)."),
+                    io.Float.Input("estimator_lr", default=1e-3, min=1e-6, max=0.1, step=1e-4,
+                                   tooltip="Learning rate of the estimator (Adam)."),
+                    io.Int.Input("estimator_steps", default=0, min=0, max=32,
+                                 tooltip="Estimator updates per field step; 0 = its own default (see VSD Loss)."),
                     io.Int.Input("augment_every", default=0, min=0, max=100000,
                                  tooltip="Steps between bootstrap rounds (render, augment, fine-tune); 0 = a fifth "
                                          "of the run (public code: every 1000 of 5000 steps)."),
@@ -97,7 +101,7 @@ class BSDLossNode(io.ComfyNode):
         return _timestep_errors(cls, t_min, t_max, t_max_end)
 
     @classmethod
-    def execute(cls, prior, cameras, estimator, augment_every, augment_views, augment_t_start, augment_t_end,
+    def execute(cls, prior, cameras, estimator, estimator_lr, estimator_steps, augment_every, augment_views, augment_t_start, augment_t_end,
                 sdedit_steps, finetune_fraction, finetune_steps, finetune_lr, token, class_word,
                 **kw) -> io.NodeOutput:
         if not token.strip() or any(c.isspace() for c in token.strip()):
@@ -105,7 +109,8 @@ class BSDLossNode(io.ComfyNode):
         term = BSDLoss(prior, cameras, every=augment_every, augment_views=augment_views,
                        augment_t=(augment_t_start, augment_t_end), sdedit_steps=sdedit_steps,
                        finetune_fraction=finetune_fraction, finetune_steps=finetune_steps, finetune_lr=finetune_lr,
-                       token=token, class_word=class_word, estimator=estimator, **_distillation_kwargs(**kw))
+                       token=token, class_word=class_word, estimator=estimator, estimator_lr=estimator_lr,
+                       estimator_steps=estimator_steps, **_distillation_kwargs(**kw))
         return io.NodeOutput(LossList([term]))
 
 

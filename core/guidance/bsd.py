@@ -168,6 +168,9 @@ class BSDLoss(VSDLoss):
         self.finetune = dict(fraction=finetune_fraction, steps=finetune_steps, lr=finetune_lr,
                              batch=finetune_batch, rank=rank)
         self.token, self.class_word = token.strip(), class_word.strip()
+        # SDEdit's guidance: the loss's for a network (DreamBooth's augmentations are guided samples); none for the
+        # exact world prior, whose conditional posterior is already the object's (CFG would overshoot the colours)
+        self.augment_scale = 1.0 if self.kind == "exact" else self.scale
         self.booster = None
         self.augmented = None  # the last round's (renders, augmented views) in 0..1, for previews
         self.boost_cameras = None  # the last round's cameras (what a saved LoRA's camera bias averages over)
@@ -211,7 +214,10 @@ class BSDLoss(VSDLoss):
             lo, hi = float(self.cameras.elevation.min()), float(self.cameras.elevation.max())
         else:
             lo, hi = self.cameras.elevation_range
-        keep = ((grid.elevation >= lo - 10) & (grid.elevation <= hi + 10)).nonzero().squeeze(-1).tolist()
+        # every other grid azimuth (30°): within the prior's 25° kernel of any render camera, half the cost
+        step = 2 * p.grid["azimuth_step"]
+        on_step = torch.remainder(grid.azimuth + 1e-3, step) < 2e-3
+        keep = ((grid.elevation >= lo - 10) & (grid.elevation <= hi + 10) & on_step).nonzero().squeeze(-1).tolist()
         return grid[keep] if keep else grid
 
     @torch.no_grad()
@@ -233,10 +239,13 @@ class BSDLoss(VSDLoss):
         uncond = self.prior.conditions(None)[1]
 
         def guided(x, t):
+            if self.augment_scale == 1:
+                return self.booster.eps(x, t, cams, bg) if self.booster.ready else \
+                    self.predict(x, t, self.prior.conditions(None)[0], cams, bg)
             e_u = self.predict(x, t, uncond, cams, bg)
             e_c = self.booster.eps(x, t, cams, bg) if self.booster.ready else \
                 self.predict(x, t, self.prior.conditions(None)[0], cams, bg)
-            return cfg(e_u, e_c, self.scale)
+            return cfg(e_u, e_c, self.augment_scale)
 
         out = ddim_denoise(x_t, ts, guided, p.alphas_cumprod, clamp=p.space == "pixel")
         self.booster.fit(out, rec.alpha, cams, bg if bg is not None else p.encode(rec.background))

@@ -26,27 +26,19 @@ class Catch(logging.Handler):
         if "lora key not loaded" in record.getMessage() or "NOT LOADED" in record.getMessage():
             unloaded.append(record.getMessage())
 logging.getLogger().addHandler(Catch())
-model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(CKPT)
-
 def unet_out(m):
-    m.model.diffusion_model.to(torch.float32)
     import comfy.model_management as mm
-    mm.load_models_gpu([m])
+    mm.load_models_gpu([m])  # applies the patcher's LoRA patches to the weights
     g = torch.Generator().manual_seed(0)
     x = torch.randn(1, 4, 8, 8, generator=g)
     ctx = torch.randn(1, 77, 768, generator=g)
     with torch.no_grad():
         return m.model.diffusion_model(x, torch.tensor([500.0]), context=ctx).float()
 
-base = unet_out(model)
-with safe_open(os.path.join(BASE, "models", "loras", SAVED), "pt") as f:
-    print("TRIGGER", f.metadata()["trigger_prompt"])
-patched, _ = LoraLoader().load_lora(model, clip, SAVED, 1.0, 0.0)
-saved = unet_out(patched)
-print("SAVED_CHANGE", float((saved - base).abs().max()), "UNLOADED", len(unloaded))
-
-# parity: an adapter with random (non-zero) weights, written the same way, through LoraLoader == the adapter
-net = model.model.diffusion_model
+# parity first, on a model no patch has touched: an adapter with random (non-zero) weights, written as a LoRA file,
+# through LoraLoader == the adapter itself (its camera at one view, baked into the time embedding's bias)
+fresh, _, _, _ = comfy.sd.load_checkpoint_guess_config(CKPT)
+net = fresh.model.diffusion_model
 with torch.inference_mode(False):
     lora_mod.freeze(net)
     lora = lora_mod.LoRA(net, net.time_embed, rank=4)
@@ -58,14 +50,28 @@ with torch.inference_mode(False):
     c2w = cams.Cameras.from_spherical([20.0], [30.0], 1.8, 40.0).c2w
     g = torch.Generator().manual_seed(0)
     x = torch.randn(1, 4, 8, 8, generator=g); ctx = torch.randn(1, 77, 768, generator=g)
-    with torch.no_grad(), lora.active(c2w):
-        want = net(x, torch.tensor([500.0]), context=ctx).float()
+    with torch.no_grad():
+        plain = net(x, torch.tensor([500.0]), context=ctx).float()
+        with lora.active(c2w):
+            want = net(x, torch.tensor([500.0]), context=ctx).float()
     tensors = lora_mod.comfy_lora_tensors(lora, c2w)
     lora.detach_hooks()
+del fresh, net, lora
+os.makedirs(os.path.dirname(os.path.join(BASE, "models", "loras", PARITY)), exist_ok=True)
 comfy.utils.save_torch_file(tensors, os.path.join(BASE, "models", "loras", PARITY))
 model2, clip2, _, _ = comfy.sd.load_checkpoint_guess_config(CKPT)
 got = unet_out(LoraLoader().load_lora(model2, clip2, PARITY, 1.0, 0.0)[0])
-print("PARITY", float((got - want).abs().max() / want.abs().max()), "UNLOADED", len(unloaded))
+print("PARITY", float((got - want).abs().max() / want.abs().max()), "ADAPTER_EFFECT",
+      float((want - plain).abs().max() / want.abs().max()), "UNLOADED", len(unloaded))
+
+# the file Save Boosted LoRA wrote: every key applies and it changes the U-Net
+model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(CKPT)
+base = unet_out(model)
+with safe_open(os.path.join(BASE, "models", "loras", SAVED), "pt") as f:
+    print("TRIGGER", f.metadata()["trigger_prompt"])
+patched, _ = LoraLoader().load_lora(model, clip, SAVED, 1.0, 0.0)
+saved = unet_out(patched)
+print("SAVED_CHANGE", float((saved - base).abs().max()), "UNLOADED", len(unloaded))
 '''
 
 
@@ -97,9 +103,9 @@ def test_bsd_boosts_the_users_checkpoint_and_saves_a_lora_comfyui_loads(host):
               "inputs": {"prior": ["1", 0], "cameras": ["2", 0], "guidance_scale": 7.5, "views_per_step": 1,
                          "weighting": "sds", "t_min": 0.02, "t_max": 0.98, "t_max_end": 0.5, "t_schedule": "linear",
                          "cfg_rescale": 0.0, "view_dependent_prompts": True, "shading": "albedo", "grad_clip": 0.0,
-                         "random_background": 0.0, "weight": 1.0, "estimator": "prior + residual",
-                         "augment_every": 2, "augment_views": 2, "augment_t_start": 0.5, "augment_t_end": 0.2,
-                         "sdedit_steps": 1, "finetune_fraction": 0.5, "finetune_steps": 1, "finetune_lr": 1e-3,
+                         "random_background": 0.0, "weight": 1.0, "estimator": "prior + residual", "estimator_lr": 1e-3, "estimator_steps": 0,
+                         "augment_every": 4, "augment_views": 2, "augment_t_start": 0.5, "augment_t_end": 0.2,
+                         "sdedit_steps": 1, "finetune_fraction": 1.0, "finetune_steps": 1, "finetune_lr": 1e-3,
                          "token": "sks", "class_word": "duck"}},
         "4": {"class_type": "Distill3DWorldObject", "inputs": {"object": "duck", "prompt": ""}},
         "7": {"class_type": "Distill3DWorldTrueMesh", "inputs": {"object": ["4", 0], "resolution": 32}},
@@ -136,6 +142,7 @@ def test_bsd_boosts_the_users_checkpoint_and_saves_a_lora_comfyui_loads(host):
     assert "TRIGGER a sks duck" in out.stdout
     change, unloaded = re.search(r"SAVED_CHANGE ([\d.e+-]+) UNLOADED (\d+)", out.stdout).groups()
     assert float(change) > 0 and unloaded == "0", out.stdout  # every key applied, and it changes the U-Net
-    err, unloaded = re.search(r"PARITY ([\d.e+-]+) UNLOADED (\d+)", out.stdout).groups()
-    assert float(err) < 1e-4 and unloaded == "0", out.stdout
+    err, effect, unloaded = re.search(r"PARITY ([\d.e+-]+) ADAPTER_EFFECT ([\d.e+-]+) UNLOADED (\d+)",
+                                      out.stdout).groups()
+    assert float(err) < 1e-4 and float(effect) > 1e-2 and unloaded == "0", out.stdout
     assert _sha(ckpt) == before  # the user's checkpoint is bit-identical

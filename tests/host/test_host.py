@@ -47,6 +47,13 @@ EXPECTED_NODES = {
     "Distill3DHybridSDSLoss": ["prior_3d", "cameras", "guidance_3d", "guidance_2d", "weight_3d", "weight_2d",
                                "views_per_step", "t_min", "t_max", "t_min_end", "t_max_end", "anneal_until",
                                "progressive_until", "shading", "random_background", "weight"],  # + prior_2d
+    "Distill3DTextureStage": ["texture", "mesh_resolution", "seed"],  # + optional field, mesh
+    "Distill3DBSDLoss": ["prior", "cameras", "guidance_scale", "views_per_step", "weighting", "t_min", "t_max",
+                         "t_max_end", "t_schedule", "cfg_rescale", "view_dependent_prompts", "shading", "grad_clip",
+                         "weight", "estimator", "estimator_lr", "estimator_steps", "augment_every", "augment_views",
+                         "augment_t_start", "augment_t_end", "sdedit_steps", "finetune_fraction", "finetune_steps",
+                         "finetune_lr", "token", "class_word"],  # + optional random_background
+    "Distill3DSaveBoostedLoRA": ["loss", "field", "name"],
     "Distill3DCheckpointPrior": ["model", "vae", "positive", "negative", "resolution"],
     "Distill3DCheckpointTextPrior": ["model", "clip", "vae", "prompt", "negative_prompt", "resolution"],
     "Distill3DDiffusersPrior": ["model", "prompt", "negative_prompt", "resolution"],
