@@ -259,10 +259,11 @@ TEXTURE_METHODS = ("sds", "vsd", "bsd")
 
 def texture_on_world(obj, method: str = "bsd", geometry=None, steps: int = 120, lr: float = 0.05,
                      resolution: int = 64, batch: int = 4, guidance_scale: float = 7.5, texture: str = "densegrid",
-                     seed: int = 0, on_progress=None, device="cpu", **loss_kw):
+                     mode: str = "view-aware", seed: int = 0, on_progress=None, device="cpu", **loss_kw):
     """The texture stage on the world: geometry frozen (`geometry`: a field or mesh; default the object's true
-    mesh), a texture optimized by SDS, VSD or BSD against the view-aware world text prior at `resolution` (64:
-    twice the geometry stage's), over white. Returns the optimizer's result (result.field: a TexturedMeshField)."""
+    mesh), a texture optimized by SDS, VSD or BSD against the world text prior at `resolution` (64: twice the
+    geometry stage's), over white. mode '2D': the prior is blind to the camera, as Stable Diffusion is (BSD's boost
+    of it sees the camera, as DreamCraft3D's camera-conditioned DreamBooth does). Returns the optimizer's result (result.field: a TexturedMeshField)."""
     from .cameras import CameraDistribution
     from .fields.textured import TexturedMeshField
     from .guidance import PromptedPrior
@@ -277,7 +278,7 @@ def texture_on_world(obj, method: str = "bsd", geometry=None, steps: int = 120, 
         raise ValueError(f"texture method must be one of {', '.join(TEXTURE_METHODS)}, got '{method}'")
     source = true_mesh(obj, 96) if geometry is None else geometry
     field = TexturedMeshField.from_source(source, texture, seed=seed).to(device)
-    prior = PromptedPrior(WorldPrior(resolution, "view-aware", device=device), f"a {obj.name}")
+    prior = PromptedPrior(WorldPrior(resolution, mode, device=device), f"a {obj.name}")
     cams = CameraDistribution((-10.0, 45.0), (-180.0, 180.0), (1.8, 1.8), (40.0, 40.0))
     cls = {"sds": SDSLoss, "vsd": VSDLoss, "bsd": BSDLoss}[method]
     kw = dict(t_range=(0.02, 0.98), t_range_end=(0.02, 0.5)) | loss_kw

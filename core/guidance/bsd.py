@@ -133,14 +133,14 @@ def booster_kind(predictor) -> str:
     """'exact' for the world prior, 'adapter' for a network that can take a LoRA; else BSD cannot run."""
     from .world_prior import WorldPrior, WorldImagePrior
     if isinstance(predictor, WorldPrior) and not isinstance(predictor, WorldImagePrior) \
-            and predictor.mode == "view-aware":
-        return "exact"
+            and predictor.mode in ("view-aware", "2D"):
+        return "exact"  # 2D: like Stable Diffusion, blind to the camera; its boost (the image set) sees it
     if not getattr(predictor, "exact", False) and predictor.adaptable_network() is not None:
         return "adapter"
     raise ValueError(f"BSD boosts its prior on the object's own renders, and {type(predictor).__name__} can be "
                      f"neither fine-tuned (no U-Net to adapt) nor replaced by an exact model of them: use a "
                      f"Checkpoint Prior / Checkpoint Prior (Text) / Diffusers Prior (Stable Diffusion), or the "
-                     f"World Prior in view-aware mode")
+                     f"World Prior in view-aware or 2D mode")
 
 
 class BSDLoss(VSDLoss):

@@ -89,7 +89,8 @@ def test_bsd_refuses_a_prior_it_can_neither_fine_tune_nor_replace():
     with pytest.raises(ValueError, match="neither fine-tuned.*Checkpoint Prior.*view-aware"):
         BSDLoss(PromptedPrior(image_prior, conditioning=image_prior.conditioning()), CameraDistribution())
     with pytest.raises(ValueError, match="neither fine-tuned"):
-        BSDLoss(PromptedPrior(WorldPrior(32, "2D"), "a duck"), CameraDistribution())
+        BSDLoss(PromptedPrior(WorldPrior(32, "multi-view"), "a duck"), CameraDistribution(views_per_group=4),
+                batch=4, views=4)
     with pytest.raises(ValueError, match="within \\(0, 1\\)"):
         BSDLoss(PromptedPrior(WorldPrior(32), "a duck"), CameraDistribution(), augment_t=(1.5, 0.2))
 

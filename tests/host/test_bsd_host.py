@@ -14,8 +14,9 @@ from comfy_host import host_snippet
 LORA_SNIPPET = r'''
 import logging, torch
 import comfy.sd, comfy.utils, folder_paths
-from nodes import LoraLoader
-from safetensors.torch import load_file, safe_open
+import comfy.model_management as mm
+from nodes import LoraLoaderModelOnly
+from safetensors.torch import safe_open
 lora_mod = importlib.import_module("distill3d_pack.core.guidance.lora")
 cams = importlib.import_module("distill3d_pack.core.cameras")
 folder_paths.add_model_folder_path("checkpoints", os.path.join(BASE, "models", "checkpoints"))
@@ -26,19 +27,22 @@ class Catch(logging.Handler):
         if "lora key not loaded" in record.getMessage() or "NOT LOADED" in record.getMessage():
             unloaded.append(record.getMessage())
 logging.getLogger().addHandler(Catch())
-def unet_out(m):
-    import comfy.model_management as mm
-    mm.load_models_gpu([m])  # applies the patcher's LoRA patches to the weights
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(1, 4, 8, 8, generator=g)
-    ctx = torch.randn(1, 77, 768, generator=g)
-    with torch.no_grad():
-        return m.model.diffusion_model(x, torch.tensor([500.0]), context=ctx).float()
+# one U-Net in memory (no CLIP, no VAE): the other test worker may hold a full-size model at the same time
+model = comfy.sd.load_checkpoint_guess_config(CKPT, output_vae=False, output_clip=False)[0]
+net = model.model.diffusion_model
+g = torch.Generator().manual_seed(0)
+x = torch.randn(1, 4, 8, 8, generator=g); ctx = torch.randn(1, 77, 768, generator=g)
 
-# parity first, on a model no patch has touched: an adapter with random (non-zero) weights, written as a LoRA file,
-# through LoraLoader == the adapter itself (its camera at one view, baked into the time embedding's bias)
-fresh, _, _, _ = comfy.sd.load_checkpoint_guess_config(CKPT)
-net = fresh.model.diffusion_model
+def unet_out(m):
+    mm.load_models_gpu([m])  # applies the patcher's LoRA patches to the shared weights
+    with torch.no_grad():
+        out = m.model.diffusion_model(x, torch.tensor([500.0]), context=ctx).float()
+    mm.unload_all_models()  # and takes them off again
+    return out
+
+base = unet_out(model)
+# parity: an adapter with random (non-zero) weights, written as a LoRA file, through ComfyUI's LoRA loader equals
+# the adapter itself (its camera at one view, baked into the time embedding's bias)
 with torch.inference_mode(False):
     lora_mod.freeze(net)
     lora = lora_mod.LoRA(net, net.time_embed, rank=4)
@@ -48,29 +52,21 @@ with torch.inference_mode(False):
             u.normal_(0, 0.02)
         lora.camera[2].weight.normal_(0, 0.02)
     c2w = cams.Cameras.from_spherical([20.0], [30.0], 1.8, 40.0).c2w
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(1, 4, 8, 8, generator=g); ctx = torch.randn(1, 77, 768, generator=g)
     with torch.no_grad():
         plain = net(x, torch.tensor([500.0]), context=ctx).float()
         with lora.active(c2w):
             want = net(x, torch.tensor([500.0]), context=ctx).float()
     tensors = lora_mod.comfy_lora_tensors(lora, c2w)
     lora.detach_hooks()
-del fresh, net, lora
 os.makedirs(os.path.dirname(os.path.join(BASE, "models", "loras", PARITY)), exist_ok=True)
 comfy.utils.save_torch_file(tensors, os.path.join(BASE, "models", "loras", PARITY))
-model2, clip2, _, _ = comfy.sd.load_checkpoint_guess_config(CKPT)
-got = unet_out(LoraLoader().load_lora(model2, clip2, PARITY, 1.0, 0.0)[0])
+got = unet_out(LoraLoaderModelOnly().load_lora_model_only(model, PARITY, 1.0)[0])
 print("PARITY", float((got - want).abs().max() / want.abs().max()), "ADAPTER_EFFECT",
       float((want - plain).abs().max() / want.abs().max()), "UNLOADED", len(unloaded))
-
 # the file Save Boosted LoRA wrote: every key applies and it changes the U-Net
-model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(CKPT)
-base = unet_out(model)
 with safe_open(os.path.join(BASE, "models", "loras", SAVED), "pt") as f:
     print("TRIGGER", f.metadata()["trigger_prompt"])
-patched, _ = LoraLoader().load_lora(model, clip, SAVED, 1.0, 0.0)
-saved = unet_out(patched)
+saved = unet_out(LoraLoaderModelOnly().load_lora_model_only(model, SAVED, 1.0)[0])
 print("SAVED_CHANGE", float((saved - base).abs().max()), "UNLOADED", len(unloaded))
 '''
 
@@ -133,6 +129,7 @@ def test_bsd_boosts_the_users_checkpoint_and_saves_a_lora_comfyui_loads(host):
     assert again["status"]["status_str"] == "error"
     assert "never overwritten" in str(again["status"]), again["status"]
 
+    host.post("/free", {"unload_models": True, "free_memory": True})  # the server's copy of the checkpoint
     parity = f"distill3d_test/parity_{uuid.uuid4().hex[:8]}.safetensors"
     code = host_snippet(LORA_SNIPPET, host.comfyui, CKPT=ckpt, BASE=host.base, SAVED=saved, PARITY=parity)
     out = subprocess.run([host.python, "-c", "import os\n" + code], capture_output=True, text=True, timeout=600,
