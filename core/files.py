@@ -100,3 +100,19 @@ def write_new_file_set(folder: str, name: str, make_files) -> dict[str, str]:
             for tmp in temps.values():
                 if os.path.exists(tmp):
                     os.unlink(tmp)
+
+
+def write_exclusive(path: str, data: bytes) -> str:
+    """Write data to exactly `path` atomically; refuses (FileExistsError) if it exists, never overwrites."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".d3tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)  # fails if the name is taken meanwhile
+        return path
+    finally:
+        os.unlink(tmp)

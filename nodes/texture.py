@@ -9,6 +9,7 @@ import os
 import torch
 from comfy_api.latest import io
 
+from ..core.files import OutputPathError, resolve_prefix, write_exclusive
 from ..core.fields.textured import TEXTURES, TexturedMeshField
 from ..core.guidance.bsd import BSDLoss
 from ..core.guidance.vsd import ESTIMATORS
@@ -118,15 +119,15 @@ def lora_path(name: str) -> str:
     """The new file in ComfyUI's first loras folder for `name`; refuses a name that leaves it or a file that
     exists (nothing is overwritten)."""
     import folder_paths
-    name = name.strip().replace("\\", "/")
-    if not name or name.endswith("/"):
-        raise ValueError(f"Save Boosted LoRA: name the file, e.g. 'distill3d/duck_bsd', got '{name}'")
+    name = name.strip()
     if not name.endswith(".safetensors"):
         name += ".safetensors"
     root = os.path.realpath(folder_paths.get_folder_paths("loras")[0])
-    path = os.path.realpath(os.path.join(root, name))
-    if os.path.commonpath([root, path]) != root:
-        raise ValueError(f"Save Boosted LoRA: '{name}' would leave the loras folder {root}; use a relative name")
+    try:
+        folder, filename = resolve_prefix(root, name)
+    except OutputPathError as e:
+        raise ValueError(f"Save Boosted LoRA: {e} (the loras folder)") from None
+    path = os.path.join(folder, filename)
     if os.path.exists(path):
         raise ValueError(f"Save Boosted LoRA: {path} exists; choose another name (files are never overwritten)")
     return path
@@ -154,7 +155,7 @@ class SaveBoostedLoRA(io.ComfyNode):
 
     @classmethod
     def execute(cls, loss, field, name) -> io.NodeOutput:
-        from safetensors.torch import save_file
+        from safetensors.torch import save
         import folder_paths
 
         terms = [t for t in loss if isinstance(t, BSDLoss)]
@@ -163,16 +164,13 @@ class SaveBoostedLoRA(io.ComfyNode):
         bsd = terms[0]
         tensors = bsd.lora_tensors()
         path = lora_path(name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         meta = {"distill3d": "BSD DreamBooth adapter", "trigger_prompt": bsd.trigger_prompt(),
                 "rounds": str(bsd.rounds_done), "modules": json.dumps(len(bsd.booster.lora.targets))}
-        tmp = path + ".partial"
         try:
-            save_file(tensors, tmp, metadata=meta)
-            os.link(tmp, path)  # fails if the name was taken meanwhile: nothing is overwritten
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            write_exclusive(path, save(tensors, metadata=meta))
+        except FileExistsError:
+            raise ValueError(f"Save Boosted LoRA: {path} exists; choose another name (files are never "
+                             f"overwritten)") from None
         root = os.path.realpath(folder_paths.get_folder_paths("loras")[0])
         rel = os.path.relpath(path, root).replace(os.sep, "/")
         log.info("Distill3D Save Boosted LoRA: wrote %s (trigger '%s')", path, bsd.trigger_prompt())

@@ -22,9 +22,9 @@ from __future__ import annotations
 import torch
 
 from ..cameras import Cameras
-from . import add_noise, eps_to_x0
+from . import add_noise
 from .sampler import ddim_denoise
-from .sds import cfg, sds_from_eps, sds_weight
+from .sds import cfg
 from .vsd import VSDLoss
 
 
@@ -239,13 +239,10 @@ class BSDLoss(VSDLoss):
         uncond = self.prior.conditions(None)[1]
 
         def guided(x, t):
+            e_c = self.boosted_conditional(x, t, cams, bg)
             if self.augment_scale == 1:
-                return self.booster.eps(x, t, cams, bg) if self.booster.ready else \
-                    self.predict(x, t, self.prior.conditions(None)[0], cams, bg)
-            e_u = self.predict(x, t, uncond, cams, bg)
-            e_c = self.booster.eps(x, t, cams, bg) if self.booster.ready else \
-                self.predict(x, t, self.prior.conditions(None)[0], cams, bg)
-            return cfg(e_u, e_c, self.augment_scale)
+                return e_c
+            return cfg(self.predict(x, t, uncond, cams, bg), e_c, self.augment_scale)
 
         out = ddim_denoise(x_t, ts, guided, p.alphas_cumprod, clamp=p.space == "pixel")
         self.booster.fit(out, rec.alpha, cams, bg if bg is not None else p.encode(rec.background))
@@ -265,8 +262,23 @@ class BSDLoss(VSDLoss):
         if self.booster is not None:
             self.booster.release()
 
+    @torch.no_grad()
+    def boosted_conditional(self, x_t, t, cams, background=None):
+        """The boosted prior's conditional epsilon; before the first round, the base prior's."""
+        if self.booster.ready:
+            return self.booster.eps(x_t, t, cams, background).to(x_t)
+        return self.predict(x_t, t, self.prior.conditions(None)[0], cams, background)
+
+    def pretrained_eps(self, x_t, t, cams, background=None):
+        """CFG of the boosted conditional against the base unconditional; before the first round exactly VSD's."""
+        if not self.booster.ready:
+            return super().pretrained_eps(x_t, t, cams, background)
+        e_u = self.predict(x_t, t, self.prior.conditions(None)[1], cams, background)
+        return cfg(e_u, self.boosted_conditional(x_t, t, cams, background), self.scale)
+
     def loss(self, field, record, step, total):
-        p = self.predictor
+        """The bootstrap schedule (a round at the start of each period, fine-tuning in its first part), then VSD's
+        loss with the boosted score."""
         if step == 0 or self.booster is None:
             if self.booster is not None:
                 self.booster.release()
@@ -280,24 +292,8 @@ class BSDLoss(VSDLoss):
             ft = self.booster.train(self._gen, self.finetune["batch"], self.finetune["steps"])
             if ft is not None:
                 logs["finetune"] = ft
-        x = p.encode(record.rgb)
-        self._ensure_estimator(x)
-        cams = self._cams.to(x.device)
-        ac = p.alphas_cumprod
-        t, eps, x_t = self.noised(x, step, total)
-        bg = self.backgrounds(record)
-        with torch.no_grad():
-            e_u = self.predict(x_t, t, self.prior.conditions(None)[1], cams, bg)
-            e_c = self.booster.eps(x_t, t, cams, bg).to(e_u) if self.booster.ready else \
-                self.predict(x_t, t, self.prior.conditions(None)[0], cams, bg)
-            eps_boost = cfg(e_u, e_c, self.scale)
-            eps_est = self.eps_phi(x_t, t, cams, bg)
-            self._last = (record.rgb.detach(), eps_to_x0(x_t, eps_boost, t, ac))
-        w = sds_weight(self.weighting, ac, t)
-        value, grad = sds_from_eps(x, eps_boost, eps_est, w, self.grad_clip)
-        est_loss = self.train_estimator(x.detach(), cams, bg)
-        return value, logs | {"bsd": float(value.detach()), "estimator": est_loss,
-                              "grad_norm": float(grad.norm() / x.shape[0]), "t": float(t.float().mean())}
+        value, vsd_logs = super().loss(field, record, step, total)
+        return value, logs | vsd_logs
 
     def preview(self):
         """The renders over the boosted prior's targets, and beneath them the last round's augmented views."""

@@ -237,6 +237,10 @@ class VSDLoss(SDSLoss):
             losses.append(float(loss.detach()))
         return sum(losses) / len(losses)
 
+    def pretrained_eps(self, x_t, t, cams, background=None):
+        """The score the renders are pulled towards: the prior's, CFG-guided (BSD swaps in its boosted prior)."""
+        return self.guided_eps(x_t, t, cams, background)[0]
+
     def loss(self, field, record, step, total):
         p = self.predictor
         x = p.encode(record.rgb)
@@ -246,11 +250,11 @@ class VSDLoss(SDSLoss):
         t, eps, x_t = self.noised(x, step, total)
         bg = self.backgrounds(record)
         with torch.no_grad():
-            eps_pre, _ = self.guided_eps(x_t, t, cams, bg)
+            eps_pre = self.pretrained_eps(x_t, t, cams, bg)
             eps_est = self.eps_phi(x_t, t, cams, bg)
             self._last = (record.rgb.detach(), eps_to_x0(x_t, eps_pre, t, ac))
         w = sds_weight(self.weighting, ac, t)
         value, grad = sds_from_eps(x, eps_pre, eps_est, w, self.grad_clip)
         est_loss = self.train_estimator(x.detach(), cams, bg)
-        return value, {"vsd": float(value.detach()), "estimator": est_loss,
+        return value, {self.name: float(value.detach()), "estimator": est_loss,
                        "grad_norm": float(grad.norm() / x.shape[0]), "t": float(t.float().mean())}
