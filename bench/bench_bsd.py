@@ -2,6 +2,8 @@
 
     python bench/bench_bsd.py                       # true meshes of snowman, duck, mushroom, house; 64² renders
     python bench/bench_bsd.py --objects duck --steps 60 --stage1   # also on DreamCraft3D's stage-1 geometry
+    python bench/bench_bsd.py --steps 30 --resolution 32 --estimator-steps 4 --sdedit-steps 2 --rounds 3
+                                                    # the size of the test (tests/core/test_bsd.py)
 
 Per object, geometry and method: held-out PSNR, SSIM and render saturation (the truth's beside it; SDS's known
 oversaturation shows as more than the truth). Then seconds per BSD step and per augmentation round, measured in
@@ -59,6 +61,11 @@ def main():
     ap.add_argument("--stage1", action="store_true", help="also on the stage-1 geometry (slow: ~3 min an object)")
     ap.add_argument("--stage1-steps", type=int, default=150)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--mode", default="view-aware", choices=("view-aware", "2D"),
+                    help="the world text prior's mode (2D: camera-blind, as Stable Diffusion)")
+    ap.add_argument("--estimator-steps", type=int, default=0, help="VSD/BSD estimator updates a step (0: its own)")
+    ap.add_argument("--sdedit-steps", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
@@ -69,7 +76,11 @@ def main():
             geometries.append(("stage-1", stage1_geometry(obj, args.stage1_steps)))
         for geo_name, geo in geometries:
             for method in ("sds", "vsd", "bsd"):
-                res = texture_on_world(obj, method, geometry=geo, steps=args.steps, resolution=args.resolution)
+                kw = {} if method == "sds" else {"estimator_steps": args.estimator_steps}
+                if method == "bsd":
+                    kw |= {"sdedit_steps": args.sdedit_steps, "rounds": args.rounds}
+                res = texture_on_world(obj, method, geometry=geo, steps=args.steps, resolution=args.resolution,
+                                       mode=args.mode, **kw)
                 j = judge_texture(res.field, obj)
                 rows.append((name, geo_name, method, j, res.seconds))
                 print(f"{name:9s} {geo_name:7s} {method}  PSNR {j['psnr']:6.2f}  SSIM {j['ssim']:.3f}  saturation "
