@@ -6,7 +6,7 @@ step asks of a prior: one unconditional call for the batch, one conditional call
 
 - World prior, view-aware and 2D, 32² and 64², batch 4: conditional (one object) and unconditional (all 16).
 - A ComfyUI checkpoint through the Checkpoint Prior's adapter (ComfyUI's own loader and CFGGuider preparation),
-  default: the random full-size SD 1.5 that tests/host writes into the host's models/checkpoints.
+  default: a random full-size SD 1.5 in the host's models/checkpoints (tests/host/make_random_sd15.py writes one).
 - The diffusers prior on the tiny random IF stage I of the tests (the adapter's overhead, not IF's speed).
 - For the network priors: ms per VSD estimator update (lora: a U-Net forward + backward; prior + residual: a
   forward; renders: no prior call).
@@ -126,7 +126,8 @@ def main():
     if os.path.exists(args.checkpoint):
         comfy_checkpoint(args.checkpoint, args.sd_resolution)
     else:
-        print(f"no checkpoint at {args.checkpoint}: run tests/host first (it writes a random SD 1.5) or pass one")
+        print(f"no checkpoint at {args.checkpoint}: pass one, or write a random full-size SD 1.5 there with "
+              f"'<host python> tests/host/make_random_sd15.py --comfyui .host/ComfyUI --out {args.checkpoint}'")
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ class ComfyHost:
         self.proc: subprocess.Popen | None = None
 
     # ---- process ----------------------------------------------------------------------------------------------
-    def start(self, timeout: float = 120.0) -> "ComfyHost":
+    def start(self, timeout: float = 300.0) -> "ComfyHost":
         cmd = [self.python, os.path.join(self.comfyui, "main.py"), "--cpu" if not os.environ.get("D3_GPU") else "",
                "--listen", "127.0.0.1", "--port", str(self.port), "--base-directory", self.base,
                "--database-url", f"sqlite:///{os.path.join(self.base, f'comfyui-{self.port}.db')}",

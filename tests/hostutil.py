@@ -17,7 +17,7 @@ def find_node(api: dict, class_type: str) -> str:
     return ids[0]
 
 
-RANDOM_SD15 = "distill3d_test_random_sd15.safetensors"
+RANDOM_SD15 = "distill3d_test_small_sd15.safetensors"
 
 
 def test_model(host, folder: str, name: str, write) -> str:
@@ -45,30 +45,31 @@ def test_model(host, folder: str, name: str, write) -> str:
 
 
 def random_sd15(host) -> str:
-    """A randomly initialized full-size SD 1.5 checkpoint in the original layout, in the host's checkpoints folder
-    (written once by tests/host/make_random_sd15.py); returns its name for Load Checkpoint."""
+    """A randomly initialized SD 1.5 checkpoint in the original layout (full-size text encoder and VAE, a one-level
+    U-Net that ComfyUI detects as SD 1.5), in the host's checkpoints folder (written once by
+    tests/host/make_random_sd15.py --small); returns its name for Load Checkpoint."""
     import subprocess
     import sys
 
     def write(path):
         subprocess.run([host.python, os.path.join(ROOT, "tests", "host", "make_random_sd15.py"),
-                        "--comfyui", host.comfyui, "--out", path], check=True, stdout=sys.stdout)
+                        "--comfyui", host.comfyui, "--out", path, "--small"], check=True, stdout=sys.stdout)
     return test_model(host, "checkpoints", RANDOM_SD15, write)
 
 
-RANDOM_ZERO123 = "distill3d_test_random_stable_zero123.safetensors"
+RANDOM_ZERO123 = "distill3d_test_small_stable_zero123.safetensors"
 
 
 def random_zero123(host) -> str:
-    """A randomly initialized full-size Stable Zero123 checkpoint in its original single-file layout, in the host's
-    checkpoints folder (written once per machine by tests/host/make_random_zero123.py, ~1 min); returns its name for
-    Image Only Checkpoint Loader."""
+    """A randomly initialized Stable Zero123 checkpoint in its original single-file layout (full-size CLIP vision
+    tower and VAE, a one-level U-Net with 8 input channels), in the host's checkpoints folder (written once per
+    machine by tests/host/make_random_zero123.py --small); returns its name for Image Only Checkpoint Loader."""
     import subprocess
     import sys
 
     def write(path):
         subprocess.run([host.python, os.path.join(ROOT, "tests", "host", "make_random_zero123.py"),
-                        "--comfyui", host.comfyui, "--out", path], check=True, stdout=sys.stdout,
+                        "--comfyui", host.comfyui, "--out", path, "--small"], check=True, stdout=sys.stdout,
                        cwd=os.path.join(ROOT, "tests", "host"), timeout=900)
     return test_model(host, "checkpoints", RANDOM_ZERO123, write)
 

@@ -1,24 +1,23 @@
-"""DreamFusion and ProlificDreamer on the primitive world's exact prior: text -> 3D judged against the truth.
+"""DreamFusion on the primitive world's exact prior: text -> 3D judged against the truth (ProlificDreamer: the host).
 
 The recipe of workflows/dreamfusion_world.json (core.evaluate.dreamfusion_on_world: NeuS + eikonal, 300 steps of
 SDS at 32², guidance 10, annealed t). Figures per object: bench/bench_sds_world.py.
 """
-import functools
-
 import pytest
 
 from core.evaluate import dreamfusion_on_world, evaluate_field
 from core.world import get_object
 
-SOLID = ["cube", "sphere", "cylinder"]  # and the duck, in the VSD test below (one test, so one SDS run of it)
+# The duck is judged in the host, on the shipped workflows themselves (the same recipe): dreamfusion_world (SDS)
+# and prolificdreamer_world (VSD, its estimator's loss) in tests/workflow_checks.py; running it here too cost 280 s.
+SOLID = ["cube", "sphere", "cylinder"]
 
 
-@functools.lru_cache(maxsize=None)  # the VSD test compares with the SDS run of the same object
-def _run(name, method="sds"):
+def _run(name):
     obj = get_object(name)
-    res = dreamfusion_on_world(obj, method=method)
+    res = dreamfusion_on_world(obj, method="sds")
     m = evaluate_field(res.field, obj, resolution=32)
-    print(f"{method.upper()} {name}: IoU {m['iou']:.3f} held-out PSNR {m['psnr']:.2f} "
+    print(f"SDS {name}: IoU {m['iou']:.3f} held-out PSNR {m['psnr']:.2f} "
           f"silhouette IoU {m['silhouette_iou']:.3f} ({res.seconds:.0f} s)")
     assert res.stopped is None
     return res, m
@@ -48,17 +47,3 @@ def test_dreamfusion_recovers_light_objects_on_random_backgrounds(name):
     res, m = _run(name)
     assert m["iou"] >= 0.7, m
     assert m["silhouette_iou"] >= 0.85, m
-
-
-@pytest.mark.heavy
-def test_dreamfusion_recovers_the_duck_and_prolificdreamer_comes_within_0_15_iou_of_it():
-    """SDS on the duck (dreamfusion_world's recipe) as for the other objects; then VSD (prolificdreamer_world's):
-    IoU within 0.15 of SDS's on the same object and budget (measured 0.81 against 0.93 with random backgrounds;
-    0.85 against 0.90 without: SDS gained, VSD lost — see bench_sds_world.py), and the estimator's own
-    loss falls to under half. One test, so that parallel workers never run the duck's SDS twice."""
-    sds = _check_sds("duck")
-    res, m = _run("duck", "vsd")
-    assert m["iou"] >= sds["iou"] - 0.15, (m, sds)
-    assert m["silhouette_iou"] >= 0.85
-    est = [h["vsd/estimator"] for h in res.history]
-    assert sum(est[-50:]) < 0.65 * sum(est[:50])  # measured 0.56 with random backgrounds (0.5 before them)

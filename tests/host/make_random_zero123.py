@@ -6,14 +6,16 @@ and the CLIP ViT-L/14 vision tower in OpenCLIP's names under cond_stage_model.mo
 Checkpoint Loader converts). Built from ComfyUI's own classes (run with the host's python), every weight
 initialized explicitly.
 
-    python tests/host/make_random_zero123.py --comfyui .host/ComfyUI --out stable_zero123.safetensors
+    python tests/host/make_random_zero123.py --comfyui .host/ComfyUI --out stable_zero123.safetensors [--small]
+
+--small: a one-level U-Net in the same layout (tests); the CLIP vision tower and VAE stay full size.
 """
 from __future__ import annotations
 
 import argparse
 import os
 
-from make_random_sd15 import UNET, VAE, import_comfy, init_
+from make_random_sd15 import SMALL_UNET, UNET, VAE, import_comfy, init_
 
 VISUAL = "cond_stage_model.model.visual."
 
@@ -51,6 +53,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--dtype", default="fp16", choices=["fp16", "fp32"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--small", action="store_true", help="one-level U-Net (tests); default: full size")
     a = ap.parse_args()
     import_comfy(a.comfyui)
     import torch
@@ -61,7 +64,8 @@ def main():
 
     g = torch.Generator().manual_seed(a.seed)
     cc = {"cc_projection.weight": torch.randn(768, 772, generator=g) * 0.02, "cc_projection.bias": torch.zeros(768)}
-    config = comfy.supported_models.Stable_Zero123(dict(UNET, in_channels=8, dtype=torch.float32))
+    unet = SMALL_UNET if a.small else UNET
+    config = comfy.supported_models.Stable_Zero123(dict(unet, in_channels=8, dtype=torch.float32))
     with torch.no_grad():  # as ComfyUI loads models
         model = config.get_model(cc, device="cpu")
     init_(model.diffusion_model, g)

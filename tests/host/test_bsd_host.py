@@ -1,4 +1,4 @@
-"""BSD in the real host with the user's own checkpoint (a random full-size SD 1.5): a few boosted steps through
+"""BSD in the real host with the user's own checkpoint (a random SD 1.5: full-size text encoder and VAE, one-level U-Net): a few boosted steps through
 Checkpoint Prior (Text) on a frozen mesh, the boosted model saved as a LoRA that ComfyUI's own LoraLoader applies,
 computing what the adapter computed, and the base checkpoint untouched."""
 import hashlib
@@ -27,7 +27,7 @@ class Catch(logging.Handler):
         if "lora key not loaded" in record.getMessage() or "NOT LOADED" in record.getMessage():
             unloaded.append(record.getMessage())
 logging.getLogger().addHandler(Catch())
-# one U-Net in memory (no CLIP, no VAE): the other test worker may hold a full-size model at the same time
+# one U-Net in memory (no CLIP, no VAE): the other test worker may hold another model at the same time
 model = comfy.sd.load_checkpoint_guess_config(CKPT, output_vae=False, output_clip=False)[0]
 net = model.model.diffusion_model
 g = torch.Generator().manual_seed(0)

@@ -97,7 +97,7 @@ def test_a_diffusers_if_folder_in_models_diffusers_drives_sds_in_the_host(host):
 
 @pytest.mark.heavy
 def test_checkpoint_text_prior_drives_sds_with_view_prompts_and_vsd_in_latent_space(host):
-    """Load Checkpoint (a random full-size SD 1.5) -> Checkpoint Prior (Text): the CLIP encodes the prompt with
+    """Load Checkpoint (a random SD 1.5) -> Checkpoint Prior (Text): the CLIP encodes the prompt with
     view suffixes for SDS, and every VSD estimator works on the 4-channel latents — the LoRA one adapting ComfyUI's
     own U-Net (loaded in inference mode, frozen, shared with the prior); gradients reach the field."""
     import re

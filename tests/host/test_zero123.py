@@ -1,6 +1,6 @@
-"""Stable Zero123 through ComfyUI's own loader: a random full-size checkpoint in the original layout, loaded by Image
-Only Checkpoint Loader; the pack's per-view conditioning equals ComfyUI's StableZero123_Conditioning; hybrid SDS runs
-in the real host with gradients reaching the field."""
+"""Stable Zero123 through ComfyUI's own loader: a random checkpoint in the original layout (a one-level U-Net,
+full-size CLIP vision tower and VAE), loaded by Image Only Checkpoint Loader; the pack's per-view conditioning
+equals ComfyUI's StableZero123_Conditioning; hybrid SDS runs in the real host with gradients reaching the field."""
 import os
 import re
 import subprocess
@@ -62,7 +62,7 @@ with torch.inference_mode(False), torch.no_grad():  # as Optimize Field runs the
 
 @pytest.mark.heavy
 def test_zero123_conditioning_per_view_is_comfyuis_stable_zero123_conditioning(host):
-    """The random Stable Zero123 (full-size U-Net with 8 input channels + cc_projection, CLIP ViT-L/14 vision tower
+    """The random Stable Zero123 (U-Net with 8 input channels + cc_projection, CLIP ViT-L/14 vision tower
     in OpenCLIP names) loads as Image Only Checkpoint Loader loads it; for three cameras the pack's conditioning is
     the tensors ComfyUI's own node returns for the same image and relative (elevation, azimuth); an SD 1.5 MODEL and
     a CLIP_VISION of the wrong width are refused by name."""
