@@ -75,7 +75,7 @@ def test_vsd_lora_estimator_adapts_the_if_unet_only_inside_and_learns(tiny_if):
     from core.guidance import add_noise
     from core.guidance.vsd import VSDLoss
     from core.render import RenderRecord
-    predictor = DiffusersPrior(tiny_if)
+    predictor = DiffusersPrior(tiny_if, resolution=32)  # 32²: its attention at 16² (64²: 4x the test's time)
     prior = PromptedPrior(predictor, "a rubber duck")
     cams = orbit(2, 15, 2.0, 40)
     term = VSDLoss(prior, cams, batch=2, estimator_lr=1e-2)
@@ -83,9 +83,9 @@ def test_vsd_lora_estimator_adapts_the_if_unet_only_inside_and_learns(tiny_if):
     gen = torch.Generator().manual_seed(0)
     term.request(0, 100, gen)
     term._cams = cams
-    image = torch.zeros(2, 64, 64, 3)
-    image[:, 16:48, 16:48] = torch.tensor([1.0, 0.5, 0.0])
-    rec = RenderRecord(rgb=image.clone().requires_grad_(), alpha=torch.ones(2, 64, 64), depth=torch.ones(2, 64, 64))
+    image = torch.zeros(2, 32, 32, 3)
+    image[:, 8:24, 8:24] = torch.tensor([1.0, 0.5, 0.0])
+    rec = RenderRecord(rgb=image.clone().requires_grad_(), alpha=torch.ones(2, 32, 32), depth=torch.ones(2, 32, 32))
     x = predictor.encode(image)
     predictor.unet.requires_grad_(True)  # as a host may leave a loaded model: the estimator must freeze it
     term._ensure_estimator(x)
@@ -115,7 +115,7 @@ def test_vsd_lora_estimator_adapts_the_if_unet_only_inside_and_learns(tiny_if):
         assert torch.isfinite(value) and logs["estimator"] > 0
     end = probe()
     print(f"LoRA estimator epsilon loss {start:.4f} -> {end:.4f} ({len(term.estimator.lora.targets)} projections)")
-    assert end < 0.9 * start  # measured 1.089 -> 0.865: a rank-4 adapter on a tiny random U-Net
+    assert end < 0.9 * start  # measured 1.089 -> 0.888 (at 64²: 0.865): a rank-4 adapter on a tiny random U-Net
     with torch.no_grad():
         assert not torch.allclose(term.eps_phi(x_t, t, cams), before, atol=1e-4)  # adapted inside...
     assert torch.equal(predictor.predict_eps(x_t, t, cond), before)  # ...the prior outside
