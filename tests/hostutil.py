@@ -17,61 +17,32 @@ def find_node(api: dict, class_type: str) -> str:
     return ids[0]
 
 
-RANDOM_SD15 = "distill3d_test_small_sd15.safetensors"
-
-
-def test_model(host, folder: str, name: str, write) -> str:
-    """A model file the tests make, in the host's models/<folder>: written once per machine by write(path) (into a
-    temporary name, then renamed, under a lock: parallel test workers never see half a file or write it twice) in
-    the first host's models folder, and linked into any other host's. Returns its name for the loader nodes."""
-    import fcntl
-    from comfy_host import HOST_DIRS, host_env
-    shared = os.path.join(host_env(HOST_DIRS["0.3.75"])["base"], "models", folder, name)
-    os.makedirs(os.path.dirname(shared), exist_ok=True)
-    with open(shared + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not os.path.exists(shared):
-            tmp = shared + ".partial" + os.path.splitext(name)[1]
-            write(tmp)
-            os.replace(tmp, shared)
-    mine = os.path.join(host.base, "models", folder, name)
-    if os.path.abspath(mine) != os.path.abspath(shared) and not os.path.exists(mine):
-        os.makedirs(os.path.dirname(mine), exist_ok=True)
-        try:
-            os.symlink(shared, mine)
-        except FileExistsError:
-            pass
-    return name
-
-
-def random_sd15(host) -> str:
-    """A randomly initialized SD 1.5 checkpoint in the original layout (full-size text encoder and VAE, a one-level
-    U-Net that ComfyUI detects as SD 1.5), in the host's checkpoints folder (written once by
-    tests/host/make_random_sd15.py --small); returns its name for Load Checkpoint."""
+def _random_checkpoint(host, script: str, name: str, small: bool) -> str:
+    """A random checkpoint written once per machine by tests/host/<script> (ComfyUI's own classes, every weight
+    initialized) into the host's checkpoints folder; returns its name for the loader nodes."""
     import subprocess
     import sys
 
     def write(path):
-        subprocess.run([host.python, os.path.join(ROOT, "tests", "host", "make_random_sd15.py"),
-                        "--comfyui", host.comfyui, "--out", path, "--small"], check=True, stdout=sys.stdout)
-    return test_model(host, "checkpoints", RANDOM_SD15, write)
-
-
-RANDOM_ZERO123 = "distill3d_test_small_stable_zero123.safetensors"
-
-
-def random_zero123(host) -> str:
-    """A randomly initialized Stable Zero123 checkpoint in its original single-file layout (full-size CLIP vision
-    tower and VAE, a one-level U-Net with 8 input channels), in the host's checkpoints folder (written once per
-    machine by tests/host/make_random_zero123.py --small); returns its name for Image Only Checkpoint Loader."""
-    import subprocess
-    import sys
-
-    def write(path):
-        subprocess.run([host.python, os.path.join(ROOT, "tests", "host", "make_random_zero123.py"),
-                        "--comfyui", host.comfyui, "--out", path, "--small"], check=True, stdout=sys.stdout,
+        subprocess.run([host.python, os.path.join(ROOT, "tests", "host", script), "--comfyui", host.comfyui,
+                        "--out", path, *(["--small"] if small else [])], check=True, stdout=sys.stdout,
                        cwd=os.path.join(ROOT, "tests", "host"), timeout=900)
-    return test_model(host, "checkpoints", RANDOM_ZERO123, write)
+    return test_model(host, "checkpoints", name, write)
+
+
+def random_sd15(host, full: bool = False) -> str:
+    """A random SD 1.5 checkpoint in the original single-file layout. full: the full-size U-Net (the real format
+    at its real size, where an issue asks for it; ~1 min to write); else a one-level U-Net that ComfyUI still
+    detects as SD 1.5, with the full-size text encoder and VAE (what most host tests need, 30x faster)."""
+    name = f"distill3d_test_{'random' if full else 'small'}_sd15.safetensors"
+    return _random_checkpoint(host, "make_random_sd15.py", name, not full)
+
+
+def random_zero123(host, full: bool = False) -> str:
+    """A random Stable Zero123 checkpoint in its original single-file layout (CLIP ViT-L/14 vision tower in OpenCLIP
+    names, cc_projection, VAE). full: the full-size U-Net with 8 input channels; else a one-level one."""
+    name = f"distill3d_test_{'random' if full else 'small'}_stable_zero123.safetensors"
+    return _random_checkpoint(host, "make_random_zero123.py", name, not full)
 
 
 def input_picture(host, name: str, obj: str = "duck", size: int = 128) -> str:

@@ -1,4 +1,4 @@
-"""BSD in the real host with the user's own checkpoint (a random SD 1.5: full-size text encoder and VAE, one-level U-Net): a few boosted steps through
+"""BSD in the real host with the user's own checkpoint (a random full-size SD 1.5): a few boosted steps through
 Checkpoint Prior (Text) on a frozen mesh, the boosted model saved as a LoRA that ComfyUI's own LoraLoader applies,
 computing what the adapter computed, and the base checkpoint untouched."""
 import hashlib
@@ -82,7 +82,7 @@ def _sha(path):
 @pytest.mark.heavy
 def test_bsd_boosts_the_users_checkpoint_and_saves_a_lora_comfyui_loads(host):
     from hostutil import random_sd15
-    ckpt_name = random_sd15(host)
+    ckpt_name = random_sd15(host, full=True)  # the issue's real size
     ckpt = os.path.join(host.base, "models", "checkpoints", ckpt_name)
     before = _sha(ckpt)
     name = f"distill3d_test/bsd_{uuid.uuid4().hex[:8]}"

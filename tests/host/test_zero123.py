@@ -1,6 +1,6 @@
-"""Stable Zero123 through ComfyUI's own loader: a random checkpoint in the original layout (a one-level U-Net,
-full-size CLIP vision tower and VAE), loaded by Image Only Checkpoint Loader; the pack's per-view conditioning
-equals ComfyUI's StableZero123_Conditioning; hybrid SDS runs in the real host with gradients reaching the field."""
+"""Stable Zero123 through ComfyUI's own loader: a random full-size checkpoint in the original layout, loaded by Image
+Only Checkpoint Loader; the pack's per-view conditioning equals ComfyUI's StableZero123_Conditioning; hybrid SDS runs
+in the real host with gradients reaching the field."""
 import os
 import re
 import subprocess
@@ -62,12 +62,12 @@ with torch.inference_mode(False), torch.no_grad():  # as Optimize Field runs the
 
 @pytest.mark.heavy
 def test_zero123_conditioning_per_view_is_comfyuis_stable_zero123_conditioning(host):
-    """The random Stable Zero123 (U-Net with 8 input channels + cc_projection, CLIP ViT-L/14 vision tower
+    """The random Stable Zero123 (full-size U-Net with 8 input channels + cc_projection, CLIP ViT-L/14 vision tower
     in OpenCLIP names) loads as Image Only Checkpoint Loader loads it; for three cameras the pack's conditioning is
     the tensors ComfyUI's own node returns for the same image and relative (elevation, azimuth); an SD 1.5 MODEL and
-    a CLIP_VISION of the wrong width are refused by name."""
+    a CLIP_VISION of the wrong width are refused by name (the SD 1.5 the small one: only its refusal is checked)."""
     from hostutil import random_sd15
-    ckpt = os.path.join(host.base, "models", "checkpoints", random_zero123(host))
+    ckpt = os.path.join(host.base, "models", "checkpoints", random_zero123(host, full=True))
     sd15 = os.path.join(host.base, "models", "checkpoints", random_sd15(host))
     code = host_snippet(PARITY_SNIPPET, host.comfyui, CKPT=ckpt, SD15=sd15)
     out = subprocess.run([host.python, "-c", code], capture_output=True, text=True, timeout=900, cwd=host.comfyui)
@@ -88,7 +88,7 @@ def test_image_only_checkpoint_loader_drives_hybrid_sds_in_the_host(host):
     Hybrid SDS Loss (+ World Prior as the 2D term) + Reference Image Loss -> Optimize Field: a few steps, gradients
     reach the field."""
     prompt = {
-        "1": {"class_type": "ImageOnlyCheckpointLoader", "inputs": {"ckpt_name": random_zero123(host)}},
+        "1": {"class_type": "ImageOnlyCheckpointLoader", "inputs": {"ckpt_name": random_zero123(host, full=True)}},
         "2": {"class_type": "Distill3DWorldObject", "inputs": {"object": "duck", "prompt": ""}},
         "3": {"class_type": "Distill3DOrbitCameras",
               "inputs": {"views": 1, "elevation": 15.0, "distance": 1.8, "fov": 40.0, "azimuth_start": 0.0}},
