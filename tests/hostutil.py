@@ -17,6 +17,30 @@ def find_node(api: dict, class_type: str) -> str:
     return ids[0]
 
 
+def test_model(host, folder: str, name: str, write) -> str:
+    """A model file the tests make, in the host's models/<folder>: written once per machine by write(path) (into a
+    temporary name, then renamed, under a lock: parallel test workers never see half a file or write it twice) in
+    the first host's models folder, and linked into any other host's. Returns its name for the loader nodes."""
+    import fcntl
+    from comfy_host import HOST_DIRS, host_env
+    shared = os.path.join(host_env(HOST_DIRS["0.3.75"])["base"], "models", folder, name)
+    os.makedirs(os.path.dirname(shared), exist_ok=True)
+    with open(shared + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(shared):
+            tmp = shared + ".partial" + os.path.splitext(name)[1]
+            write(tmp)
+            os.replace(tmp, shared)
+    mine = os.path.join(host.base, "models", folder, name)
+    if os.path.abspath(mine) != os.path.abspath(shared) and not os.path.exists(mine):
+        os.makedirs(os.path.dirname(mine), exist_ok=True)
+        try:
+            os.symlink(shared, mine)
+        except FileExistsError:
+            pass
+    return name
+
+
 def _random_checkpoint(host, script: str, name: str, small: bool) -> str:
     """A random checkpoint written once per machine by tests/host/<script> (ComfyUI's own classes, every weight
     initialized) into the host's checkpoints folder; returns its name for the loader nodes."""
