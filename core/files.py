@@ -38,15 +38,21 @@ def next_counter(folder: str, name: str) -> int:
     return best + 1
 
 
+def _temp_file(folder: str, data: bytes, suffix: str = "") -> str:
+    """data written and synced to a new hidden temp file in folder (linked to its final name by the caller)."""
+    fd, tmp = tempfile.mkstemp(prefix=".d3tmp-", suffix=suffix, dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return tmp
+
+
 def write_new_file(folder: str, name: str, ext: str, data: bytes) -> str:
     """Write data to the next free 'name_NNNNN_.ext' in folder atomically; never overwrites. Returns the path."""
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".d3tmp-", suffix="." + ext, dir=folder)
+    tmp = _temp_file(folder, data, "." + ext)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         counter = next_counter(folder, name)
         while True:
             path = os.path.join(folder, f"{name}_{counter:05d}_.{ext}")
@@ -77,12 +83,7 @@ def write_new_file_set(folder: str, name: str, make_files) -> dict[str, str]:
         temps, linked = {}, []
         try:
             for ext, data in files.items():
-                fd, tmp = tempfile.mkstemp(prefix=".d3tmp-", suffix="." + ext, dir=folder)
-                temps[ext] = tmp
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
+                temps[ext] = _temp_file(folder, data, "." + ext)
             for ext, tmp in temps.items():
                 path = os.path.join(folder, f"{stem}.{ext}")
                 os.link(tmp, path)
@@ -106,12 +107,8 @@ def write_exclusive(path: str, data: bytes) -> str:
     """Write data to exactly `path` atomically; refuses (FileExistsError) if it exists, never overwrites."""
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".d3tmp-", dir=folder)
+    tmp = _temp_file(folder, data)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         os.link(tmp, path)  # fails if the name is taken meanwhile
         return path
     finally:

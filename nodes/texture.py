@@ -115,9 +115,9 @@ class BSDLossNode(io.ComfyNode):
         return io.NodeOutput(LossList([term]))
 
 
-def lora_path(name: str) -> str:
-    """The new file in ComfyUI's first loras folder for `name`; refuses a name that leaves it or a file that
-    exists (nothing is overwritten)."""
+def lora_path(name: str) -> tuple[str, str]:
+    """(ComfyUI's first loras folder, the file for `name` inside it); refuses a name that leaves the folder (an
+    existing file is refused when written: core.files.write_exclusive)."""
     import folder_paths
     name = name.strip()
     if not name.endswith(".safetensors"):
@@ -127,10 +127,7 @@ def lora_path(name: str) -> str:
         folder, filename = resolve_prefix(root, name)
     except OutputPathError as e:
         raise ValueError(f"Save Boosted LoRA: {e} (the loras folder)") from None
-    path = os.path.join(folder, filename)
-    if os.path.exists(path):
-        raise ValueError(f"Save Boosted LoRA: {path} exists; choose another name (files are never overwritten)")
-    return path
+    return root, os.path.join(folder, filename)
 
 
 class SaveBoostedLoRA(io.ComfyNode):
@@ -156,14 +153,13 @@ class SaveBoostedLoRA(io.ComfyNode):
     @classmethod
     def execute(cls, loss, field, name) -> io.NodeOutput:
         from safetensors.torch import save
-        import folder_paths
 
         terms = [t for t in loss if isinstance(t, BSDLoss)]
         if len(terms) != 1:
             raise ValueError(f"Save Boosted LoRA: connect the loss that holds one BSD Loss (found {len(terms)})")
         bsd = terms[0]
         tensors = bsd.lora_tensors()
-        path = lora_path(name)
+        root, path = lora_path(name)
         meta = {"distill3d": "BSD DreamBooth adapter", "trigger_prompt": bsd.trigger_prompt(),
                 "rounds": str(bsd.rounds_done), "modules": json.dumps(len(bsd.booster.lora.targets))}
         try:
@@ -171,7 +167,6 @@ class SaveBoostedLoRA(io.ComfyNode):
         except FileExistsError:
             raise ValueError(f"Save Boosted LoRA: {path} exists; choose another name (files are never "
                              f"overwritten)") from None
-        root = os.path.realpath(folder_paths.get_folder_paths("loras")[0])
         rel = os.path.relpath(path, root).replace(os.sep, "/")
         log.info("Distill3D Save Boosted LoRA: wrote %s (trigger '%s')", path, bsd.trigger_prompt())
         return io.NodeOutput(rel, bsd.trigger_prompt(), ui={"text": [f"{rel}: {bsd.trigger_prompt()}"]})
