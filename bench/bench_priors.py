@@ -55,7 +55,9 @@ def world(batch: int = 4):
                   f"(render sets ready in {build:.1f} s; cached on disk after the first build)", flush=True)
 
 
-def comfy_checkpoint(path: str, resolutions, batch: int = 1):
+def load_comfy_checkpoint(path: str):
+    """A checkpoint loaded by the 0.3.75 host's own ComfyUI (in this process), with the pack imported as ComfyUI
+    imports it: (model, clip, vae, the pack's nodes.comfy_prior module, seconds to load)."""
     env = dict(line.strip().split("=", 1) for line in open(os.path.join(ROOT, ".host", "host.env")) if "=" in line)
     sys.path.insert(0, env["comfyui"])
     sys.argv = sys.argv[:1] + ["--cpu"] if not torch.cuda.is_available() else sys.argv[:1]
@@ -68,7 +70,11 @@ def comfy_checkpoint(path: str, resolutions, batch: int = 1):
     comfy_prior = importlib.import_module("distill3d_pack.nodes.comfy_prior")
     t0 = time.perf_counter()
     model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(path, output_vae=True, output_clip=True)
-    load = time.perf_counter() - t0
+    return model, clip, vae, comfy_prior, time.perf_counter() - t0
+
+
+def comfy_checkpoint(path: str, resolutions, batch: int = 1):
+    model, clip, vae, comfy_prior, load = load_comfy_checkpoint(path)
     tokens = clip.tokenize("a hamburger")
     cond = clip.encode_from_tokens_scheduled(tokens)
     for res in resolutions:
