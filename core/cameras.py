@@ -229,16 +229,21 @@ def direction_label(elevation: float, azimuth: float, overhead_threshold: float 
     return "side"
 
 
-# MVDream's world is Blender's (z up, y back): its matrices are ours with world y -> z and z -> -y; the camera axes
-# are the same (OpenGL: x right, y up, looking down -z).
-_MVDREAM_FROM_PACK = torch.tensor([[1.0, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
+# Blender's world (z up, y back; MVDream's, nerfstudio's, instant-ngp's): its matrices are ours with world y -> z
+# and z -> -y; the camera axes are the same (OpenGL: x right, y up, looking down -z).
+_Z_UP_FROM_PACK = torch.tensor([[1.0, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
+
+
+def z_up_to_pack(c2w: torch.Tensor) -> torch.Tensor:
+    """Camera-to-world matrices [N,4,4] of a z-up world (Blender's, nerfstudio's) in the pack's y-up world."""
+    return _Z_UP_FROM_PACK.T.to(c2w) @ c2w
 
 
 def to_mvdream(cameras: Cameras) -> torch.Tensor:
     """[N,16]: the camera-to-world matrices MVDream's camera embedding takes — in its z-up world, the camera moved
     onto the unit sphere (distance normalized away), flattened row-major. Our azimuth/elevation placement is
     MVDream's, so orbit(4, 15) gives its default cameras."""
-    m = _MVDREAM_FROM_PACK.to(cameras.c2w) @ cameras.c2w
+    m = _Z_UP_FROM_PACK.to(cameras.c2w) @ cameras.c2w
     m = m.clone()
     m[:, :3, 3] = m[:, :3, 3] / m[:, :3, 3].norm(dim=-1, keepdim=True).clamp_min(1e-8)
     return m.reshape(-1, 16)

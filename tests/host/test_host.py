@@ -40,6 +40,7 @@ EXPECTED_NODES = {
                                     "distance_max", "fov_min", "fov_max", "uniform_sphere"],
     "Distill3DWorldPrior": ["prompt", "mode", "resolution"],  # + optional renders
     "Distill3DReferenceImage": ["image", "size", "fill", "elevation", "distance", "fov"],  # + mask, depth, normal
+    "Distill3DLoadViews": ["folder", "resolution", "up_axis", "margin"],
     "Distill3DWorldImagePrior": ["reference", "resolution", "tolerance"],
     "Distill3DZero123Prior": ["model", "clip_vision", "vae", "reference", "resolution"],
     "Distill3DReferenceImageLoss": ["reference", "rays_per_step", "rgb_weight", "mask_weight", "depth_weight",
@@ -275,6 +276,31 @@ def test_reference_views_loss_reads_load_images_mask_convention(host):
     entry = host.run(p)
     assert entry["status"]["status_str"] == "error"
     assert "the mask is ambiguous: along the image border it is 0.50" in str(entry["status"]["messages"])
+
+
+def test_load_views_feeds_a_fit_from_a_transforms_json_folder(host):
+    """A nerfstudio-style folder (z-up world, shifted and scaled, off-centre principal points, alpha masks) in the
+    input folder: Load Views gives the images, masks and cameras that Reference Views Loss fits the cube from; a
+    folder outside the input folder is refused before anything runs."""
+    import re
+    import uuid
+    from core.cameras import Cameras
+    from posed_views import FOV, write_scene
+    folder = f"distill3d_test_views_{uuid.uuid4().hex[:8]}"
+    cams = Cameras.from_spherical([15.0] * 4 + [40.0] * 2, [0, 90, 180, 270, 45, 225], 1.8, FOV)
+    write_scene(os.path.join(host.base, "input", folder), get_object("cube"), cams, res=48)
+    p = _fit_prompt(40)
+    p["9"] = {"class_type": "Distill3DLoadViews",
+              "inputs": {"folder": folder, "resolution": 32, "up_axis": "+z", "margin": 0.9}}
+    p["4"]["inputs"].update(images=["9", 0], mask=["9", 1], cameras=["9", 2])
+    entry = host.run(p)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    log = entry["outputs"]["6"]["text"][0]
+    first, last = map(float, re.search(r"reference/mask: ([\d.]+) -> ([\d.]+)", log).groups())
+    assert last < 0.5 * first, log
+    p["9"]["inputs"]["folder"] = "../output"
+    status, body = host.queue(p)
+    assert status == 400 and "leaves ComfyUI's input folder" in _node_error_text(body), body
 
 
 def test_cancel_stops_a_long_optimization_promptly(host):

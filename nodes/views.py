@@ -1,0 +1,99 @@
+"""Load Views: the user's own posed images (a folder with a transforms.json in ComfyUI's input folder)."""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import folder_paths
+from comfy_api.latest import io
+
+from .types import CATEGORY, D3Cameras, image_batch
+
+TRANSFORMS = "transforms.json"
+
+
+def view_folders() -> list[str]:
+    """Folders under the input directory (any depth up to 3) that hold a transforms.json, by relative path."""
+    root = folder_paths.get_input_directory()
+    found = []
+    for here, dirs, files in os.walk(root):
+        depth = os.path.relpath(here, root).count(os.sep)
+        if depth >= 3:
+            dirs[:] = []
+        if TRANSFORMS in files:
+            found.append(os.path.relpath(here, root).replace(os.sep, "/"))
+    return sorted(found)
+
+
+def _folder_path(folder: str) -> str:
+    """The folder inside the input directory; refuses one that leaves it."""
+    root = os.path.realpath(folder_paths.get_input_directory())
+    path = os.path.realpath(os.path.join(root, folder))
+    if os.path.commonpath([root, path]) != root:
+        raise ValueError(f"'{folder}' leaves ComfyUI's input folder: put the views in a folder inside {root}")
+    return path
+
+
+class LoadViewsNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DLoadViews",
+            display_name="Load Views (transforms.json)",
+            category=f"{CATEGORY}/image to 3D",
+            description="Posed images of one object from a folder in ComfyUI's input folder, with their cameras "
+                        "from a transforms.json (nerfstudio / instant-ngp / Blender: camera-to-world matrices, "
+                        "fl_x/fl_y/cx/cy or camera_angle_x, optional mask_path or alpha). Read in file-name "
+                        "order, cut to centred squares, and moved into the pack's world: the region every view "
+                        "(and mask) sees fills the unit cube. For Reference Views Loss, Cost Volume Builder and "
+                        "the fits.",
+            inputs=[
+                io.Combo.Input("folder", options=view_folders(),
+                               tooltip="A folder under ComfyUI's input folder holding transforms.json and the "
+                                       "images it names."),
+                io.Int.Input("resolution", default=256, min=16, max=2048, step=8,
+                             tooltip="Side of the square images out."),
+                io.Combo.Input("up_axis", options=["+z", "+y"], default="+z",
+                               tooltip="The world's up axis in the file: +z for Blender, nerfstudio and "
+                                       "instant-ngp; +y for y-up captures."),
+                io.Float.Input("margin", default=0.9, min=0.3, max=1.0, step=0.05,
+                               tooltip="How much of the unit cube the shared region fills."),
+            ],
+            outputs=[io.Image.Output(display_name="images"), io.Mask.Output(display_name="mask"),
+                     D3Cameras.Output(display_name="cameras"), io.String.Output(display_name="names")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, folder, resolution, up_axis, margin):
+        if folder is None:
+            return True
+        try:
+            path = _folder_path(folder)
+        except ValueError as e:
+            return str(e)
+        if not os.path.isfile(os.path.join(path, TRANSFORMS)):
+            return f"no {TRANSFORMS} in input/{folder}"
+        return True
+
+    @classmethod
+    def fingerprint_inputs(cls, folder, resolution, up_axis, margin):
+        """Run again when the folder's files change (ComfyUI caches by inputs otherwise)."""
+        h = hashlib.sha256()
+        path = _folder_path(folder)
+        for here, _, files in sorted(os.walk(path)):
+            for f in sorted(files):
+                st = os.stat(os.path.join(here, f))
+                h.update(f"{here}/{f}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return h.hexdigest()
+
+    @classmethod
+    def execute(cls, folder, resolution, up_axis, margin) -> io.NodeOutput:
+        import torch
+        from ..core.views import load_views
+        views = load_views(_folder_path(folder), resolution, up_axis, margin)
+        mask = views.masks if views.masks is not None else torch.ones(views.images.shape[:3])
+        return io.NodeOutput(image_batch(views.images), mask.float().contiguous(), views.cameras,
+                             "\n".join(views.names))
+
+
+NODES = [LoadViewsNode]
