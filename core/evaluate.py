@@ -141,6 +141,32 @@ def dreamfusion_on_world(obj, kind: str = "neus", steps: int = 300, lr: float = 
                     device=device)
 
 
+def sampled_views(obj, views: int = 4, elevation: float = 15.0, resolution: int = 64, steps: int = 30,
+                  guidance_scale: float = 7.5, seed: int = 0, device="cpu"):
+    """(images [N,R,R,3], cameras): the Multi-View Sampler's views of 'a <object>' on the world prior in
+    multi-view mode (MVDream's setting), as geodream_world.json samples them."""
+    from .cameras import orbit
+    from .guidance import PromptedPrior
+    from .guidance.sampler import ddim_sample
+    from .guidance.world_prior import WorldPrior
+    prior = PromptedPrior(WorldPrior(resolution, "multi-view", views=views, device=device), f"a {obj.name}")
+    cams = orbit(views, elevation, 1.8, 40.0)
+    with torch.no_grad():
+        images = ddim_sample(prior, cams, steps=steps, guidance_scale=guidance_scale, seed=seed, device=device)
+    return images.cpu(), cams
+
+
+def geodream_on_world(obj, volume=None, steps: int = 100, method: str = "vsd", volume_lr: float = 0.1,
+                      volume_decay: float = 0.1, seed: int = 0, device="cpu", **kw):
+    """GeoDream's refinement on the world: a cost-volume NeuS (`volume`, a core.costvolume.CostVolume) refined
+    by `method` against the world prior with dreamfusion_on_world's recipe (that of geodream_world.json)."""
+    from .fields import make_field
+    torch.manual_seed(seed)
+    field = make_field("costvolume-neus", cost_volume=volume, volume_lr=volume_lr, volume_decay=volume_decay,
+                       device=device)
+    return dreamfusion_on_world(obj, steps=steps, method=method, seed=seed, device=device, field=field, **kw)
+
+
 #: the recipes of the shipped world text-to-3D workflows (dreamfusion_world, mvdream_world, prolificdreamer_world)
 WORLD_RECIPES = {"sds": dict(method="sds", mode="view-aware"),
                  "mvsds": dict(method="mvsds", mode="multi-view"),

@@ -113,3 +113,17 @@ def write_exclusive(path: str, data: bytes) -> str:
         return path
     finally:
         os.unlink(tmp)
+
+
+def write_replacing(path: str, data: bytes) -> str:
+    """Write data to `path` atomically, replacing what is there (a training script's own output): a reader sees the
+    old file or the new one, never half of one."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = _temp_file(folder, data)
+    try:
+        os.replace(tmp, path)
+        return path
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

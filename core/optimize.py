@@ -71,8 +71,9 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
             if hasattr(field, "anneal"):
                 field.anneal(step, steps)
             f = lr_factor(lr_schedule, step, steps, warmup)
-            for g in opt.param_groups:
-                g["lr"] = g["base_lr"] * f
+            x = step / max(steps - 1, 1)
+            for g in opt.param_groups:  # a group's own "decay": its extra factor at the end of the run
+                g["lr"] = g["base_lr"] * f * g.get("decay", 1.0) ** x
             total = torch.zeros((), device=device)
             logs = {}
             requests = [term.request(step, steps, gen, field) for term in terms]

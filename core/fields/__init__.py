@@ -190,7 +190,9 @@ class NeuSField(Field):
         return super().param_groups(lr) + [{"params": [self.variance], "lr": lr, "name": "variance"}]
 
 
-FIELD_KINDS = {"nerf": NeRFField, "neus": NeuSField}
+from .costvolume import CostVolumeNeuSField  # noqa: E402 (it builds on NeuSField, above)
+
+FIELD_KINDS = {"nerf": NeRFField, "neus": NeuSField, "costvolume-neus": CostVolumeNeuSField}
 
 
 def make_field(kind: str, **kw) -> Field:
