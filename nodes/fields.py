@@ -13,15 +13,18 @@ BACKGROUNDS = {**{name: ("solid", c) for name, c in BACKGROUND_COLORS.items()},
                "learned (environment MLP)": ("mlp", (1.0, 1.0, 1.0))}
 
 
-def _common_inputs():
+def _common_inputs(bound: bool = True):
+    """encoding, background, (bound,) seed: the inputs every field node has (a cost-volume field takes its
+    volume's bound)."""
     return [
         io.Combo.Input("encoding", options=ENCODINGS, default="auto",
                        tooltip="auto: hash grid (tiny-cuda-nn where it imports) on a GPU, dense multiresolution "
                                "grid on a CPU. hashgrid: Instant-NGP in pure torch (or tcnn). triplane: EG3D-style."),
         io.Combo.Input("background", options=list(BACKGROUNDS), default="white",
                        tooltip="Behind the object: a solid color, or DreamFusion's learned environment MLP."),
-        io.Float.Input("bound", default=0.6, min=0.3, max=2.0, step=0.05,
-                       tooltip="Half size of the cube the field lives in, meters (world objects fit 0.5)."),
+        *([io.Float.Input("bound", default=0.6, min=0.3, max=2.0, step=0.05,
+                          tooltip="Half size of the cube the field lives in, meters (world objects fit 0.5).")]
+          if bound else []),
         io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True),
     ]
 

@@ -252,6 +252,21 @@ SPECS = {
 
 
 
+def textured_outputs(field: str, prefix: str, sizes: dict) -> list:
+    """A field's end of a graph: mesh -> texture baked from the field -> GLB (Preview3D) + MP4 turntable."""
+    return [
+        ("mesh", "Distill3DExtractMesh", {"field": (field, 0), "resolution": sizes["mesh"]}),
+        ("bake", "Distill3DBakeTexture", {"mesh": ("mesh", 0), "field": (field, 0),
+                                          "texture_size": sizes["texture"]}),
+        ("save_mesh", "Distill3DSaveMesh", {"mesh": ("bake", 0), "filename_prefix": f"distill3d/{prefix}",
+                                            "format": "glb"}),
+        ("turntable", "Distill3DRenderTurntable", {"mesh": ("bake", 0), "frames": sizes["frames"],
+                                                   "resolution": sizes["turntable"], "shading": "albedo",
+                                                   "filename_prefix": f"distill3d/{prefix}_turntable"}),
+        ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
+    ]
+
+
 def dreamcraft3d_geometry(prefix: str, text_prior: str, image_prior: str, cams: str, ref: str, coarse: dict,
                           refine: dict, hybrid: dict, sizes: dict, texture: dict) -> list:
     """DreamCraft3D after the priors and the reference: hybrid SDS + reference losses on a NeuS (coarse) ->
@@ -290,15 +305,7 @@ def dreamcraft3d_geometry(prefix: str, text_prior: str, image_prior: str, cams: 
         ("boost_preview", "PreviewImage", {"images": ("boost", 1)}),
         *([("save_lora", "Distill3DSaveBoostedLoRA", {"loss": ("bsd", 0), "field": ("boost", 0),
                                                       "name": texture["lora"]})] if texture.get("lora") else []),
-        ("mesh", "Distill3DExtractMesh", {"field": ("boost", 0), "resolution": sizes["mesh"]}),
-        ("bake", "Distill3DBakeTexture", {"mesh": ("mesh", 0), "field": ("boost", 0),
-                                          "texture_size": sizes["texture"]}),
-        ("save_mesh", "Distill3DSaveMesh", {"mesh": ("bake", 0), "filename_prefix": f"distill3d/{prefix}",
-                                            "format": "glb"}),
-        ("turntable", "Distill3DRenderTurntable", {"mesh": ("bake", 0), "frames": sizes["frames"],
-                                                   "resolution": sizes["turntable"], "shading": "albedo",
-                                                   "filename_prefix": f"distill3d/{prefix}_turntable"}),
-        ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
+        *textured_outputs("boost", prefix, sizes),
     ]
 
 
@@ -385,8 +392,90 @@ SPECS["dreamcraft3d_sd"] = (
     ],
 )
 
+def geodream(prefix: str, sampler_prior: str, refine_prior: str, dmtet_prior: str, cams: str, sampler: dict,
+             vsd: dict, fit: dict, refine: dict, sizes: dict) -> list:
+    """GeoDream after its priors: Multi-View Sampler -> Cost Volume Builder (its mesh saved: what the prior alone
+    says) -> cost-volume NeuS refined by VSD (+ eikonal) -> Convert to DMTet -> SDS on its renders (normal maps
+    where the prior judges them: sizes["dmtet_sds"]["shading"]) -> mesh, texture baked from the field -> GLB
+    (Preview3D) + MP4 turntable."""
+    return [
+        ("sampler", "Distill3DMultiViewSampler", {"prior": (sampler_prior, 0), "views": 4, "elevation": 15.0,
+                                                  "azimuth_start": 0.0, "seed": 0, **sampler}),
+        ("views_preview", "PreviewImage", {"images": ("sampler", 0)}),
+        ("volume", "Distill3DCostVolumeBuilder", {"images": ("sampler", 0), "cameras": ("sampler", 1),
+                                                  "method": "learned", "grid_size": sizes["grid"]}),
+        ("save_volume", "Distill3DSaveMesh", {"mesh": ("volume", 1), "filename_prefix": f"distill3d/{prefix}_prior",
+                                              "format": "glb"}),
+        ("field", "Distill3DCreateCostVolumeNeuS", {"cost_volume": ("volume", 0), "volume_lr": 0.1,
+                                                    "volume_decay": 0.1, "seed": 0}),
+        ("vsd", "Distill3DVSDLoss", {"prior": (refine_prior, 0), "cameras": (cams, 0), "t_max_end": 0.5,
+                                     "estimator": "auto", **vsd}),
+        ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),
+        ("losses", "Distill3DCombineLosses", {"loss_1": ("vsd", 0), "loss_2": ("eik", 0)}),
+        ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "seed": 0, **fit}),
+        ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
+        ("dmtet", "Distill3DConvertToDMTet", {"field": ("fit", 0), "resolution": sizes["dmtet"]}),
+        ("dmtet_sds", "Distill3DSDSLoss", {"prior": (dmtet_prior, 0), "cameras": (cams, 0), "t_min": 0.02,
+                                           "t_max": 0.5, "t_max_end": 0.5, "random_background": 0.0,
+                                           **sizes["dmtet_sds"]}),
+        ("refine", "Distill3DOptimizeField", {"field": ("dmtet", 0), "loss": ("dmtet_sds", 0), "seed": 0,
+                                              "lr_schedule": "constant", **refine}),
+        ("refine_preview", "PreviewImage", {"images": ("refine", 1)}),
+        *textured_outputs("refine", prefix, sizes),
+    ]
+
+
+SPECS["geodream_world"] = (
+    "GeoDream on a CPU, offline: 4 views of 'a rubber duck' from the Multi-View Sampler (the World Prior in "
+    "multi-view mode, MVDream's setting) -> Cost Volume Builder (the pack's learned net: each voxel projected into "
+    "the views, their features' mean and variance, a 3D CNN; its own mesh is saved as the geometry prior alone) -> "
+    "a NeuS whose SDF is the volume's frozen decoder, refined by VSD against the World Prior (the volume learns "
+    "at a tenth of the rate, decaying) -> Convert to DMTet and SDS on normal renders -> textured GLB (Preview3D) "
+    "+ MP4. The same graph with an MVDream checkpoint is geodream_mvdream.",
+    [
+        ("mv_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "multi-view", "resolution": "64"}),
+        ("prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware", "resolution": "32"}),
+        ("normal_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware", "resolution": "32",
+                                                 "renders": "normal"}),
+        ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 45.0, "distance_min": 1.8,
+                                                 "distance_max": 1.8, "fov_min": 40.0, "fov_max": 40.0}),
+        *geodream("geodream", "mv_prior", "prior", "normal_prior", "cams",
+                  sampler={"steps": 30, "guidance_scale": 7.5},
+                  vsd={"guidance_scale": 7.5, "views_per_step": 4, "estimator_steps": 0},
+                  fit={"steps": 60, "learning_rate": 0.02, "samples_per_ray": 24, "preview_every": 20},
+                  refine={"steps": 15, "learning_rate": 0.01, "preview_every": 5},
+                  sizes={"grid": 32, "dmtet": 32, "mesh": 64, "texture": 128, "frames": 16, "turntable": 96,
+                         "dmtet_sds": {"guidance_scale": 10.0, "views_per_step": 4, "shading": "normal"}}),
+    ],
+)
+
+SPECS["geodream_mvdream"] = (
+    "GeoDream with an MVDream checkpoint (GPU-sized): models/mvdream/sd-v2.1-base-4view.pt samples 4 views at "
+    "elevation 15 -> Cost Volume Builder (learned, 64³) -> cost-volume NeuS refined by VSD with the same model in "
+    "2D mode at 256² (its LoRA estimator, 5000 steps) -> Convert to DMTet (128) and SDS on its renders (MVDream "
+    "judges colour renders, not normal maps) -> textured GLB (Preview3D) + MP4. On a CPU, set the priors' "
+    "resolutions to 64 and the steps to a few.",
+    [
+        ("mv_prior", "Distill3DMVDreamPrior", {"ckpt_name": "sd-v2.1-base-4view.pt", "prompt": "a DSLR photo of a "
+                                               "hamburger", "negative_prompt": "ugly, blurry, low quality",
+                                               "mode": "multi-view", "views": 4, "resolution": 256}),
+        ("prior", "Distill3DMVDreamPrior", {"ckpt_name": "sd-v2.1-base-4view.pt", "prompt": "a DSLR photo of a "
+                                            "hamburger", "negative_prompt": "ugly, blurry, low quality",
+                                            "mode": "2D", "views": 4, "resolution": 256}),
+        ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 45.0, "distance_min": 1.8,
+                                                 "distance_max": 1.8, "fov_min": 40.0, "fov_max": 40.0}),
+        *geodream("geodream_mvdream", "mv_prior", "prior", "prior", "cams",
+                  sampler={"steps": 50, "guidance_scale": 10.0},
+                  vsd={"guidance_scale": 7.5, "views_per_step": 1, "estimator_steps": 0},
+                  fit={"steps": 5000, "learning_rate": 0.01, "samples_per_ray": 64, "preview_every": 100},
+                  refine={"steps": 2000, "learning_rate": 0.005, "preview_every": 100},
+                  sizes={"grid": 64, "dmtet": 128, "mesh": 256, "texture": 1024, "frames": 48, "turntable": 512,
+                         "dmtet_sds": {"guidance_scale": 50.0, "views_per_step": 1, "shading": "albedo"}}),
+    ],
+)
+
 # workflows that need the user's model files: their thumbnail is a drawing of the graph
-NEEDS_MODEL_FILES = {"dreamfusion_sd", "mvdream_sd21", "dreamcraft3d_sd"}
+NEEDS_MODEL_FILES = {"dreamfusion_sd", "mvdream_sd21", "dreamcraft3d_sd", "geodream_mvdream"}
 
 
 def build(name: str, info: dict) -> dict:

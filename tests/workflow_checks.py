@@ -164,6 +164,16 @@ def _check_field_moved(api, entry, files, loss: str, label: str):
     assert [f for f in files if f["filename"].endswith(".glb")]
 
 
+def _cpu_sized_staged_tail(api):
+    """A GPU graph's fields -> DMTet -> textured mesh stages at CPU size: 2 steps each, small grids and outputs."""
+    for k in [k for k, v in api.items() if v["class_type"] == "Distill3DOptimizeField"]:
+        api[k]["inputs"].update(steps=2, samples_per_ray=16, preview_every=1, preview_resolution=32)
+    api[find_node(api, "Distill3DConvertToDMTet")]["inputs"]["resolution"] = 16
+    api[find_node(api, "Distill3DExtractMesh")]["inputs"]["resolution"] = 48
+    api[find_node(api, "Distill3DBakeTexture")]["inputs"]["texture_size"] = 64
+    api[find_node(api, "Distill3DRenderTurntable")]["inputs"].update(frames=4, resolution=64)
+
+
 def _cpu_sized_dreamfusion_sd(host, api):
     """The GPU graph as is, on the random checkpoint: 64² renders (8² latents), 3 steps, small outputs."""
     api[find_node(api, "CheckpointLoaderSimple")]["inputs"]["ckpt_name"] = random_sd15(host)
@@ -239,12 +249,7 @@ def _cpu_sized_dreamcraft3d_sd(host, api):
     api[find_node(api, "Distill3DBSDLoss")]["inputs"].update(augment_views=2, sdedit_steps=1,
                                                             estimator="prior + residual")
     api[find_node(api, "Distill3DSaveBoostedLoRA")]["inputs"]["name"] = f"distill3d_test/{uuid.uuid4().hex[:8]}"
-    for k in [k for k, v in api.items() if v["class_type"] == "Distill3DOptimizeField"]:
-        api[k]["inputs"].update(steps=2, samples_per_ray=16, preview_every=1, preview_resolution=32)
-    api[find_node(api, "Distill3DConvertToDMTet")]["inputs"]["resolution"] = 16
-    api[find_node(api, "Distill3DExtractMesh")]["inputs"]["resolution"] = 48
-    api[find_node(api, "Distill3DBakeTexture")]["inputs"]["texture_size"] = 64
-    api[find_node(api, "Distill3DRenderTurntable")]["inputs"].update(frames=4, resolution=64)
+    _cpu_sized_staged_tail(api)
 
 
 def _check_dreamcraft3d_sd(host, api, entry, files):
@@ -268,11 +273,56 @@ def _check_dreamcraft3d_sd(host, api, entry, files):
     assert lora.endswith(": a sks hamburger"), lora  # the boosted model, saved with its trigger prompt
 
 
+def _check_geodream_world(host, api, entry, files):
+    """Sampled views -> cost volume -> refinement -> DMTet in the host: the builder's own mesh (the geometry prior
+    alone, from 4 sampled views of an object never trained on) already has the duck's shape; the refined, textured
+    GLB keeps it; VSD and the normal-render stage ran."""
+    from core.world import find_in_prompt
+    obj = find_in_prompt(api[find_node(api, "Distill3DWorldPrior")]["inputs"]["prompt"])
+    glbs = {f["filename"]: f for f in files if f["filename"].endswith(".glb")}
+    (prior,) = [f for n, f in glbs.items() if "_prior" in n]
+    (final,) = [f for n, f in glbs.items() if "_prior" not in n]
+    iou = {k: mesh_iou(load_mesh(host.view(f), "glb"), lambda p: occupancy(obj, p), 96)
+           for k, f in (("prior", prior), ("final", final))}
+    print(f"GEODREAM_WORLD {obj.name} IoU prior alone {iou['prior']:.3f}, refined GLB {iou['final']:.3f}")
+    assert iou["prior"] >= 0.6 and iou["final"] >= 0.7, iou
+    fit, refine = _optimize_logs(api, entry).values()
+    assert "STOPPED" not in fit + refine
+    assert "vsd/vsd" in fit and "vsd/estimator" in fit, fit
+    assert "sds/sds" in refine, refine
+    assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(final["filename"])
+
+
+def _cpu_sized_geodream_mvdream(host, api):
+    """The GPU graph as is, on a tiny random MVDream checkpoint: 64² views and renders, a few steps, small grids.
+    A random model's views are noise with no background to read a mask off (the builder refuses them), so a full
+    mask (ComfyUI's Solid Mask) is connected: the volume is then the views' shared frustum, enough to drive the
+    graph."""
+    for k in [k for k, v in api.items() if v["class_type"] == "Distill3DMVDreamPrior"]:
+        api[k]["inputs"].update(ckpt_name=tiny_mvdream(host), resolution=64)
+    api[find_node(api, "Distill3DMultiViewSampler")]["inputs"]["steps"] = 3
+    api["full_mask"] = {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 64, "height": 64}}
+    api[find_node(api, "Distill3DCostVolumeBuilder")]["inputs"].update(grid_size=32, mask=["full_mask", 0])
+    _cpu_sized_staged_tail(api)
+
+
+def _check_geodream_mvdream(host, api, entry, files):
+    """An MVDream checkpoint's sampled views build the cost volume; VSD with the same model in 2D mode and the
+    normal-render stage moved both fields; the prior's mesh and the final GLB came out."""
+    fit, refine = _optimize_logs(api, entry).values()
+    for log, loss in ((fit, "vsd/vsd"), (refine, "sds/sds")):
+        assert "STOPPED" not in log, log
+        assert float(re.search(r"parameter change: ([\d.e+-]+)", log).group(1)) > 1e-4, log
+        assert loss in log, log
+    assert len([f for f in files if f["filename"].endswith(".glb")]) == 2
+
+
 CPU_SIZED = {"dreamfusion_sd": _cpu_sized_dreamfusion_sd, "mvdream_sd21": _cpu_sized_mvdream_sd21,
-             "dreamcraft3d_sd": _cpu_sized_dreamcraft3d_sd}
+             "dreamcraft3d_sd": _cpu_sized_dreamcraft3d_sd, "geodream_mvdream": _cpu_sized_geodream_mvdream}
 CHECKS = {"world_views": _check_world_views, "world_random_views": _check_world_random_views,
           "reconstruct_from_views": _check_reconstruct_from_views, "dreamfusion_world": _check_dreamfusion_world,
           "dreamfusion_sd": _check_dreamfusion_sd, "prolificdreamer_world": _check_prolificdreamer_world,
           "mvdream_world": _check_mvdream_world, "mvdream_sampler": _check_mvdream_sampler,
           "mvdream_sd21": _check_mvdream_sd21, "dreamcraft3d_world": _check_dreamcraft3d_world,
-          "dreamcraft3d_sd": _check_dreamcraft3d_sd}
+          "dreamcraft3d_sd": _check_dreamcraft3d_sd, "geodream_world": _check_geodream_world,
+          "geodream_mvdream": _check_geodream_mvdream}

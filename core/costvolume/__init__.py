@@ -71,7 +71,9 @@ def prepare_views(images: torch.Tensor, cameras: Cameras, masks: torch.Tensor | 
         raise ValueError(f"a cost volume needs at least 2 views (it compares them), got {n}")
     if masks is not None:
         if masks.ndim == 2:
-            masks = masks[None].expand(n, -1, -1)
+            masks = masks[None]
+        if masks.shape[0] == 1:  # one mask for every view (ComfyUI's MASK is a batch)
+            masks = masks.expand(n, -1, -1)
         if masks.shape[0] != n or masks.shape[1:] != images.shape[1:3]:
             raise ValueError(f"the masks {tuple(masks.shape)} do not match the views {tuple(images.shape[:3])}")
     else:

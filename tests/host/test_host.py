@@ -41,6 +41,8 @@ EXPECTED_NODES = {
     "Distill3DWorldPrior": ["prompt", "mode", "resolution"],  # + optional renders
     "Distill3DReferenceImage": ["image", "size", "fill", "elevation", "distance", "fov"],  # + mask, depth, normal
     "Distill3DLoadViews": ["folder", "resolution", "up_axis", "margin"],
+    "Distill3DCostVolumeBuilder": ["images", "cameras", "method", "grid_size", "weights"],  # + mask
+    "Distill3DCreateCostVolumeNeuS": ["cost_volume", "volume_lr", "volume_decay", "encoding", "background", "seed"],
     "Distill3DWorldImagePrior": ["reference", "resolution", "tolerance"],
     "Distill3DZero123Prior": ["model", "clip_vision", "vae", "reference", "resolution"],
     "Distill3DReferenceImageLoss": ["reference", "rays_per_step", "rgb_weight", "mask_weight", "depth_weight",
