@@ -92,7 +92,9 @@ def test_workflow_loads_cleanly_and_converts_like_the_frontend(page, object_info
     # user's own files fix those; they must be the only cards, name a file the workflow names, and be on loaders
     # (several such problems are summarized in one card, "N errors found": then the nodes it outlines are checked)
     missing_files = [c for c in state["cards"] if "missing a required model file" in c]
-    summarized = [c for c in state["cards"] if re.match(r"\d+ errors found", c)]
+    # (1.49.6 says "Missing Models" in one card when several loaders name missing files, as geodream_mvdream's two
+    # MVDream Prior nodes do)
+    summarized = [c for c in state["cards"] if re.match(r"\d+ errors found", c) or c.startswith("Missing Models")]
     assert not state["dialogs"] and not state["unknown"], state
     if summarized:
         assert name in NEEDS_MODEL_FILES and len(state["cards"]) == 1, state
