@@ -252,8 +252,8 @@ def classical_volume(views: torch.Tensor, cameras: Cameras, resolution: int, rou
     # a voxel is in the hull when every view that sees it covers it with its mask
     inside = seen & ((rgbm[..., 3] >= 0.5) | ~valid).all(0)
     voxel = 2 * VOLUME_BOUND / resolution
-    _, depth = cams.project(pts, VIEW_SIZE)
-    uv = cams.project(pts, VIEW_SIZE)[0].round().long().clamp(0, VIEW_SIZE - 1)
+    uv, depth = cams.project(pts, VIEW_SIZE)
+    uv = uv.round().long().clamp(0, VIEW_SIZE - 1)
     pix = uv[..., 1] * VIEW_SIZE + uv[..., 0]  # [N,P]
     for _ in range(rounds):
         # visibility from the current occupancy: a per-view z-buffer of the occupied voxels
@@ -284,7 +284,7 @@ def build_cost_volume(images: torch.Tensor, cameras: Cameras, masks: torch.Tenso
         raise ValueError(f"grid size must be within 8..256, got {resolution}")
     views, cameras = prepare_views(images.to(device), cameras.to(device), None if masks is None else masks.to(device))
     n = views.shape[0]
-    need = n * resolution ** 3 * 4 * (4 if method == "classical" else 1)  # bytes of the largest per-view buffer
+    need = n * resolution ** 3 * 16  # the classical builder's samples: 4 channels a view and voxel, float32
     if method == "classical" and need > 8 * 2 ** 30:
         largest = int((8 * 2 ** 30 / (n * 16)) ** (1 / 3)) // 8 * 8
         raise ValueError(f"a classical volume of {resolution}³ over {n} views needs ~{need / 2 ** 30:.0f} GiB: use "
