@@ -59,18 +59,21 @@ def object_mask(mask: torch.Tensor, name: str = "mask") -> tuple[torch.Tensor, s
     return obj.clamp(0, 1), note
 
 
-def mask_from_background(image: torch.Tensor, tolerance: float = 0.04) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_from_background(image: torch.Tensor, tolerance: float = 0.04,
+                         border_share: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
     """(object mask, background colour) of an [H,W,3] image on a near-uniform background; refuses any other.
 
-    The background is the border's median colour; it counts as uniform when 95% of the border lies within
-    `tolerance` of it (0..1 colour units). Pixels farther than 3 tolerances from it are object, with a soft edge."""
+    The background is the border's median colour; it counts as uniform when `border_share` of the border lies
+    within `tolerance` of it (0..1 colour units; a lower share lets the object touch a side of the frame). Pixels
+    farther than 3 tolerances from it are object, with a soft edge."""
     ring = _border(image)
     colour = ring.median(0).values
     dev = (ring - colour).abs().amax(-1)
-    spread = float(dev.quantile(0.95))
+    spread = float(dev.quantile(border_share))
     if spread > tolerance:
-        raise ValueError(f"no mask was given and the background is not a uniform colour (95% of the border lies "
-                         f"within {spread:.3f} of its median colour, more than {tolerance}): connect a mask of the "
+        raise ValueError(f"no mask was given and the background is not a uniform colour ({border_share:.0%} of the "
+                         f"border lies within {spread:.3f} of its median colour, more than {tolerance}): connect a "
+                         f"mask of the "
                          f"object, e.g. from any background-removal node (1 on the object), or Load Image's mask "
                          f"of a picture with transparency")
     dist = (image - colour).abs().amax(-1)

@@ -2,6 +2,7 @@
 score distillation refines."""
 from __future__ import annotations
 
+import logging
 import os
 
 import folder_paths
@@ -11,6 +12,7 @@ from comfy_api.latest import io
 from .fields import _build, _common_inputs
 from .types import CATEGORY, D3Cameras, D3Field, D3Mesh, device, fixed_cameras
 
+log = logging.getLogger("Distill3D")
 D3CostVolume = io.Custom("D3_COST_VOLUME")  # core.costvolume.CostVolume
 
 MODEL_FOLDER = "cost_volume"  # ComfyUI/models/cost_volume: weights trained with scripts/train_cost_volume.py
@@ -54,6 +56,10 @@ class CostVolumeBuilderNode(io.ComfyNode):
                 io.Combo.Input("weights", options=[SHIPPED, *folder_paths.get_filename_list(MODEL_FOLDER)],
                                default=SHIPPED,
                                tooltip="The learned net: the pack's own, or yours in models/cost_volume."),
+                io.Boolean.Input("drop_disagreeing", default=True,
+                                 tooltip="Leave out a view whose silhouette the others contradict (a sampler's "
+                                         "view of another object, a wrong pose): found by silhouette "
+                                         "consistency, named in the log. Never leaves fewer than 3 views."),
                 io.Mask.Input("mask", optional=True,
                               tooltip="The object's mask per view (1 on the object). Without one it is read off "
                                       "each view's uniform background."),
@@ -62,13 +68,17 @@ class CostVolumeBuilderNode(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, images, cameras, method, grid_size, weights, mask=None) -> io.NodeOutput:
+    def execute(cls, images, cameras, method, grid_size, weights, drop_disagreeing=True, mask=None) -> io.NodeOutput:
         from ..core.costvolume import build_cost_volume, volume_mesh
         cams = fixed_cameras(cameras, "Cost Volume Builder")
         net = _net(weights) if method == "learned" else None
         with torch.inference_mode(False):
-            vol = build_cost_volume(images, cams, mask, grid_size, method, net=net, device=device())
+            vol = build_cost_volume(images, cams, mask, grid_size, method, net=net, device=device(),
+                                    drop_disagreeing=drop_disagreeing)
             mesh = volume_mesh(vol, max(64, grid_size))
+        if vol.dropped:
+            log.warning("Distill3D Cost Volume Builder: view(s) %s (counting from 1) left out: their silhouettes "
+                        "disagree with the other views'", ", ".join(str(i + 1) for i in vol.dropped))
         return io.NodeOutput(vol, mesh)
 
 

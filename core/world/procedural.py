@@ -18,6 +18,8 @@ def _u(g: torch.Generator, lo: float, hi: float) -> float:
 
 def _colour(g: torch.Generator) -> tuple[float, float, float]:
     h, s, v = _u(g, 0, 1), _u(g, 0.1, 0.9), _u(g, 0.3, 0.95)  # any hue; pale to saturated; never black
+    if _u(g, 0, 1) < 0.15:  # white and off-white (the snowman's body): the colour of the sampler's background
+        s, v = s * 0.1, _u(g, 0.85, 1.0)
     k = [(n + h * 6) % 6 for n in (5, 3, 1)]
     return tuple(v - v * s * max(0.0, min(x, 4 - x, 1)) for x in k)
 

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from core.cameras import Cameras, orbit
 from core.costvolume import (CostVolumeNet, aggregate, build_cost_volume, default_weights, prepare_views,
@@ -119,28 +120,61 @@ def test_shipped_weights_are_small_and_say_how_they_were_made(shipped):
 def test_learned_volume_on_held_out_objects_and_a_disagreeing_view(shipped):
     """The catalogue is never trained on. From 4 views at elevation 15 (masks read off the white background, as
     the node does): floors on a few objects; 8 views do not do worse than 4. One view replaced by a view of
-    another object: issue 15's goal (IoU moves by less than 0.1) is NOT met by the shipped weights (measured: the
-    duck 0.86 -> 0.47 with a chair's view, although a third of the training sets held such a view); asserted is
-    only that it stays above that floor, so a regression shows."""
+    another object (a chair's): the builder finds it by silhouette consistency and leaves it out, so the IoU moves
+    by less than 0.1 (issue 15's goal); the net alone, given that view, still stays above a floor (it saw such
+    views in training: measured 0.86 -> 0.47), so a regression in either shows."""
     ious = {}
     for name in ("sphere", "duck", "house"):
         rgb, _ = _views(name)
-        views, cams = prepare_views(rgb, CAMS)
-        with torch.no_grad():
-            ious[name] = _iou(shipped.build(views, cams, 32), name)
+        ious[name] = _iou(build_cost_volume(rgb, CAMS, net=shipped), name)
     print("learned IoU", ious)
     assert ious["sphere"] > 0.8 and ious["duck"] > 0.7 and ious["house"] > 0.6, ious
     rgb, _ = _views("duck")
     other, _ = _views("chair")
     rgb_bad = rgb.clone()
     rgb_bad[2] = other[2]
-    with torch.no_grad():
-        bad = _iou(shipped.build(*prepare_views(rgb_bad, CAMS), 32), "duck")
-        cams8 = orbit(8, 15.0, 1.8, 40.0)
-        eight = _iou(shipped.build(*prepare_views(_views("duck", cams8)[0], cams8), 32), "duck")
-    print("duck: one view of a chair", bad, "8 views", eight)
-    assert bad > 0.4
+    vol = build_cost_volume(rgb_bad, CAMS, net=shipped)
+    bad = _iou(vol, "duck")
+    kept = _iou(build_cost_volume(rgb_bad, CAMS, net=shipped, drop_disagreeing=False), "duck")
+    cams8 = orbit(8, 15.0, 1.8, 40.0)
+    eight = _iou(build_cost_volume(_views("duck", cams8)[0], cams8, net=shipped), "duck")
+    print("duck: one view of a chair", bad, "(kept:", kept, ") 8 views", eight)
+    assert vol.dropped == (2,)
+    assert abs(bad - ious["duck"]) < 0.1
+    assert kept > 0.4
     assert eight > ious["duck"] - 0.05
+
+
+def test_silhouette_consistency_finds_the_one_view_of_another_object():
+    """Views of one object are all explained by their hull (nothing dropped, the thin-legged table included); a
+    view of another object in any place is the one left out; with 3 views none is (2 left would always agree)."""
+    from core.costvolume import disagreeing_views, silhouettes_explained
+    views = {name: prepare_views(_views(name)[0], CAMS) for name in ("duck", "table", "mug")}
+    for name, (v, c) in views.items():
+        explained, _ = silhouettes_explained(v, c)
+        assert float(explained.min()) > 0.9, (name, explained)
+        assert disagreeing_views(v, c) == [], name
+    duck, cams = views["duck"]
+    for k, other in ((0, "table"), (3, "mug")):
+        mixed = duck.clone()
+        mixed[k] = views[other][0][k]
+        assert disagreeing_views(mixed, cams) == [k], (k, other)
+    assert disagreeing_views(mixed[:3], cams[:3]) == []
+
+
+def test_masks_read_off_the_background_for_a_white_object_and_one_touching_the_frame(shipped):
+    """A pale object on the sampler's white reads as a hard mask (soft, the shaded white snowman's learned IoU
+    was 0.27; hard 0.72), and an object that touches one side of the frame still has a background to read."""
+    rgb = render_object(get_object("snowman"), CAMS, 64, shading="lambertian", supersample=1).rgb
+    vol = build_cost_volume(rgb, CAMS, net=shipped)
+    print("snowman, shaded white on white:", _iou(vol, "snowman"))
+    assert _iou(vol, "snowman") > 0.6
+    near = Cameras.from_spherical(torch.full((4,), 15.0), CAMS.azimuth, torch.full((4,), 1.1), 40.0)
+    rgb, alpha = _views("cone", near)
+    touching = torch.cat([rgb[:, -1], rgb[:, :, -1]], 1)  # the bottom row and right column of each view
+    assert ((touching - 1).abs().amax(-1) > 0.1).any()
+    views, _ = prepare_views(rgb, near)
+    assert (views[:, 3] - F.interpolate(alpha[:, None], size=views.shape[-2:], mode="area")[:, 0]).abs().mean() < 0.05
 
 
 def test_cost_volume_neus_starts_at_the_prior_and_learns_only_the_volume_and_texture():
