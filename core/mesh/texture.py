@@ -38,28 +38,33 @@ def dilate(texture: torch.Tensor, filled: torch.Tensor, iterations: int) -> torc
 
 
 @torch.no_grad()
-def bake(mesh: Mesh, color_fn=None, size: int = 512, padding: int = 4, chunk: int = 262144) -> Mesh:
-    """A textured copy of `mesh` (unwrapped first if it has no uv): every texel covered by a triangle in uv space
-    takes color_fn(the 3D point it maps to) — or, without a color_fn, the mesh's own vertex colors interpolated
-    there (a vertex-colored mesh becomes a textured one); empty texels next to charts are filled by dilation."""
+def texel_hits(mesh: Mesh, size: int):
+    """The texels of a size x size texture that the mesh's uv triangles cover: (face, px, py, barycentrics [K,3]),
+    texel (px, py) counted from the top-left (uv's v points up). A texel on a shared edge may appear twice."""
     from ..render.raster import _candidates, _edge_functions
-
-    if size < 8:
-        raise ValueError(f"texture size must be at least 8, got {size}")
-    if color_fn is None and mesh.vertex_colors is None:
-        raise ValueError("the mesh has no vertex colors to bake: connect a field whose albedo is baked instead")
-    m = mesh if mesh.textured else unwrap(mesh)
-    # texel space: x right, y down; uv's v points up
-    pix_uv = torch.stack([m.uv[:, 0] * size, (1 - m.uv[:, 1]) * size], -1)
-    tri_uv = pix_uv[m.faces]
+    pix_uv = torch.stack([mesh.uv[:, 0] * size, (1 - mesh.uv[:, 1]) * size], -1)
+    tri_uv = pix_uv[mesh.faces]
     face, px, py = _candidates(tri_uv, size, size, pad=0.0)
     p = torch.stack([px.float() + 0.5, py.float() + 0.5], -1)
     w0, w1, w2, area = _edge_functions(p, tri_uv[face, 0], tri_uv[face, 1], tri_uv[face, 2])
     ok = area.abs() > 1e-12
     s = torch.sign(area)
     inside = ok & (w0 * s >= -1e-6) & (w1 * s >= -1e-6) & (w2 * s >= -1e-6)
-    face, px, py = face[inside], px[inside], py[inside]
     bary = torch.stack([w0[inside], w1[inside], w2[inside]], -1) / area[inside, None]
+    return face[inside], px[inside], py[inside], bary
+
+
+@torch.no_grad()
+def bake(mesh: Mesh, color_fn=None, size: int = 512, padding: int = 4, chunk: int = 262144) -> Mesh:
+    """A textured copy of `mesh` (unwrapped first if it has no uv): every texel covered by a triangle in uv space
+    takes color_fn(the 3D point it maps to) — or, without a color_fn, the mesh's own vertex colors interpolated
+    there (a vertex-colored mesh becomes a textured one); empty texels next to charts are filled by dilation."""
+    if size < 8:
+        raise ValueError(f"texture size must be at least 8, got {size}")
+    if color_fn is None and mesh.vertex_colors is None:
+        raise ValueError("the mesh has no vertex colors to bake: connect a field whose albedo is baked instead")
+    m = mesh if mesh.textured else unwrap(mesh)
+    face, px, py, bary = texel_hits(m, size)
     if color_fn is None:
         colors = (bary[..., None] * m.vertex_colors[m.faces[face]]).sum(1)
     else:

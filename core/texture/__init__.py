@@ -1,0 +1,12 @@
+"""Explicit texturing of a fixed mesh: the progressive painter (DiffusionGAN3D's second stage, the loop of TEXTure
+and Text2Tex) — views painted one after another by an image model, folded into one UV texture by an adaptive blend,
+then the texture optimized against every painted view.
+
+    painted = paint_mesh(mesh, WorldPainter(obj), size=512)      # core.texture.paint / core.texture.painters
+"""
+from .paint import (PaintRequest, PaintResult, adaptive_blend_weights, paint_mesh, seam_error, texel_surface,
+                    view_sequence)
+from .painters import WorldPainter
+
+__all__ = ["PaintRequest", "PaintResult", "WorldPainter", "adaptive_blend_weights", "paint_mesh", "seam_error",
+           "texel_surface", "view_sequence"]
