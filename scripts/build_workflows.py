@@ -449,6 +449,30 @@ SPECS["geodream_world"] = (
     ],
 )
 
+SPECS["texture_paint_world"] = (
+    "Progressive texture painting (DiffusionGAN3D's texture stage) on a CPU, offline: the duck's true, untextured "
+    "mesh painted view by view by the World Painter (the world's true render at each camera) — front, back, "
+    "sides, diagonals, top, bottom, each only where it still needs paint, folded into one UV texture by the "
+    "adaptive blend -> textured GLB (Preview3D) beside the true mesh; the painted views and their need masks "
+    "are previewed. With your own checkpoint as the painter: texture_paint_sd.",
+    [
+        ("obj", "Distill3DWorldObject", {"object": "duck", "prompt": ""}),
+        ("mesh", "Distill3DWorldTrueMesh", {"object": ("obj", 0), "resolution": 96}),
+        ("painter", "Distill3DWorldPainter", {"object": ("obj", 0), "brightness_jitter": 0.0, "seed": 0}),
+        ("paint", "Distill3DPaintTexture", {"mesh": ("mesh", 0), "painter": ("painter", 0), "views": 10,
+                                            "texture_size": 512, "resolution": 256}),
+        ("need_image", "MaskToImage", {"mask": ("paint", 2)}),
+        ("need_preview", "PreviewImage", {"images": ("need_image", 0)}),
+        ("views_preview", "PreviewImage", {"images": ("paint", 1)}),
+        ("save", "Distill3DSaveMesh", {"mesh": ("paint", 0), "filename_prefix": "distill3d/texture_paint_world",
+                                       "format": "glb"}),
+        ("preview3d", "Preview3D", {"model_file": ("save", 0)}),
+        ("save_truth", "Distill3DSaveMesh", {"mesh": ("mesh", 0),
+                                             "filename_prefix": "distill3d/texture_paint_world_truth",
+                                             "format": "glb"}),
+    ],
+)
+
 SPECS["geodream_mvdream"] = (
     "GeoDream with an MVDream checkpoint (GPU-sized): models/mvdream/sd-v2.1-base-4view.pt samples 4 views at "
     "elevation 15 -> Cost Volume Builder (learned, 64³) -> cost-volume NeuS refined by VSD with the same model in "

@@ -317,6 +317,29 @@ def _check_geodream_mvdream(host, api, entry, files):
     assert len([f for f in files if f["filename"].endswith(".glb")]) == 2
 
 
+def _check_texture_paint_world(host, api, entry, files):
+    """The painted GLB, read back as a user's viewer would, renders like the true object at held-out views
+    (issue 16's floor 28 dB); the truth's GLB sits beside it; every view was painted and previewed."""
+    from core.evaluate import held_out_views
+    from core.metrics import psnr
+    from core.render.raster import render_mesh
+    from core.world import render_object
+    obj = get_object(api[find_node(api, "Distill3DWorldObject")]["inputs"]["object"])
+    glbs = {f["filename"]: f for f in files if f["filename"].endswith(".glb")}
+    (painted,) = [f for n, f in glbs.items() if "_truth" not in n]
+    assert [n for n in glbs if "_truth" in n]
+    mesh = load_mesh(host.view(painted), "glb")
+    assert mesh.textured and mesh.texture.shape[:2] == (512, 512)
+    views = held_out_views()
+    got = psnr(render_mesh(mesh, views, 128).rgb, render_object(obj, views, 128, shading="albedo").rgb)
+    print(f"TEXTURE_PAINT_WORLD {obj.name}: held-out PSNR of the painted GLB {got:.2f} dB")
+    assert got >= 28.0, got
+    n_views = api[find_node(api, "Distill3DPaintTexture")]["inputs"]["views"]
+    previews = [f for f in files if f["node"] == find_node(api, "PreviewImage")]
+    assert len(previews) >= n_views
+    assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(painted["filename"])
+
+
 CPU_SIZED = {"dreamfusion_sd": _cpu_sized_dreamfusion_sd, "mvdream_sd21": _cpu_sized_mvdream_sd21,
              "dreamcraft3d_sd": _cpu_sized_dreamcraft3d_sd, "geodream_mvdream": _cpu_sized_geodream_mvdream}
 CHECKS = {"world_views": _check_world_views, "world_random_views": _check_world_random_views,
@@ -325,4 +348,4 @@ CHECKS = {"world_views": _check_world_views, "world_random_views": _check_world_
           "mvdream_world": _check_mvdream_world, "mvdream_sampler": _check_mvdream_sampler,
           "mvdream_sd21": _check_mvdream_sd21, "dreamcraft3d_world": _check_dreamcraft3d_world,
           "dreamcraft3d_sd": _check_dreamcraft3d_sd, "geodream_world": _check_geodream_world,
-          "geodream_mvdream": _check_geodream_mvdream}
+          "geodream_mvdream": _check_geodream_mvdream, "texture_paint_world": _check_texture_paint_world}

@@ -40,6 +40,24 @@ def gltf_arrays(mesh: Mesh) -> dict:
     return out
 
 
+def from_gltf_arrays(vertices, faces, uvs=None, vertex_colors=None, texture=None) -> Mesh:
+    """The inverse of gltf_arrays: a Mesh from glTF-convention arrays (one item of ComfyUI's MESH: uvs with v down,
+    linear vertex colours, an sRGB texture). A texture without uvs is dropped."""
+    v = torch.as_tensor(vertices, dtype=torch.float32)
+    f = torch.as_tensor(faces, dtype=torch.int64)
+    colors = None
+    if vertex_colors is not None:
+        c = torch.as_tensor(vertex_colors, dtype=torch.float32)[:, :3]
+        colors = torch.from_numpy(linear_to_srgb(c.numpy().astype(np.float64))).float()
+    uv = tex = None
+    if uvs is not None:
+        uv_t = torch.as_tensor(uvs, dtype=torch.float32)
+        uv = torch.stack([uv_t[:, 0], 1 - uv_t[:, 1]], -1)
+        # a layout without an image (ComfyUI's Unwrap Mesh) is kept, on plain grey: the layout is what a painter needs
+        tex = torch.full((1, 1, 3), 0.5) if texture is None else torch.as_tensor(texture, dtype=torch.float32)[..., :3]
+    return Mesh(v, f, colors, uv, tex)
+
+
 def _trimesh(mesh: Mesh, linear_colors: bool):
     trimesh = require("trimesh", "Mesh files (Save Mesh)")
 

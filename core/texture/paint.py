@@ -83,7 +83,8 @@ class PaintRequest:
     """What a painter gets for one view: the current render over white [H,W,3], the mask to paint [H,W] (1: paint,
     between 0 and 1: the blend band), the object's coverage [H,W], depth [H,W] (1 nearest .. 0 far and background,
     as depth ControlNets expect), camera-space normals [H,W,3] as a normal map (0..1), the camera, and the view's
-    place in the sequence."""
+    place in the sequence. The camera is in the painting frame (the mesh moved into the unit cube);
+    `object_camera()` gives it in the mesh's own coordinates (what a painter that renders the original needs)."""
     index: int
     total: int
     camera: Cameras
@@ -92,6 +93,15 @@ class PaintRequest:
     covered: torch.Tensor
     depth: torch.Tensor
     normal: torch.Tensor
+    placement: tuple = None  # (centre [3], scale): painting frame = (mesh coordinates - centre) * scale
+
+    def object_camera(self) -> Cameras:
+        if self.placement is None:
+            return self.camera
+        centre, scale = self.placement
+        c2w = self.camera.c2w.clone()
+        c2w[:, :3, 3] = c2w[:, :3, 3] / scale + centre
+        return Cameras(c2w, self.camera.fov)
 
 
 @dataclass
@@ -186,14 +196,25 @@ def check_texture_size(size: int) -> None:
                          f"GiB while painting)")
 
 
+def placement(mesh: Mesh, fill: float = 0.9) -> tuple[torch.Tensor, float]:
+    """(centre, scale) that move a mesh's bounding box to the origin with its longest side `fill` (the unit cube
+    the pack's cameras frame)."""
+    lo, hi = mesh.vertices.min(0).values, mesh.vertices.max(0).values
+    extent = float((hi - lo).max())
+    if extent <= 0:
+        raise ValueError("the mesh is a single point: it has no extent to paint")
+    return (lo + hi) / 2, fill / extent
+
+
 def paint_mesh(mesh: Mesh, painter, cameras: Cameras | None = None, size: int = 512, resolution: int = 256,
                band: float = 0.04, blend: str = "adaptive", optimize_steps: int = 0, lr: float = 0.005,
-               on_view=None) -> PaintResult:
+               normalize: bool = True, on_view=None) -> PaintResult:
     """Paint `mesh` view by view with `painter` (a callable PaintRequest -> image [H,W,3]).
 
     cameras: the sequence (view_sequence() by default); size: the texture's side; resolution: the painted views'
     side; band: the blend band as a fraction of `resolution`; blend: 'adaptive', or 'last' (every texel a view
-    sees takes its colour: the plain projection, the baseline); optimize_steps: the final texture optimization
+    sees takes its colour: the plain projection, the baseline); normalize: paint the mesh moved into the unit cube
+    (the cameras' frame; the result keeps the mesh's own coordinates); optimize_steps: the final texture optimization
     against every painted view (0: none; measured on the world's duck it does not beat the blend it starts from —
     39.9 -> 39.7 dB held out, seams 0.010 -> 0.021 with a 10 % brightness drift — so it is off unless asked for);
     on_view(i, total, painted image): progress (it may raise to cancel)."""
@@ -202,7 +223,9 @@ def paint_mesh(mesh: Mesh, painter, cameras: Cameras | None = None, size: int = 
     check_mesh(mesh)
     check_texture_size(size)
     from ..mesh.texture import dilate, sample_texture, unwrap
-    m = mesh if mesh.textured else unwrap(mesh)
+    src = mesh if mesh.textured else unwrap(mesh)
+    centre, scale = placement(src) if normalize else (torch.zeros(3), 1.0)
+    m = Mesh((src.vertices - centre) * scale, src.faces, None, src.uv, src.texture)
     cameras = view_sequence() if cameras is None else cameras
     surface = texel_surface(m, size)
     t = surface.index.numel()
@@ -241,7 +264,8 @@ def paint_mesh(mesh: Mesh, painter, cameras: Cameras | None = None, size: int = 
             depth = torch.where(maps.covered, 1 - 0.8 * (depth - lo) / max(hi - lo, 1e-6), depth)
         w2c = cam.world_to_camera()[0, :3, :3]
         normal_cam = torch.einsum("ij,hwj->hwi", w2c, maps.normal) * 0.5 + 0.5
-        request = PaintRequest(i, n, cam, render, edge, maps.covered, depth, normal_cam * a + (1 - a) * 0.5)
+        request = PaintRequest(i, n, cam, render, edge, maps.covered, depth, normal_cam * a + (1 - a) * 0.5,
+                               (centre, scale))
         painted = painter(request)
         painted = _check_painted(painted, resolution, i)
         # only the masked region changes; the rest of the view stays what it was
@@ -278,7 +302,7 @@ def paint_mesh(mesh: Mesh, painter, cameras: Cameras | None = None, size: int = 
         tex, figures["optimize_loss_start"], figures["optimize_loss"] = _optimize_texture(tex, filled, targets,
                                                                                            optimize_steps, lr)
     tex = dilate(tex, filled.reshape(size, size), 4)
-    out = Mesh(m.vertices, m.faces, m.vertex_colors, m.uv, tex.clamp(0, 1))
+    out = Mesh(src.vertices, src.faces, None, src.uv, tex.clamp(0, 1))  # the paint, not old vertex colours
     return PaintResult(out, torch.stack(views), torch.stack(needs), cameras, owner, surface, figures)
 
 

@@ -21,7 +21,7 @@ class WorldPainter:
     def __call__(self, request: PaintRequest) -> torch.Tensor:
         from ..world import render_object
         res = request.image.shape[0]
-        img = render_object(self.obj, request.camera, res, shading="albedo").rgb[0]
+        img = render_object(self.obj, request.object_camera(), res, shading="albedo").rgb[0]
         if self.jitter > 0:
             f = 1 + self.jitter * (2 * torch.rand((), generator=self.generator) - 1)
             img = (img * f).clamp(0, 1)

@@ -57,3 +57,41 @@ def test_comfyui_savegl_b_of_our_mesh_reopens_with_texture_and_colors_where_the_
     print(f"COMFY MESH PSNR vs the true albedo: {scores}")
     assert scores["textured"] >= 31 and scores["colored"] >= 31, scores  # measured 34.1 and 34.2 dB
     assert scores["v flipped"] < 31, scores  # measured 27.6 dB
+
+
+@pytest.mark.newest_only
+def test_a_mesh_unwrapped_by_comfyuis_own_node_is_painted_through_its_uvs(host):
+    """ComfyUI's MESH from its own Unwrap Mesh node (its uv atlas, no texture) goes into Paint Texture through From
+    ComfyUI MESH; the painted GLB renders like the object — which it only does if ComfyUI's uv convention (v down)
+    was read right both ways; it also goes back out through ComfyUI's SaveGLB."""
+    prompt = {
+        "1": {"class_type": "Distill3DWorldObject", "inputs": {"object": OBJECT, "prompt": ""}},
+        "2": {"class_type": "Distill3DWorldTrueMesh", "inputs": {"object": ["1", 0], "resolution": 64}},
+        "3": {"class_type": "Distill3DToComfyMesh", "inputs": {"mesh": ["2", 0]}},
+        "4": {"class_type": "UnwrapMesh", "inputs": {"mesh": ["3", 0], "segmenter": "adaptive", "resolution": 512,
+                                                     "padding": 2, "weld_distance": 0.0}},
+        "5": {"class_type": "Distill3DFromComfyMesh", "inputs": {"mesh": ["4", 0]}},
+        "6": {"class_type": "Distill3DWorldPainter", "inputs": {"object": ["1", 0], "brightness_jitter": 0.0,
+                                                                "seed": 0}},
+        "7": {"class_type": "Distill3DPaintTexture", "inputs": {
+            "mesh": ["5", 0], "painter": ["6", 0], "views": 10, "elevation": 15.0, "texture_size": 256,
+            "resolution": 128, "blend": "adaptive", "blend_band": 0.04, "optimize_steps": 0, "distance": 1.8,
+            "fov": 40.0}},
+        "8": {"class_type": "Distill3DSaveMesh", "inputs": {"mesh": ["7", 0], "filename_prefix": "tests/painted",
+                                                            "format": "glb"}},
+        "9": {"class_type": "Distill3DToComfyMesh", "inputs": {"mesh": ["7", 0]}},
+        "10": {"class_type": "SaveGLB", "inputs": {"mesh": ["9", 0], "filename_prefix": "tests/painted_comfy"}},
+    }
+    entry = host.run(prompt)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    files = {f["node"]: f for f in host.output_files(entry)}
+    obj = get_object(OBJECT)
+    views = held_out_views(4)
+    truth = render_object(obj, views, 96, shading="albedo").rgb
+    for node in ("8", "10"):
+        painted = load_mesh(host.view(files[node]), "glb")
+        assert painted.textured and painted.texture.shape[:2] == (256, 256)
+        got = psnr(render_mesh(painted, views, 96).rgb, truth)
+        print(f"painted through ComfyUI's Unwrap Mesh uvs, saved by node {node}: PSNR {got:.2f} dB, "
+              f"{painted.num_vertices} vertices")
+        assert got >= 28.0, got

@@ -41,7 +41,12 @@ EXPECTED_NODES = {
     "Distill3DWorldPrior": ["prompt", "mode", "resolution"],  # + optional renders
     "Distill3DReferenceImage": ["image", "size", "fill", "elevation", "distance", "fov"],  # + mask, depth, normal
     "Distill3DLoadViews": ["folder", "resolution", "up_axis", "margin"],
-    "Distill3DCostVolumeBuilder": ["images", "cameras", "method", "grid_size", "weights"],  # + mask
+    "Distill3DLoadMeshFile": ["file"],
+    "Distill3DFromComfyMesh": ["mesh"],
+    "Distill3DWorldPainter": ["object", "brightness_jitter", "seed"],
+    "Distill3DPaintTexture": ["mesh", "painter", "views", "elevation", "texture_size", "resolution", "blend",
+                              "blend_band", "optimize_steps", "distance", "fov"],
+    "Distill3DCostVolumeBuilder": ["images", "cameras", "method", "grid_size", "weights", "drop_disagreeing"],  # + mask
     "Distill3DCreateCostVolumeNeuS": ["cost_volume", "volume_lr", "volume_decay", "encoding", "background", "seed"],
     "Distill3DWorldImagePrior": ["reference", "resolution", "tolerance"],
     "Distill3DZero123Prior": ["model", "clip_vision", "vae", "reference", "resolution"],

@@ -1,0 +1,221 @@
+"""Progressive texture painting nodes: meshes in (the pack's, ComfyUI's MESH, a mesh file), painters, and the
+painter sequence that textures a mesh view by view (core.texture)."""
+from __future__ import annotations
+
+import logging
+import os
+
+import folder_paths
+import torch
+from comfy_api.latest import io
+
+from .types import CATEGORY, D3Mesh, D3WorldObject, Progress, image_batch
+
+log = logging.getLogger("Distill3D")
+D3Painter = io.Custom("D3_PAINTER")  # a callable core.texture.PaintRequest -> image [H,W,3]
+MESH_FILES = (".glb", ".gltf", ".obj", ".ply")
+
+
+def mesh_files() -> list[str]:
+    """Mesh files under the input directory (up to 3 folders deep), by relative path."""
+    root = folder_paths.get_input_directory()
+    found = []
+    for here, dirs, files in os.walk(root):
+        if os.path.relpath(here, root).count(os.sep) >= 3:
+            dirs[:] = []
+        found += [os.path.relpath(os.path.join(here, f), root).replace(os.sep, "/") for f in files
+                  if f.lower().endswith(MESH_FILES)]
+    return sorted(found)
+
+
+def _input_file(name: str) -> str:
+    """The file inside the input directory; refuses one that leaves it."""
+    root = os.path.realpath(folder_paths.get_input_directory())
+    path = os.path.realpath(os.path.join(root, name))
+    if os.path.commonpath([root, path]) != root:
+        raise ValueError(f"'{name}' leaves ComfyUI's input folder: put the mesh file inside {root}")
+    if not os.path.isfile(path):
+        raise ValueError(f"no mesh file input/{name}")
+    return path
+
+
+class LoadMeshFile(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DLoadMeshFile",
+            display_name="Load Mesh File",
+            category=f"{CATEGORY}/mesh",
+            description="A GLB / glTF / OBJ / PLY from ComfyUI's input folder as a Distill3D mesh (all its parts "
+                        "merged; its uvs and texture or vertex colours kept).",
+            inputs=[io.Combo.Input("file", options=mesh_files(),
+                                   tooltip="A mesh file under ComfyUI's input folder.")],
+            outputs=[D3Mesh.Output(display_name="mesh")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, file):
+        if file is None:
+            return True
+        try:
+            _input_file(file)
+        except ValueError as e:
+            return str(e)
+        return True
+
+    @classmethod
+    def fingerprint_inputs(cls, file):
+        try:
+            return os.path.getmtime(_input_file(file))
+        except (ValueError, OSError):
+            return file
+
+    @classmethod
+    def execute(cls, file) -> io.NodeOutput:
+        from ..core.mesh.export import load_mesh
+        path = _input_file(file)
+        try:
+            mesh = load_mesh(path)
+        except ValueError:
+            raise
+        except Exception as e:  # a file trimesh cannot read
+            raise ValueError(f"input/{file} could not be read as a mesh: {e}") from e
+        return io.NodeOutput(mesh)
+
+
+class FromComfyMesh(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DFromComfyMesh",
+            display_name="From ComfyUI MESH",
+            category=f"{CATEGORY}/mesh",
+            description="ComfyUI's own MESH (from its 3D model nodes: Hunyuan3D, TRELLIS, Load 3D ...) as a "
+                        "Distill3D mesh: vertices and faces, and the uvs, texture and vertex colours where the "
+                        "host's MESH carries them. A batch gives its first mesh.",
+            inputs=[io.Mesh.Input("mesh")],
+            outputs=[D3Mesh.Output(display_name="mesh")],
+        )
+
+    @classmethod
+    def execute(cls, mesh) -> io.NodeOutput:
+        from ..core.mesh.export import from_gltf_arrays
+        batched = isinstance(mesh.vertices, list) or mesh.vertices.ndim == 3
+        if batched and len(mesh.vertices) > 1:
+            log.info("Distill3D From ComfyUI MESH: a batch of %d meshes; the first is taken", len(mesh.vertices))
+        nv = nf = None
+        counts = getattr(mesh, "vertex_counts", None)
+        if counts is not None:
+            nv, nf = int(counts[0]), int(mesh.face_counts[0])
+
+        def first(x, n=None, per_item_ndim=2):
+            """Item 0 of a batched (list, or one more dimension) per-mesh array, cut to its real length."""
+            if x is None:
+                return None
+            if isinstance(x, list) or x.ndim > per_item_ndim:
+                x = x[0]
+            return (x[:n] if n is not None else x).detach().float().cpu()
+        uvs, colors, texture = (getattr(mesh, k, None) for k in ("uvs", "vertex_colors", "texture"))
+        faces = first(mesh.faces, nf).long()
+        return io.NodeOutput(from_gltf_arrays(first(mesh.vertices, nv), faces, first(uvs, nv), first(colors, nv),
+                                              first(texture, per_item_ndim=3)))
+
+
+class WorldPainterNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DWorldPainter",
+            display_name="World Painter",
+            category=f"{CATEGORY}/texture paint",
+            description="Paints each view with the true render of a world object (the pack's ground truth), so "
+                        "the painting loop can be judged without a model: on the object's own mesh, the texture "
+                        "comes back.",
+            inputs=[
+                D3WorldObject.Input("object"),
+                io.Float.Input("brightness_jitter", default=0.0, min=0.0, max=0.5, step=0.01,
+                               tooltip="Each view comes back brighter or darker by up to this share (seeded), as "
+                                       "a diffusion painter's views disagree: what the adaptive blend hides."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF),
+            ],
+            outputs=[D3Painter.Output(display_name="painter")],
+        )
+
+    @classmethod
+    def execute(cls, object, brightness_jitter, seed) -> io.NodeOutput:
+        from ..core.texture import WorldPainter
+        return io.NodeOutput(WorldPainter(object, brightness_jitter, seed))
+
+
+class PaintTexture(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DPaintTexture",
+            display_name="Paint Texture (progressive)",
+            category=f"{CATEGORY}/texture paint",
+            description="DiffusionGAN3D's texture stage (TEXTure / Text2Tex's loop): the mesh is painted view by "
+                        "view — front, back, sides, diagonals, top, bottom — each view only where it still needs "
+                        "paint (never painted, or painted at a grazing angle it sees head-on), folded into one UV "
+                        "texture by the adaptive blend (a texel keeps its most head-on view; seams fade over a "
+                        "band). Cancel stops it between views.",
+            inputs=[
+                D3Mesh.Input("mesh", tooltip="Any mesh: its uvs are kept (xatlas unwraps one without); a texture it "
+                                             "has is the starting paint. Moved into the unit cube to paint, "
+                                             "returned in its own coordinates."),
+                D3Painter.Input("painter"),
+                io.Int.Input("views", default=10, min=1, max=10,
+                             tooltip="How many of the sequence front, back, right, left, four diagonals, top, "
+                                     "bottom to paint."),
+                io.Float.Input("elevation", default=15.0, min=-30.0, max=60.0, step=1.0,
+                               tooltip="Elevation of the ring of views (degrees)."),
+                io.Int.Input("texture_size", default=512, min=64, max=4096, step=64,
+                             tooltip="The texture's side in texels."),
+                io.Int.Input("resolution", default=256, min=64, max=1024, step=64,
+                             tooltip="The painted views' side in pixels (512 for Stable Diffusion 1.5)."),
+                io.Combo.Input("blend", options=["adaptive", "last"], default="adaptive",
+                               tooltip="adaptive: per-texel weights from the view angle and the distance to the "
+                                       "need mask's edge. last: every texel a view sees takes its colour (the "
+                                       "plain projection, for comparison)."),
+                io.Float.Input("blend_band", default=0.04, min=0.0, max=0.2, step=0.01,
+                               tooltip="The band over which new paint fades into old, as a share of the view."),
+                io.Int.Input("optimize_steps", default=0, min=0, max=2000,
+                             tooltip="Optional: then fit the texture to every painted view by differentiable "
+                                     "rendering (measured on the world it does not beat the blend)."),
+                io.Float.Input("distance", default=1.8, min=1.0, max=5.0, step=0.05,
+                               tooltip="Camera distance from the unit cube's centre."),
+                io.Float.Input("fov", default=40.0, min=10.0, max=90.0, step=1.0),
+            ],
+            outputs=[D3Mesh.Output(display_name="mesh"),
+                     io.Image.Output(display_name="painted_views", tooltip="Each view as it was painted."),
+                     io.Mask.Output(display_name="need_masks", tooltip="What each view was asked to paint."),
+                     io.String.Output(display_name="log")],
+        )
+
+    @classmethod
+    def execute(cls, mesh, painter, views, elevation, texture_size, resolution, blend, blend_band, optimize_steps,
+                distance, fov) -> io.NodeOutput:
+        from ..core.texture import paint_mesh, view_sequence
+        cams = view_sequence(elevation, distance, fov, views)
+        progress = Progress(views)
+
+        def on_view(i, n, image):
+            Progress.check_cancel()
+            from PIL import Image
+            arr = (image.detach().float().clamp(0, 1).cpu().numpy() * 255).astype("uint8")
+            progress.bar.update_absolute(i, n, ("JPEG", Image.fromarray(arr), 512))
+
+        def checked(request):
+            Progress.check_cancel()
+            return painter(request)
+        with torch.inference_mode(False):
+            res = paint_mesh(mesh, checked, cams, size=texture_size, resolution=resolution, band=blend_band,
+                             blend=blend, optimize_steps=optimize_steps, on_view=on_view)
+        f = res.figures
+        text = (f"painted {f['views']} views, {f['painted_share']:.1%} of {f['texels']:,} texels"
+                + (f"; texture fit loss {f['optimize_loss_start']:.2e} -> {f['optimize_loss']:.2e}"
+                   if "optimize_loss" in f else ""))
+        return io.NodeOutput(res.mesh, image_batch(res.views), res.needs.float().cpu(), text)
+
+
+NODES = [LoadMeshFile, FromComfyMesh, WorldPainterNode, PaintTexture]
