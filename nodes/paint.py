@@ -9,7 +9,7 @@ import folder_paths
 import torch
 from comfy_api.latest import io
 
-from .types import CATEGORY, D3Mesh, D3WorldObject, Progress, image_batch
+from .types import CATEGORY, D3Cameras, D3Mesh, D3WorldObject, Progress, fixed_cameras, image_batch
 
 log = logging.getLogger("Distill3D")
 D3Painter = io.Custom("D3_PAINTER")  # a callable core.texture.PaintRequest -> image [H,W,3]
@@ -155,7 +155,7 @@ class PaintTexture(io.ComfyNode):
             display_name="Paint Texture (progressive)",
             category=f"{CATEGORY}/texture paint",
             description="DiffusionGAN3D's texture stage (TEXTure / Text2Tex's loop): the mesh is painted view by "
-                        "view — front, back, sides, diagonals, top, bottom — each view only where it still needs "
+                        "view, in the cameras' order, each view only where it still needs "
                         "paint (never painted, or painted at a grazing angle it sees head-on), folded into one UV "
                         "texture by the adaptive blend (a texel keeps its most head-on view; seams fade over a "
                         "band). Cancel stops it between views.",
@@ -164,11 +164,9 @@ class PaintTexture(io.ComfyNode):
                                              "has is the starting paint. Moved into the unit cube to paint, "
                                              "returned in its own coordinates."),
                 D3Painter.Input("painter"),
-                io.Int.Input("views", default=10, min=1, max=10,
-                             tooltip="How many of the sequence front, back, right, left, four diagonals, top, "
-                                     "bottom to paint."),
-                io.Float.Input("elevation", default=15.0, min=-30.0, max=60.0, step=1.0,
-                               tooltip="Elevation of the ring of views (degrees)."),
+                D3Cameras.Input("cameras", tooltip="The views in painting order (Paint View Sequence: front, back, "
+                                                   "sides, diagonals, top, bottom), around the mesh moved into "
+                                                   "the unit cube."),
                 io.Int.Input("texture_size", default=512, min=64, max=4096, step=64,
                              tooltip="The texture's side in texels."),
                 io.Int.Input("resolution", default=256, min=64, max=1024, step=64,
@@ -182,9 +180,6 @@ class PaintTexture(io.ComfyNode):
                 io.Int.Input("optimize_steps", default=0, min=0, max=2000,
                              tooltip="Optional: then fit the texture to every painted view by differentiable "
                                      "rendering (measured on the world it does not beat the blend)."),
-                io.Float.Input("distance", default=1.8, min=1.0, max=5.0, step=0.05,
-                               tooltip="Camera distance from the unit cube's centre."),
-                io.Float.Input("fov", default=40.0, min=10.0, max=90.0, step=1.0),
             ],
             outputs=[D3Mesh.Output(display_name="mesh"),
                      io.Image.Output(display_name="painted_views", tooltip="Each view as it was painted."),
@@ -193,11 +188,11 @@ class PaintTexture(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, mesh, painter, views, elevation, texture_size, resolution, blend, blend_band, optimize_steps,
-                distance, fov) -> io.NodeOutput:
-        from ..core.texture import paint_mesh, view_sequence
-        cams = view_sequence(elevation, distance, fov, views)
-        progress = Progress(views)
+    def execute(cls, mesh, painter, cameras, texture_size, resolution, blend, blend_band,
+                optimize_steps) -> io.NodeOutput:
+        from ..core.texture import paint_mesh
+        cams = fixed_cameras(cameras, "Paint Texture")
+        progress = Progress(len(cams))
 
         def on_view(i, n, image):
             Progress.check_cancel()
@@ -215,7 +210,156 @@ class PaintTexture(io.ComfyNode):
         text = (f"painted {f['views']} views, {f['painted_share']:.1%} of {f['texels']:,} texels"
                 + (f"; texture fit loss {f['optimize_loss_start']:.2e} -> {f['optimize_loss']:.2e}"
                    if "optimize_loss" in f else ""))
-        return io.NodeOutput(res.mesh, image_batch(res.views), res.needs.float().cpu(), text)
+        return io.NodeOutput(res.mesh, image_batch(res.views), res.needs.float().cpu(), text, ui={"text": [text]})
 
 
-NODES = [LoadMeshFile, FromComfyMesh, WorldPainterNode, PaintTexture]
+class PaintViewSequence(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DPaintViewSequence",
+            display_name="Paint View Sequence",
+            category=f"{CATEGORY}/texture paint",
+            description="The painting order: front, back, right, left, the four diagonals (on a ring at the "
+                        "elevation), then top and bottom — each next view covering most of what the earlier "
+                        "ones could not.",
+            inputs=[
+                io.Int.Input("views", default=10, min=1, max=10, tooltip="How many of the sequence to paint."),
+                io.Float.Input("elevation", default=15.0, min=-30.0, max=60.0, step=1.0,
+                               tooltip="Elevation of the ring (degrees)."),
+                io.Float.Input("distance", default=1.8, min=1.0, max=5.0, step=0.05,
+                               tooltip="Camera distance from the centre of the unit cube the mesh is moved into."),
+                io.Float.Input("fov", default=40.0, min=10.0, max=90.0, step=1.0),
+            ],
+            outputs=[D3Cameras.Output(display_name="cameras")],
+        )
+
+    @classmethod
+    def execute(cls, views, elevation, distance, fov) -> io.NodeOutput:
+        from ..core.texture import view_sequence
+        return io.NodeOutput(view_sequence(elevation, distance, fov, views))
+
+
+class PaintGuides(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DPaintGuides",
+            display_name="Paint Guides (depth, normals)",
+            category=f"{CATEGORY}/texture paint",
+            description="The bare mesh's depth and normal maps from each camera of the sequence, one image per view, "
+                        "exactly as the painter will see them: wire depth into ComfyUI's Apply ControlNet (a depth "
+                        "ControlNet) on the painter's conditioning; the Checkpoint Painter gives each view its own.",
+            inputs=[
+                D3Mesh.Input("mesh"),
+                D3Cameras.Input("cameras"),
+                io.Int.Input("resolution", default=512, min=64, max=1024, step=64,
+                             tooltip="The painted views' side (Paint Texture's resolution)."),
+            ],
+            outputs=[io.Image.Output(display_name="depth"), io.Image.Output(display_name="normal")],
+        )
+
+    @classmethod
+    def execute(cls, mesh, cameras, resolution) -> io.NodeOutput:
+        from ..core.texture import view_guides
+        depth, normal = view_guides(mesh, fixed_cameras(cameras, "Paint Guides"), resolution)
+        return io.NodeOutput(image_batch(depth[..., None]), image_batch(normal))
+
+
+class CheckpointPainter(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        import comfy.samplers
+        return io.Schema(
+            node_id="Distill3DCheckpointPainter",
+            display_name="Checkpoint Painter",
+            category=f"{CATEGORY}/texture paint",
+            description="Paints each view with your model through ComfyUI's own sampler, as KSampler does with a "
+                        "noise mask: the current render is encoded, only the view's need mask is regenerated "
+                        "(an inpainting checkpoint also gets the masked image as its concat input). ControlNets "
+                        "applied to the conditioning with one hint per view (Paint Guides' depth) give each view "
+                        "its own hint.",
+            inputs=[
+                io.Model.Input("model"),
+                io.Vae.Input("vae"),
+                io.Conditioning.Input("positive"),
+                io.Conditioning.Input("negative"),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="View i is sampled with seed + i."),
+                io.Int.Input("steps", default=20, min=1, max=10000),
+                io.Float.Input("cfg", default=7.5, min=0.0, max=100.0, step=0.1),
+                io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS, default="euler"),
+                io.Combo.Input("scheduler", options=comfy.samplers.KSampler.SCHEDULERS, default="normal"),
+                io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="1: the need region is painted from noise; lower keeps more of the render."),
+            ],
+            outputs=[D3Painter.Output(display_name="painter")],
+        )
+
+    @classmethod
+    def execute(cls, model, vae, positive, negative, seed, steps, cfg, sampler_name, scheduler,
+                denoise) -> io.NodeOutput:
+        return io.NodeOutput(_ComfyPainter(model, vae, positive, negative, seed, steps, cfg, sampler_name,
+                                           scheduler, denoise))
+
+
+class _ComfyPainter:
+    """core.texture's painter protocol on ComfyUI's sampler (glue only: the loop and the blend are in core)."""
+
+    def __init__(self, model, vae, positive, negative, seed, steps, cfg, sampler_name, scheduler, denoise):
+        self.model, self.vae, self.positive, self.negative = model, vae, positive, negative
+        self.seed, self.steps, self.cfg = seed, steps, cfg
+        self.sampler_name, self.scheduler, self.denoise = sampler_name, scheduler, denoise
+
+    def __call__(self, request):
+        with torch.inference_mode():  # ComfyUI's own mode for sampling (its weights are inference tensors)
+            painted = self._paint(request)
+        return painted.clone()  # a normal tensor again, for the texture fit's autograd
+
+    def _paint(self, request):
+        import nodes as comfy_nodes
+        image = request.image[None].float()
+        mask = (request.need > 0).float()[None]
+        z = self.vae.encode(image[..., :3])
+        masked = image.clone()
+        masked[mask[..., None].expand_as(masked) > 0.5] = 0.5
+        concat = self.vae.encode(masked[..., :3])
+        conds = [_for_view(c, request.index, request.total, concat, mask) for c in (self.positive, self.negative)]
+        (out,) = comfy_nodes.common_ksampler(self.model, self.seed + request.index, self.steps, self.cfg,
+                                             self.sampler_name, self.scheduler, conds[0], conds[1],
+                                             {"samples": z, "noise_mask": mask}, denoise=self.denoise)
+        painted = self.vae.decode(out["samples"])
+        painted = painted.reshape(-1, *painted.shape[-3:])[0]
+        if painted.shape[:2] != request.image.shape[:2]:  # a size the VAE cannot take exactly: back to the view's
+            painted = torch.nn.functional.interpolate(painted.permute(2, 0, 1)[None], size=request.image.shape[:2],
+                                                      mode="bilinear")[0].permute(1, 2, 0)
+        return painted[..., :3].float().cpu()
+
+
+def _for_view(conditioning, index: int, total: int, concat_latent, mask):
+    """The conditioning for view `index`: ControlNet hints that hold one image per view cut to this view's, and
+    the masked render as an inpainting model's concat input (ignored by other models)."""
+    out = []
+    for emb, extra in conditioning:
+        extra = extra.copy()
+        if extra.get("control") is not None:
+            extra["control"] = _control_for_view(extra["control"], index, total)
+        extra["concat_latent_image"] = concat_latent
+        extra["concat_mask"] = mask
+        out.append([emb, extra])
+    return out
+
+
+def _control_for_view(control, index: int, total: int):
+    if control is None:
+        return None
+    c = control.copy()
+    hint = getattr(c, "cond_hint_original", None)
+    if torch.is_tensor(hint) and total > 1 and hint.shape[0] == total:
+        c.cond_hint_original = hint[index:index + 1]
+    c.set_previous_controlnet(_control_for_view(getattr(control, "previous_controlnet", None), index, total))
+    return c
+
+
+NODES = [LoadMeshFile, FromComfyMesh, WorldPainterNode, CheckpointPainter, PaintViewSequence, PaintGuides,
+         PaintTexture]

@@ -459,7 +459,8 @@ SPECS["texture_paint_world"] = (
         ("obj", "Distill3DWorldObject", {"object": "duck", "prompt": ""}),
         ("mesh", "Distill3DWorldTrueMesh", {"object": ("obj", 0), "resolution": 96}),
         ("painter", "Distill3DWorldPainter", {"object": ("obj", 0), "brightness_jitter": 0.0, "seed": 0}),
-        ("paint", "Distill3DPaintTexture", {"mesh": ("mesh", 0), "painter": ("painter", 0), "views": 10,
+        ("cams", "Distill3DPaintViewSequence", {"views": 10, "elevation": 15.0}),
+        ("paint", "Distill3DPaintTexture", {"mesh": ("mesh", 0), "painter": ("painter", 0), "cameras": ("cams", 0),
                                             "texture_size": 512, "resolution": 256}),
         ("need_image", "MaskToImage", {"mask": ("paint", 2)}),
         ("need_preview", "PreviewImage", {"images": ("need_image", 0)}),
@@ -470,6 +471,39 @@ SPECS["texture_paint_world"] = (
         ("save_truth", "Distill3DSaveMesh", {"mesh": ("mesh", 0),
                                              "filename_prefix": "distill3d/texture_paint_world_truth",
                                              "format": "glb"}),
+    ],
+)
+
+SPECS["texture_paint_sd"] = (
+    "Paint any mesh with your own Stable Diffusion 1.5 checkpoint (GPU-sized): a mesh file from the input folder "
+    "(GLB / OBJ / PLY, e.g. one a Hunyuan3D or TRELLIS graph saved; or From ComfyUI MESH) -> Paint View Sequence "
+    "-> Paint Guides' depth per view -> ComfyUI's Apply ControlNet (a depth ControlNet) on the prompt -> Checkpoint "
+    "Painter (ComfyUI's sampler with each view's need mask as the noise mask) -> Paint Texture (adaptive blend) "
+    "-> textured GLB in Preview3D. Put your mesh in input/ as distill3d_mesh.glb (or pick another), "
+    "v1-5-pruned-emaonly.safetensors in models/checkpoints and control_v11f1p_sd15_depth.pth in models/controlnet.",
+    [
+        ("mesh", "Distill3DLoadMeshFile", {"file": "distill3d_mesh.glb"}),
+        ("ckpt", "CheckpointLoaderSimple", {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
+        ("pos", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "a yellow rubber duck toy, orange beak, studio "
+                                                                 "lighting, plain white background"}),
+        ("neg", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "shadows, text, blurry, low quality"}),
+        ("cams", "Distill3DPaintViewSequence", {"views": 10, "elevation": 15.0}),
+        ("guides", "Distill3DPaintGuides", {"mesh": ("mesh", 0), "cameras": ("cams", 0), "resolution": 512}),
+        ("cnet", "ControlNetLoader", {"control_net_name": "control_v11f1p_sd15_depth.pth"}),
+        ("apply", "ControlNetApplyAdvanced", {"positive": ("pos", 0), "negative": ("neg", 0),
+                                              "control_net": ("cnet", 0), "image": ("guides", 0), "strength": 1.0,
+                                              "start_percent": 0.0, "end_percent": 1.0, "vae": ("ckpt", 2)}),
+        ("painter", "Distill3DCheckpointPainter", {"model": ("ckpt", 0), "vae": ("ckpt", 2),
+                                                   "positive": ("apply", 0), "negative": ("apply", 1), "seed": 0,
+                                                   "steps": 25, "cfg": 7.5, "denoise": 1.0}),
+        ("paint", "Distill3DPaintTexture", {"mesh": ("mesh", 0), "painter": ("painter", 0), "cameras": ("cams", 0),
+                                            "texture_size": 1024, "resolution": 512}),
+        ("need_image", "MaskToImage", {"mask": ("paint", 2)}),
+        ("need_preview", "PreviewImage", {"images": ("need_image", 0)}),
+        ("views_preview", "PreviewImage", {"images": ("paint", 1)}),
+        ("save", "Distill3DSaveMesh", {"mesh": ("paint", 0), "filename_prefix": "distill3d/texture_paint_sd",
+                                       "format": "glb"}),
+        ("preview3d", "Preview3D", {"model_file": ("save", 0)}),
     ],
 )
 
@@ -499,7 +533,7 @@ SPECS["geodream_mvdream"] = (
 )
 
 # workflows that need the user's model files: their thumbnail is a drawing of the graph
-NEEDS_MODEL_FILES = {"dreamfusion_sd", "mvdream_sd21", "dreamcraft3d_sd", "geodream_mvdream"}
+NEEDS_MODEL_FILES = {"dreamfusion_sd", "mvdream_sd21", "dreamcraft3d_sd", "geodream_mvdream", "texture_paint_sd"}
 
 
 def build(name: str, info: dict) -> dict:

@@ -334,18 +334,65 @@ def _check_texture_paint_world(host, api, entry, files):
     got = psnr(render_mesh(mesh, views, 128).rgb, render_object(obj, views, 128, shading="albedo").rgb)
     print(f"TEXTURE_PAINT_WORLD {obj.name}: held-out PSNR of the painted GLB {got:.2f} dB")
     assert got >= 28.0, got
-    n_views = api[find_node(api, "Distill3DPaintTexture")]["inputs"]["views"]
+    n_views = api[find_node(api, "Distill3DPaintViewSequence")]["inputs"]["views"]
     previews = [f for f in files if f["node"] == find_node(api, "PreviewImage")]
     assert len(previews) >= n_views
     assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(painted["filename"])
 
 
+def _input_mesh(host, name: str, obj: str = "duck") -> str:
+    """A world object's true mesh, untextured, as a GLB in the host's input folder (written once, atomically)."""
+    import os
+    from core.mesh import Mesh
+    from core.mesh.export import encode
+    from core.world import true_mesh
+    path = os.path.join(host.base, "input", name)
+    if not os.path.exists(path):
+        m = true_mesh(get_object(obj), 64)
+        tmp = f"{path}.{os.getpid()}.partial"
+        with open(tmp, "wb") as f:
+            f.write(encode(Mesh(m.vertices, m.faces), "glb"))
+        os.replace(tmp, path)
+    return name
+
+
+def _cpu_sized_texture_paint_sd(host, api):
+    """The GPU graph on the random SD 1.5, the duck's bare mesh as the input file: 3 views of 64² (8² latents),
+    2 sampler steps, a 128² texture. No ControlNet file can be made here in its real layout cheaply, so the
+    painter takes the prompt's conditioning directly (the per-view hint slicing is tested in tests/host)."""
+    api[find_node(api, "CheckpointLoaderSimple")]["inputs"]["ckpt_name"] = random_sd15(host)
+    api[find_node(api, "Distill3DLoadMeshFile")]["inputs"]["file"] = _input_mesh(host, "distill3d_test_duck.glb")
+    api[find_node(api, "Distill3DPaintViewSequence")]["inputs"]["views"] = 3
+    api[find_node(api, "Distill3DPaintGuides")]["inputs"]["resolution"] = 64
+    api[find_node(api, "Distill3DCheckpointPainter")]["inputs"].update(
+        steps=2, positive=[find_node(api, "CLIPTextEncode"), 0],
+        negative=[[k for k, v in api.items() if v["class_type"] == "CLIPTextEncode"][1], 0])
+    for k in [k for k, v in api.items() if v["class_type"] in ("ControlNetLoader", "ControlNetApplyAdvanced")]:
+        del api[k]
+    api[find_node(api, "Distill3DPaintTexture")]["inputs"].update(texture_size=128, resolution=64)
+
+
+def _check_texture_paint_sd(host, api, entry, files):
+    """Views painted through ComfyUI's sampler (the random model's paint is far from the grey start inside the
+    need masks), folded into a textured GLB that Preview3D gets."""
+    glbs = [f for f in files if f["filename"].endswith(".glb")]
+    assert len(glbs) == 1
+    mesh = load_mesh(host.view(glbs[0]), "glb")
+    assert mesh.textured and mesh.texture.shape[:2] == (128, 128)
+    assert float((mesh.texture - 0.5).abs().mean()) > 0.02  # painted, not the grey it started from
+    log = entry["outputs"][find_node(api, "Distill3DPaintTexture")]["text"][0]
+    assert log.startswith("painted 3 views"), log
+    assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(glbs[0]["filename"])
+
+
 CPU_SIZED = {"dreamfusion_sd": _cpu_sized_dreamfusion_sd, "mvdream_sd21": _cpu_sized_mvdream_sd21,
-             "dreamcraft3d_sd": _cpu_sized_dreamcraft3d_sd, "geodream_mvdream": _cpu_sized_geodream_mvdream}
+             "dreamcraft3d_sd": _cpu_sized_dreamcraft3d_sd, "geodream_mvdream": _cpu_sized_geodream_mvdream,
+             "texture_paint_sd": _cpu_sized_texture_paint_sd}
 CHECKS = {"world_views": _check_world_views, "world_random_views": _check_world_random_views,
           "reconstruct_from_views": _check_reconstruct_from_views, "dreamfusion_world": _check_dreamfusion_world,
           "dreamfusion_sd": _check_dreamfusion_sd, "prolificdreamer_world": _check_prolificdreamer_world,
           "mvdream_world": _check_mvdream_world, "mvdream_sampler": _check_mvdream_sampler,
           "mvdream_sd21": _check_mvdream_sd21, "dreamcraft3d_world": _check_dreamcraft3d_world,
           "dreamcraft3d_sd": _check_dreamcraft3d_sd, "geodream_world": _check_geodream_world,
-          "geodream_mvdream": _check_geodream_mvdream, "texture_paint_world": _check_texture_paint_world}
+          "geodream_mvdream": _check_geodream_mvdream, "texture_paint_world": _check_texture_paint_world,
+          "texture_paint_sd": _check_texture_paint_sd}

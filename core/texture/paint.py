@@ -128,12 +128,37 @@ class _ViewMaps:
 
 def _view_maps(mesh: Mesh, camera: Cameras, res: int) -> _ViewMaps:
     from ..render.raster import rasterize
+    attr = mesh.uv if mesh.uv is not None else torch.zeros(mesh.num_vertices, 2)
     with torch.no_grad():
-        rec = rasterize(mesh.vertices, mesh.faces, camera, res, attributes=mesh.uv, antialias=False)
+        rec = rasterize(mesh.vertices, mesh.faces, camera, res, attributes=attr, antialias=False)
     covered = rec.alpha[0] > 0.5
     _, d = camera.rays(res)
     cos = (rec.normal[0] * -d[0]).sum(-1).clamp(0, 1) * covered
     return _ViewMaps(rec.extras["attributes"][0], covered, rec.depth[0], rec.normal[0], cos)
+
+
+def _guides(maps: _ViewMaps, camera: Cameras):
+    """(depth [H,W]: 1 nearest .. 0.2 farthest, 0 background — a depth ControlNet's convention; normal map [H,W,3]
+    in camera space, 0..1, flat 0.5 background)."""
+    depth = torch.where(maps.covered, maps.depth, torch.zeros_like(maps.depth))
+    if maps.covered.any():
+        lo, hi = float(depth[maps.covered].min()), float(depth[maps.covered].max())
+        depth = torch.where(maps.covered, 1 - 0.8 * (depth - lo) / max(hi - lo, 1e-6), depth)
+    w2c = camera.world_to_camera()[0, :3, :3]
+    a = maps.covered[..., None].float()
+    normal = torch.einsum("ij,hwj->hwi", w2c, maps.normal) * 0.5 + 0.5
+    return depth, normal * a + (1 - a) * 0.5
+
+
+def view_guides(mesh: Mesh, cameras: Cameras, resolution: int, normalize: bool = True):
+    """What the painter will see of the bare geometry from each camera of the sequence, before any painting: depth
+    [N,H,W] and normal maps [N,H,W,3] exactly as paint_mesh hands them to the painter (for a depth / normal
+    ControlNet applied in the graph, one image per view)."""
+    check_mesh(mesh)
+    centre, scale = placement(mesh) if normalize else (torch.zeros(3), 1.0)
+    m = Mesh((mesh.vertices - centre) * scale, mesh.faces)
+    out = [_guides(_view_maps(m, cameras[i], resolution), cameras[i]) for i in range(len(cameras))]
+    return torch.stack([d for d, _ in out]), torch.stack([n for _, n in out])
 
 
 def _texels_in_view(surface: TexelSurface, camera: Cameras, maps: _ViewMaps, res: int):
@@ -258,14 +283,8 @@ def paint_mesh(mesh: Mesh, painter, cameras: Cameras | None = None, size: int = 
         else:
             need = maps.covered.clone()
         edge = _blend_band(need, maps.covered, band_px)
-        depth = torch.where(maps.covered, maps.depth, torch.zeros_like(maps.depth))
-        if maps.covered.any():
-            lo, hi = float(depth[maps.covered].min()), float(depth[maps.covered].max())
-            depth = torch.where(maps.covered, 1 - 0.8 * (depth - lo) / max(hi - lo, 1e-6), depth)
-        w2c = cam.world_to_camera()[0, :3, :3]
-        normal_cam = torch.einsum("ij,hwj->hwi", w2c, maps.normal) * 0.5 + 0.5
-        request = PaintRequest(i, n, cam, render, edge, maps.covered, depth, normal_cam * a + (1 - a) * 0.5,
-                               (centre, scale))
+        depth, normal = _guides(maps, cam)
+        request = PaintRequest(i, n, cam, render, edge, maps.covered, depth, normal, (centre, scale))
         painted = painter(request)
         painted = _check_painted(painted, resolution, i)
         # only the masked region changes; the rest of the view stays what it was
