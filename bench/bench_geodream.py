@@ -4,6 +4,7 @@
                                                          # views at elevation 15; robustness; refinement vs sphere
     python bench/bench_geodream.py --objects duck house --steps 150
     python bench/bench_geodream.py --no-refine           # the volume-alone and robustness tables only (minutes)
+    python bench/bench_geodream.py --refine-only --steps 100   # the refinement table only (~20 min)
     python bench/bench_geodream.py --costs-only          # builder seconds / memory per grid, refinement s/step
 
 Per object: IoU of the volume's SDF alone, learned and classical, from the Multi-View Sampler's 4 views (world
@@ -133,6 +134,7 @@ def main():
     ap.add_argument("--objects", nargs="+", default=list(CATALOGUE))
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--no-refine", action="store_true")
+    ap.add_argument("--refine-only", action="store_true", help="skip the volume-alone and robustness tables")
     ap.add_argument("--costs-only", action="store_true")
     ap.add_argument("--weights", default=default_weights())
     ap.add_argument("--threads", type=int, default=2)
@@ -145,19 +147,20 @@ def main():
     names = list(CATALOGUE)
     rows = {}
     print(f"{'object':9s} learned classical | one view wrong (kept)  8 views  elevation 30")
-    for name in args.objects:
+    for name in [] if args.refine_only else args.objects:
         r = volume_ious(get_object(name), net, names)
         rows[name] = r
         print(f"{name:9s} {r['learned']:7.3f} {r['classical']:9.3f} | {r['one view wrong']:14.3f} "
               f"({r['wrong, kept']:.3f}) {r['8 views']:8.3f} {r['elevation 30']:12.3f}", flush=True)
-    n = len(rows)
+    n = len(args.objects)
     mean = {}
-    for k in next(iter(rows.values())):
+    for k in next(iter(rows.values())) if rows else []:
         got = [r[k] for r in rows.values() if r[k] == r[k]]
         mean[k] = sum(got) / max(len(got), 1)
-    print("mean      " + "  ".join(f"{k} {v:.3f}" for k, v in mean.items()) + " (over the views the builder took)")
-    print(f"learned >= 0.7 on {sum(r['learned'] >= 0.7 for r in rows.values())}/{n}; one wrong view moves IoU by "
-          f"< 0.1 on {sum(abs(r['one view wrong'] - r['learned']) < 0.1 for r in rows.values())}/{n}")
+    if rows:
+        print("mean      " + "  ".join(f"{k} {v:.3f}" for k, v in mean.items()) + " (over the views the builder took)")
+        print(f"learned >= 0.7 on {sum(r['learned'] >= 0.7 for r in rows.values())}/{n}; one wrong view moves IoU "
+              f"by < 0.1 on {sum(abs(r['one view wrong'] - r['learned']) < 0.1 for r in rows.values())}/{n}")
     if args.no_refine:
         return
     print(f"\nrefinement, {args.steps} VSD steps (the workflow's recipe): from the cost volume vs from a sphere")

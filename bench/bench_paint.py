@@ -1,0 +1,117 @@
+"""The progressive texture painter on the whole world: every catalogue object's true, untextured mesh painted by
+the World Painter, judged against its true texture; the adaptive blend against a plain projection when the views
+disagree in brightness; and what painting costs.
+
+    python bench/bench_paint.py                      # all 16: PSNR, seams (texture 256², views 128²) + costs
+    python bench/bench_paint.py --size 512 --resolution 256 --objects duck house
+    python bench/bench_paint.py --costs-only         # seconds per view, per texture size, for the texture fit
+
+Per object: held-out PSNR (8 views, 128², the painted mesh's render against the true albedo render) and texture
+PSNR (the covered texels against the true colours baked on the same uv layout) with an exact painter; then with
+a painter whose every view is up to 10 % brighter or darker, the seam error (colour jumps between neighbouring
+texels owned by different views, against the truth's) of the adaptive blend and of last-view-wins, and their
+ratio (issue 16's goal: at most 0.5).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+
+from core.evaluate import held_out_views  # noqa: E402
+from core.mesh import Mesh  # noqa: E402
+from core.mesh.texture import bake, unwrap  # noqa: E402
+from core.metrics import psnr  # noqa: E402
+from core.render.raster import render_mesh  # noqa: E402
+from core.texture import WorldPainter, paint_mesh, seam_error, view_sequence  # noqa: E402
+from core.world import CATALOGUE, get_object, render_object, true_mesh  # noqa: E402
+
+
+def bare_mesh(obj, size: int, mesh_resolution: int = 96):
+    """The object's true surface, unwrapped, without colours; and its true texture on that layout."""
+    tm = true_mesh(obj, mesh_resolution)
+    mesh = unwrap(Mesh(tm.vertices, tm.faces))
+    truth = bake(Mesh(mesh.vertices, mesh.faces, None, mesh.uv, torch.zeros(1, 1, 3)),
+                 color_fn=lambda p: obj.shape(p)[1], size=size)
+    return mesh, truth.texture
+
+
+def judge(obj, size: int, resolution: int) -> dict:
+    mesh, truth = bare_mesh(obj, size)
+    views = held_out_views()
+    true_views = render_object(obj, views, 128, shading="albedo").rgb
+    t0 = time.perf_counter()
+    exact = paint_mesh(mesh, WorldPainter(obj), size=size, resolution=resolution)
+    seconds = time.perf_counter() - t0
+    idx = exact.surface.index
+    out = {"held-out": psnr(render_mesh(exact.mesh, views, 128).rgb, true_views),
+           "texture": psnr(exact.mesh.texture.reshape(-1, 3)[idx], truth.reshape(-1, 3)[idx]),
+           "seconds": seconds}
+    for blend in ("adaptive", "last"):
+        res = paint_mesh(mesh, WorldPainter(obj, brightness_jitter=0.1, seed=1), size=size, resolution=resolution,
+                         blend=blend)
+        out[f"seam {blend}"] = seam_error(res, truth)
+        if blend == "adaptive":
+            out["held-out, drift"] = psnr(render_mesh(res.mesh, views, 128).rgb, true_views)
+    out["ratio"] = out["seam adaptive"] / max(out["seam last"], 1e-9)
+    return out
+
+
+def costs():
+    obj = get_object("duck")
+    for size, resolution in ((512, 256), (1024, 512), (2048, 512)):
+        mesh, _ = bare_mesh(obj, size)
+        t0 = time.perf_counter()
+        res = paint_mesh(mesh, WorldPainter(obj), view_sequence(views=4), size=size, resolution=resolution)
+        per_view = (time.perf_counter() - t0) / 4
+        print(f"texture {size}², views {resolution}²: {per_view:.2f} s a painted view (world painter, 4 views, "
+              f"{res.figures['texels']:,} texels)", flush=True)
+    mesh, _ = bare_mesh(obj, 512)
+    t0 = time.perf_counter()
+    paint_mesh(mesh, WorldPainter(obj), view_sequence(views=4), size=512, resolution=256, optimize_steps=0)
+    base = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = paint_mesh(mesh, WorldPainter(obj), view_sequence(views=4), size=512, resolution=256, optimize_steps=50)
+    fit = time.perf_counter() - t0 - base
+    print(f"texture fit (512², 4 views of 256²): {fit / 50:.3f} s a step; loss {res.figures['optimize_loss_start']:.2e}"
+          f" -> {res.figures['optimize_loss']:.2e} in 50 steps", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--objects", nargs="*", default=list(CATALOGUE))
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--resolution", type=int, default=128)
+    ap.add_argument("--costs-only", action="store_true")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    if not args.costs_only:
+        print(f"texture {args.size}², views {args.resolution}², 10 views (front, back, sides, diagonals, top, bottom)")
+        print(f"{'object':9s} held-out PSNR  texture PSNR | 10% drift: held-out  seam adaptive  seam last  ratio  "
+              f"| s")
+        rows = {}
+        for name in args.objects:
+            r = judge(get_object(name), args.size, args.resolution)
+            rows[name] = r
+            print(f"{name:9s} {r['held-out']:13.2f} {r['texture']:13.2f} | {r['held-out, drift']:18.2f} "
+                  f"{r['seam adaptive']:14.4f} {r['seam last']:10.4f} {r['ratio']:6.2f} | {r['seconds']:.0f}",
+                  flush=True)
+        if rows:
+            n = len(rows)
+            mean = lambda k: sum(r[k] for r in rows.values()) / n  # noqa: E731
+            print(f"mean      {mean('held-out'):13.2f} {mean('texture'):13.2f} | {mean('held-out, drift'):18.2f} "
+                  f"{mean('seam adaptive'):14.4f} {mean('seam last'):10.4f} {mean('ratio'):6.2f}")
+            print(f"held-out >= 28 dB on {sum(r['held-out'] >= 28 for r in rows.values())}/{n}, >= 32 dB on "
+                  f"{sum(r['held-out'] >= 32 for r in rows.values())}/{n}; seam ratio <= 0.5 on "
+                  f"{sum(r['ratio'] <= 0.5 for r in rows.values())}/{n}")
+    costs()
+
+
+if __name__ == "__main__":
+    main()
