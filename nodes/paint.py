@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import os
 
-import folder_paths
 import torch
 from comfy_api.latest import io
 
-from .types import CATEGORY, D3Cameras, D3Mesh, D3WorldObject, Progress, fixed_cameras, image_batch
+from .types import CATEGORY, D3Cameras, D3Mesh, D3WorldObject, Progress, fixed_cameras, image_batch, \
+    input_entries, input_path
 
 log = logging.getLogger("Distill3D")
 D3Painter = io.Custom("D3_PAINTER")  # a callable core.texture.PaintRequest -> image [H,W,3]
@@ -18,22 +18,12 @@ MESH_FILES = (".glb", ".gltf", ".obj", ".ply")
 
 def mesh_files() -> list[str]:
     """Mesh files under the input directory (up to 3 folders deep), by relative path."""
-    root = folder_paths.get_input_directory()
-    found = []
-    for here, dirs, files in os.walk(root):
-        if os.path.relpath(here, root).count(os.sep) >= 3:
-            dirs[:] = []
-        found += [os.path.relpath(os.path.join(here, f), root).replace(os.sep, "/") for f in files
-                  if f.lower().endswith(MESH_FILES)]
-    return sorted(found)
+    return input_entries(lambda here, files: [f for f in files if f.lower().endswith(MESH_FILES)])
 
 
 def _input_file(name: str) -> str:
-    """The file inside the input directory; refuses one that leaves it."""
-    root = os.path.realpath(folder_paths.get_input_directory())
-    path = os.path.realpath(os.path.join(root, name))
-    if os.path.commonpath([root, path]) != root:
-        raise ValueError(f"'{name}' leaves ComfyUI's input folder: put the mesh file inside {root}")
+    """The mesh file inside the input directory; refuses one that leaves it or does not exist."""
+    path = input_path(name, "the mesh file")
     if not os.path.isfile(path):
         raise ValueError(f"no mesh file input/{name}")
     return path
@@ -73,14 +63,7 @@ class LoadMeshFile(io.ComfyNode):
     @classmethod
     def execute(cls, file) -> io.NodeOutput:
         from ..core.mesh.export import load_mesh
-        path = _input_file(file)
-        try:
-            mesh = load_mesh(path)
-        except ValueError:
-            raise
-        except Exception as e:  # a file trimesh cannot read
-            raise ValueError(f"input/{file} could not be read as a mesh: {e}") from e
-        return io.NodeOutput(mesh)
+        return io.NodeOutput(load_mesh(_input_file(file)))
 
 
 class FromComfyMesh(io.ComfyNode):
@@ -196,9 +179,7 @@ class PaintTexture(io.ComfyNode):
 
         def on_view(i, n, image):
             Progress.check_cancel()
-            from PIL import Image
-            arr = (image.detach().float().clamp(0, 1).cpu().numpy() * 255).astype("uint8")
-            progress.bar.update_absolute(i, n, ("JPEG", Image.fromarray(arr), 512))
+            progress.show(i, n, image)
 
         def checked(request):
             Progress.check_cancel()

@@ -1,6 +1,8 @@
 """The pack's socket types (plain core objects between nodes) and small helpers shared by every node module."""
 from __future__ import annotations
 
+import os
+
 import comfy.model_management
 from comfy_api.latest import io
 
@@ -67,14 +69,42 @@ class Progress:
         self.preview_every, self.preview_fn = preview_every, preview_fn
 
     def __call__(self, step: int, total: int, logs: dict | None = None):
+        show = self.preview_fn is not None and self.preview_every and (step % self.preview_every == 0 or
+                                                                         step == total)
+        self.show(step, total, self.preview_fn() if show else None)
+
+    def show(self, step: int, total: int, image=None):
+        """Advance the bar, with `image` ([H,W,3], 0..1) as its preview when given."""
         preview = None
-        if self.preview_fn is not None and self.preview_every and (step % self.preview_every == 0 or step == total):
+        if image is not None:
             from PIL import Image
-            img = self.preview_fn()
-            arr = (img.detach().float().clamp(0, 1).cpu().numpy() * 255).astype("uint8")
+            arr = (image.detach().float().clamp(0, 1).cpu().numpy() * 255).astype("uint8")
             preview = ("JPEG", Image.fromarray(arr), 512)
         self.bar.update_absolute(step, total, preview)
 
     @staticmethod
     def check_cancel():
         comfy.model_management.throw_exception_if_processing_interrupted()
+
+
+def input_entries(match, depth: int = 3) -> list[str]:
+    """Paths under ComfyUI's input folder (up to `depth` folders deep), relative and '/'-separated, for which
+    match(folder, file names) gives names: a Combo's options for the loaders that read the input folder."""
+    import folder_paths
+    root = folder_paths.get_input_directory()
+    found = []
+    for here, dirs, files in os.walk(root):
+        if os.path.relpath(here, root).count(os.sep) >= depth:
+            dirs[:] = []
+        found += [os.path.relpath(os.path.join(here, f), root).replace(os.sep, "/") for f in match(here, files)]
+    return sorted(os.path.normpath(f).replace(os.sep, "/") for f in found)
+
+
+def input_path(name: str, what: str) -> str:
+    """`name` inside ComfyUI's input folder; refuses one that leaves it (`what` says what belongs there)."""
+    import folder_paths
+    root = os.path.realpath(folder_paths.get_input_directory())
+    path = os.path.realpath(os.path.join(root, name))
+    if os.path.commonpath([root, path]) != root:
+        raise ValueError(f"'{name}' leaves ComfyUI's input folder: put {what} inside {root}")
+    return path

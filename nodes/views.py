@@ -4,34 +4,21 @@ from __future__ import annotations
 import hashlib
 import os
 
-import folder_paths
 from comfy_api.latest import io
 
-from .types import CATEGORY, D3Cameras, image_batch
+from .types import CATEGORY, D3Cameras, image_batch, input_entries, input_path
 
 TRANSFORMS = "transforms.json"
 
 
 def view_folders() -> list[str]:
     """Folders under the input directory (any depth up to 3) that hold a transforms.json, by relative path."""
-    root = folder_paths.get_input_directory()
-    found = []
-    for here, dirs, files in os.walk(root):
-        depth = os.path.relpath(here, root).count(os.sep)
-        if depth >= 3:
-            dirs[:] = []
-        if TRANSFORMS in files:
-            found.append(os.path.relpath(here, root).replace(os.sep, "/"))
-    return sorted(found)
+    return input_entries(lambda here, files: ["."] if TRANSFORMS in files else [])
 
 
 def _folder_path(folder: str) -> str:
     """The folder inside the input directory; refuses one that leaves it."""
-    root = os.path.realpath(folder_paths.get_input_directory())
-    path = os.path.realpath(os.path.join(root, folder))
-    if os.path.commonpath([root, path]) != root:
-        raise ValueError(f"'{folder}' leaves ComfyUI's input folder: put the views in a folder inside {root}")
-    return path
+    return input_path(folder, "the views in a folder")
 
 
 class LoadViewsNode(io.ComfyNode):

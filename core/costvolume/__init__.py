@@ -85,7 +85,7 @@ def prepare_views(images: torch.Tensor, cameras: Cameras, masks: torch.Tensor | 
             raise ValueError(f"the masks {tuple(masks.shape)} do not match the views {tuple(images.shape[:3])}")
     else:
         # every pixel clearly off the background is object: a soft mask would make a pale object half-there
-        # (the white snowman's learned IoU 0.27 soft, 0.72 hard)
+        # (tests/core/test_costvolume.py: the shaded white snowman on white)
         masks = torch.stack([(mask_from_background(img, border_share=BACKGROUND_BORDER_SHARE)[0] > 0.25).float()
                              for img in images])
     x = torch.cat([images.permute(0, 3, 1, 2), masks[:, None].to(images)], 1).float()
