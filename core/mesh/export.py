@@ -7,6 +7,7 @@ as those formats' readers expect.
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import torch
@@ -124,10 +125,14 @@ def load_mesh(path_or_bytes, fmt: str | None = None) -> Mesh:
     """Read a GLB / OBJ / PLY back into a Mesh (all geometry merged, in the file's coordinates)."""
     trimesh = require("trimesh", "Mesh files (Save Mesh)")
 
-    if isinstance(path_or_bytes, (bytes, bytearray)):
-        loaded = trimesh.load(io.BytesIO(path_or_bytes), file_type=fmt, process=False)
-    else:
-        loaded = trimesh.load(path_or_bytes, file_type=fmt, process=False)
+    try:
+        if isinstance(path_or_bytes, (bytes, bytearray)):
+            loaded = trimesh.load(io.BytesIO(path_or_bytes), file_type=fmt, process=False)
+        else:
+            loaded = trimesh.load(path_or_bytes, file_type=fmt, process=False)
+    except Exception as e:  # trimesh's own errors say what broke, not which file
+        what = os.path.basename(path_or_bytes) if isinstance(path_or_bytes, str) else f"the {fmt or 'mesh'} data"
+        raise ValueError(f"{what} could not be read as a mesh (GLB / OBJ / PLY): {e}") from e
     attr = None  # a glTF with a material keeps COLOR_0 as a vertex attribute (ComfyUI's SaveGLB writes both)
     if isinstance(loaded, trimesh.Scene):
         parts = list(loaded.geometry.values())

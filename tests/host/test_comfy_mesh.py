@@ -96,3 +96,26 @@ def test_a_mesh_unwrapped_by_comfyuis_own_node_is_painted_through_its_uvs(host):
         print(f"painted through ComfyUI's Unwrap Mesh uvs, saved by node {node}: PSNR {got:.2f} dB, "
               f"{painted.num_vertices} vertices")
         assert got >= 28.0, got
+
+
+def test_bad_mesh_files_are_refused_clearly_and_the_server_keeps_serving(host):
+    """Load Mesh File: a path leaving the input folder is a node error naming the folder; a file that is no mesh
+    fails naming the file (core's load_mesh says so for every caller); the server then still runs a graph."""
+    import os
+    status, body = host.queue({"1": {"class_type": "Distill3DLoadMeshFile", "inputs": {"file": "../secret.glb"}},
+                               "2": {"class_type": "Distill3DSaveMesh", "inputs": {
+                                   "mesh": ["1", 0], "filename_prefix": "tests/x", "format": "glb"}}})
+    assert status == 400 and "leaves ComfyUI's input folder" in str(body), body
+    bad = os.path.join(host.base, "input", "distill3d_test_not_a_mesh.glb")
+    with open(bad, "wb") as f:
+        f.write(b"this is not a glb")
+    entry = host.run({"1": {"class_type": "Distill3DLoadMeshFile", "inputs": {"file": os.path.basename(bad)}},
+                      "2": {"class_type": "Distill3DSaveMesh", "inputs": {
+                          "mesh": ["1", 0], "filename_prefix": "tests/x", "format": "glb"}}})
+    assert entry["status"]["status_str"] == "error"
+    assert "distill3d_test_not_a_mesh.glb could not be read as a mesh" in str(entry["status"]["messages"])
+    entry = host.run({"1": {"class_type": "Distill3DWorldObject", "inputs": {"object": OBJECT, "prompt": ""}},
+                      "2": {"class_type": "Distill3DWorldTrueMesh", "inputs": {"object": ["1", 0], "resolution": 32}},
+                      "3": {"class_type": "Distill3DSaveMesh", "inputs": {
+                          "mesh": ["2", 0], "filename_prefix": "tests/after_bad_mesh", "format": "glb"}}})
+    assert entry["status"]["status_str"] == "success", entry["status"]
