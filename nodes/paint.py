@@ -144,7 +144,7 @@ class PaintTexture(io.ComfyNode):
                         "band). Cancel stops it between views.",
             inputs=[
                 D3Mesh.Input("mesh", tooltip="Any mesh: its uvs are kept (xatlas unwraps one without); a texture it "
-                                             "has is the starting paint. Moved into the unit cube to paint, "
+                                             "has is kept wherever no view paints. Moved into the unit cube to paint, "
                                              "returned in its own coordinates."),
                 D3Painter.Input("painter"),
                 D3Cameras.Input("cameras", tooltip="The views in painting order (Paint View Sequence: front, back, "

@@ -41,9 +41,9 @@ def test_model(host, folder: str, name: str, write) -> str:
     return name
 
 
-def _random_checkpoint(host, script: str, name: str, small: bool) -> str:
+def _random_checkpoint(host, script: str, name: str, small: bool, folder: str = "checkpoints") -> str:
     """A random checkpoint written once per machine by tests/host/<script> (ComfyUI's own classes, every weight
-    initialized) into the host's checkpoints folder; returns its name for the loader nodes."""
+    initialized) into the host's models/<folder>; returns its name for the loader nodes."""
     import subprocess
     import sys
 
@@ -51,7 +51,7 @@ def _random_checkpoint(host, script: str, name: str, small: bool) -> str:
         subprocess.run([host.python, os.path.join(ROOT, "tests", "host", script), "--comfyui", host.comfyui,
                         "--out", path, *(["--small"] if small else [])], check=True, stdout=sys.stdout,
                        cwd=os.path.join(ROOT, "tests", "host"), timeout=900)
-    return test_model(host, "checkpoints", name, write)
+    return test_model(host, folder, name, write)
 
 
 def random_sd15(host, full: bool = False) -> str:
@@ -60,6 +60,13 @@ def random_sd15(host, full: bool = False) -> str:
     detects as SD 1.5, with the full-size text encoder and VAE (what most host tests need, 30x faster)."""
     name = f"distill3d_test_{'random' if full else 'small'}_sd15.safetensors"
     return _random_checkpoint(host, "make_random_sd15.py", name, not full)
+
+
+def random_controlnet(host) -> str:
+    """A random SD 1.5 ControlNet in the original single-file layout (control_model.*), random zero convolutions,
+    in the layout of random_sd15()'s one-level U-Net: for ComfyUI's ControlNetLoader and Apply ControlNet."""
+    return _random_checkpoint(host, "make_random_controlnet.py", "distill3d_test_small_controlnet.safetensors",
+                              True, "controlnet")
 
 
 def random_zero123(host, full: bool = False) -> str:

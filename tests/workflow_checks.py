@@ -12,7 +12,7 @@ from core.mesh.export import load_mesh
 from core.metrics import mesh_iou
 from core.world import get_object, occupancy
 
-from hostutil import find_node, input_picture, random_sd15, random_zero123, tiny_mvdream
+from hostutil import find_node, input_picture, random_controlnet, random_sd15, random_zero123, tiny_mvdream
 
 def _check_world_views(host, api, entry, files):
     from PIL import Image
@@ -340,49 +340,70 @@ def _check_texture_paint_world(host, api, entry, files):
     assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(painted["filename"])
 
 
-def _input_mesh(host, name: str, obj: str = "duck") -> str:
-    """A world object's true mesh, untextured, as a GLB in the host's input folder (written once, atomically)."""
+def _input_mesh(host, name: str, obj: str = "duck", texture_size: int = 0) -> str:
+    """A world object's true mesh as a GLB in the host's input folder (written once, atomically): bare, or with
+    its albedo baked into a texture_size² texture on an xatlas layout."""
     import os
     from core.mesh import Mesh
     from core.mesh.export import encode
+    from core.mesh.texture import bake, unwrap
     from core.world import true_mesh
     path = os.path.join(host.base, "input", name)
     if not os.path.exists(path):
-        m = true_mesh(get_object(obj), 64)
+        o = get_object(obj)
+        m = true_mesh(o, 64)
+        m = Mesh(m.vertices, m.faces)
+        if texture_size:
+            m = unwrap(m)
+            m = bake(Mesh(m.vertices, m.faces, None, m.uv, torch.zeros(1, 1, 3)), color_fn=lambda p: o.shape(p)[1],
+                     size=texture_size)
         tmp = f"{path}.{os.getpid()}.partial"
         with open(tmp, "wb") as f:
-            f.write(encode(Mesh(m.vertices, m.faces), "glb"))
+            f.write(encode(m, "glb"))
         os.replace(tmp, path)
     return name
 
 
 def _cpu_sized_texture_paint_sd(host, api):
-    """The GPU graph on the random SD 1.5, the duck's bare mesh as the input file: 3 views of 64² (8² latents),
-    2 sampler steps, a 128² texture. No ControlNet file can be made here in its real layout cheaply, so the
-    painter takes the prompt's conditioning directly (the per-view hint slicing is tested in tests/host)."""
+    """The GPU graph on the random SD 1.5 and a random ControlNet in its real layout (one depth hint per view), the
+    duck's mesh with its albedo texture as the input file: 3 views of 64² (8² latents), 2 sampler steps, a 128²
+    texture (the input's size, so that kept texels can be compared one to one)."""
     api[find_node(api, "CheckpointLoaderSimple")]["inputs"]["ckpt_name"] = random_sd15(host)
-    api[find_node(api, "Distill3DLoadMeshFile")]["inputs"]["file"] = _input_mesh(host, "distill3d_test_duck.glb")
+    api[find_node(api, "ControlNetLoader")]["inputs"]["control_net_name"] = random_controlnet(host)
+    api[find_node(api, "Distill3DLoadMeshFile")]["inputs"]["file"] = _input_mesh(
+        host, "distill3d_test_duck_textured.glb", texture_size=128)
     api[find_node(api, "Distill3DPaintViewSequence")]["inputs"]["views"] = 3
     api[find_node(api, "Distill3DPaintGuides")]["inputs"]["resolution"] = 64
-    api[find_node(api, "Distill3DCheckpointPainter")]["inputs"].update(
-        steps=2, positive=[find_node(api, "CLIPTextEncode"), 0],
-        negative=[[k for k, v in api.items() if v["class_type"] == "CLIPTextEncode"][1], 0])
-    for k in [k for k, v in api.items() if v["class_type"] in ("ControlNetLoader", "ControlNetApplyAdvanced")]:
-        del api[k]
+    api[find_node(api, "Distill3DCheckpointPainter")]["inputs"]["steps"] = 2
     api[find_node(api, "Distill3DPaintTexture")]["inputs"].update(texture_size=128, resolution=64)
 
 
 def _check_texture_paint_sd(host, api, entry, files):
-    """Views painted through ComfyUI's sampler (the random model's paint is far from the grey start inside the
-    need masks), folded into a textured GLB that Preview3D gets."""
+    """Views painted through ComfyUI's sampler with per-view ControlNet hints, folded into a textured GLB that
+    Preview3D gets: the random model's paint is far from the input texture where the views saw the mesh, and every
+    texel no view saw keeps the input's colour exactly (up to 8-bit rounding)."""
+    from core.mesh.texture import sample_texture
+    from core.texture import texel_visibility, view_sequence
     glbs = [f for f in files if f["filename"].endswith(".glb")]
     assert len(glbs) == 1
     mesh = load_mesh(host.view(glbs[0]), "glb")
     assert mesh.textured and mesh.texture.shape[:2] == (128, 128)
-    assert float((mesh.texture - 0.5).abs().mean()) > 0.02  # painted, not the grey it started from
     log = entry["outputs"][find_node(api, "Distill3DPaintTexture")]["text"][0]
     assert log.startswith("painted 3 views"), log
     assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(glbs[0]["filename"])
+    import os
+    start = load_mesh(os.path.join(host.base, "input", api[find_node(api, "Distill3DLoadMeshFile")]["inputs"]["file"]))
+    seq = api[find_node(api, "Distill3DPaintViewSequence")]["inputs"]
+    surface, seen, _ = texel_visibility(start, view_sequence(seq["elevation"], seq["distance"], seq["fov"],
+                                                             seq["views"]), 128, 64)
+    before = sample_texture(start.texture, surface.uv())
+    after = sample_texture(mesh.texture, surface.uv())
+    change = (after - before).abs().amax(-1)
+    unseen = ~seen.any(0)
+    print(f"TEXTURE_PAINT_SD: {int(unseen.sum())} of {unseen.numel()} texels unseen, their largest change "
+          f"{float(change[unseen].max()):.4f}; seen texels' mean change {float(change[~unseen].mean()):.3f}")
+    assert unseen.float().mean() > 0.05 and float(change[unseen].max()) <= 1.5 / 255
+    assert float(change[~unseen].mean()) > 0.05  # painted, not the texture it started from
 
 
 CPU_SIZED = {"dreamfusion_sd": _cpu_sized_dreamfusion_sd, "mvdream_sd21": _cpu_sized_mvdream_sd21,

@@ -175,6 +175,24 @@ def _texels_in_view(surface: TexelSurface, camera: Cameras, maps: _ViewMaps, res
     return uvp, inb & front & (cos > 0.05), cos.clamp(0, 1)
 
 
+def texel_visibility(mesh: Mesh, cameras: Cameras, size: int, resolution: int, normalize: bool = True):
+    """Which texels of `mesh`'s uv layout (size x size) each camera sees, as paint_mesh decides it: the texel
+    surface, visible [N,T] and view-angle cosines [N,T] (the mesh moved into the unit cube unless normalize=False;
+    a mesh without uvs must be unwrapped first)."""
+    if mesh.uv is None:
+        raise ValueError("texel_visibility needs a mesh with uvs (core.mesh.texture.unwrap)")
+    centre, scale = placement(mesh) if normalize else (torch.zeros(3), 1.0)
+    m = Mesh((mesh.vertices - centre) * scale, mesh.faces, None, mesh.uv,
+             mesh.texture if mesh.textured else torch.zeros(1, 1, 3))
+    surface = texel_surface(m, size)
+    seen, cosines = [], []
+    for i in range(len(cameras)):
+        _, visible, cos = _texels_in_view(surface, cameras[i], _view_maps(m, cameras[i], resolution), resolution)
+        seen.append(visible)
+        cosines.append(cos)
+    return surface, torch.stack(seen), torch.stack(cosines)
+
+
 def _sample(image: torch.Tensor, uvp: torch.Tensor, res: int) -> torch.Tensor:
     """Bilinear samples [T,C] of an [H,W,C] image at pixel positions [T,2]."""
     g = (uvp / res * 2 - 1).reshape(1, -1, 1, 2)
@@ -312,10 +330,11 @@ def paint_mesh(mesh: Mesh, painter, cameras: Cameras | None = None, size: int = 
     tex[surface.index] = colour
     painted_texels = torch.zeros(size * size, dtype=torch.bool)
     painted_texels[surface.index[weight > 0]] = True
-    # texels no view saw (a cavity's floor, a part hidden behind another) take their painted neighbours' colours
-    grown = dilate(tex.reshape(size, size, 3), painted_texels.reshape(size, size), max(4, size // 32))
-    unseen = filled & ~painted_texels
-    tex = torch.where(unseen.reshape(size, size, 1), grown, tex.reshape(size, size, 3))
+    tex = tex.reshape(size, size, 3)
+    if not mesh.textured:  # texels no view saw (a cavity's floor, a part hidden behind another) take their painted
+        # neighbours' colours rather than the grey start; a texture the mesh came with is kept there as it was
+        grown = dilate(tex, painted_texels.reshape(size, size), max(4, size // 32))
+        tex = torch.where((filled & ~painted_texels).reshape(size, size, 1), grown, tex)
     figures = {"views": n, "texels": t, "painted_share": float((weight > 0).float().mean())}
     if blend == "adaptive" and optimize_steps > 0:
         tex, figures["optimize_loss_start"], figures["optimize_loss"] = _optimize_texture(tex, filled, targets,

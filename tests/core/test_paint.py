@@ -61,7 +61,7 @@ def test_adaptive_blend_halves_the_seams_of_a_plain_projection(duck):
 
 def test_texels_outside_every_need_mask_keep_their_colour(duck):
     """A textured mesh painted from two views: only what those views needed changes, every other texel keeps
-    the colour it had."""
+    the colour it had (the host test does the same through ComfyUI's sampler)."""
     obj, mesh, _ = duck
     start = torch.rand(SIZE, SIZE, 3, generator=torch.Generator().manual_seed(0))
     textured = Mesh(mesh.vertices, mesh.faces, None, mesh.uv, start)
@@ -70,17 +70,9 @@ def test_texels_outside_every_need_mask_keep_their_colour(duck):
     changed = (res.mesh.texture.reshape(-1, 3)[s.index] - start.reshape(-1, 3)[s.index]).abs().amax(-1) > 1e-5
     untouched = res.owner < 0
     assert untouched.any() and changed[~untouched].float().mean() > 0.9
-    # the unseen texels are filled from their painted neighbours (a cavity's floor), the others keep theirs
-    far = untouched & ~_near_painted(res)
-    assert far.any() and not changed[far].any()
-
-
-def _near_painted(res):
-    from torch.nn.functional import max_pool2d
-    size = res.surface.size
-    painted = torch.zeros(size * size).index_put((res.surface.index,), (res.owner >= 0).float())
-    grown = max_pool2d(painted.reshape(1, 1, size, size), 2 * max(4, size // 32) + 3, 1, max(4, size // 32) + 1)
-    return grown.reshape(-1)[res.surface.index] > 0
+    # a texture the mesh came with is kept wherever no view painted (only a bare mesh's unseen texels are filled
+    # from their painted neighbours)
+    assert not changed[untouched].any()
 
 
 def test_bad_meshes_sizes_and_painters_are_refused(duck):
