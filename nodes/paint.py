@@ -201,24 +201,46 @@ class PaintViewSequence(io.ComfyNode):
             node_id="Distill3DPaintViewSequence",
             display_name="Paint View Sequence",
             category=f"{CATEGORY}/texture paint",
-            description="The painting order: front, back, right, left, the four diagonals (on a ring at the "
-                        "elevation), then top and bottom — each next view covering most of what the earlier "
-                        "ones could not.",
+            description="The painting order. fixed: front, back, right, left, the four diagonals (on a ring at the "
+                        "elevation), then top and bottom. coverage: chosen for the connected mesh — the front "
+                        "first, then each next view the one that newly covers or improves the most texels (it "
+                        "finds the inside of a cup, the underside of a cap), at elevations -60 .. 75.",
             inputs=[
-                io.Int.Input("views", default=10, min=1, max=10, tooltip="How many of the sequence to paint."),
+                io.Combo.Input("order", options=["fixed", "coverage"], default="fixed",
+                               tooltip="fixed: the same ring for every mesh. coverage: views chosen for the mesh "
+                                       "(connect it); on the world's mug, mushroom and lamp it paints the texels "
+                                       "the ring never sees."),
+                io.Int.Input("views", default=10, min=1, max=24,
+                             tooltip="How many views to paint (the fixed order has 10)."),
                 io.Float.Input("elevation", default=15.0, min=-30.0, max=60.0, step=1.0,
-                               tooltip="Elevation of the ring (degrees)."),
+                               tooltip="Elevation of the ring, or of the first (front) view in coverage order "
+                                       "(degrees)."),
                 io.Float.Input("distance", default=1.8, min=1.0, max=5.0, step=0.05,
                                tooltip="Camera distance from the centre of the unit cube the mesh is moved into."),
                 io.Float.Input("fov", default=40.0, min=10.0, max=90.0, step=1.0),
+                D3Mesh.Input("mesh", optional=True, tooltip="The mesh to be painted (coverage order)."),
             ],
             outputs=[D3Cameras.Output(display_name="cameras")],
         )
 
     @classmethod
-    def execute(cls, views, elevation, distance, fov) -> io.NodeOutput:
-        from ..core.texture import view_sequence
-        return io.NodeOutput(view_sequence(elevation, distance, fov, views))
+    def validate_inputs(cls, order, views, **kw):
+        if order == "fixed" and views is not None and views > 10:
+            return f"the fixed order has 10 views, got views={views}: choose order 'coverage' for more"
+        return True
+
+    @classmethod
+    def execute(cls, order, views, elevation, distance, fov, mesh=None) -> io.NodeOutput:
+        from ..core.texture import coverage_sequence, view_sequence
+        if order == "fixed":
+            return io.NodeOutput(view_sequence(elevation, distance, fov, views))
+        if mesh is None:
+            raise ValueError("Paint View Sequence: order 'coverage' chooses the views for a mesh; connect the mesh "
+                             "to be painted (or choose order 'fixed')")
+        cams = coverage_sequence(mesh, views, distance, fov, first_elevation=elevation)
+        log.info("Distill3D Paint View Sequence: %d views chosen by coverage (elevation, azimuth): %s", len(cams),
+                 ", ".join(f"({float(e):.0f}, {float(a):.0f})" for e, a in zip(cams.elevation, cams.azimuth)))
+        return io.NodeOutput(cams)
 
 
 class PaintGuides(io.ComfyNode):

@@ -451,15 +451,17 @@ SPECS["geodream_world"] = (
 
 SPECS["texture_paint_world"] = (
     "Progressive texture painting (DiffusionGAN3D's texture stage) on a CPU, offline: the duck's true, untextured "
-    "mesh painted view by view by the World Painter (the world's true render at each camera) — front, back, "
-    "sides, diagonals, top, bottom, each only where it still needs paint, folded into one UV texture by the "
+    "mesh painted view by view by the World Painter (the world's true render at each camera) — the front "
+    "first, then each view chosen for the mesh by how many texels it newly covers or improves, each painted only "
+    "where it still needs paint, folded into one UV texture by the "
     "adaptive blend -> textured GLB (Preview3D) beside the true mesh; the painted views and their need masks "
     "are previewed. With your own checkpoint as the painter: texture_paint_sd.",
     [
         ("obj", "Distill3DWorldObject", {"object": "duck", "prompt": ""}),
         ("mesh", "Distill3DWorldTrueMesh", {"object": ("obj", 0), "resolution": 96}),
         ("painter", "Distill3DWorldPainter", {"object": ("obj", 0), "brightness_jitter": 0.0, "seed": 0}),
-        ("cams", "Distill3DPaintViewSequence", {"views": 10, "elevation": 15.0}),
+        ("cams", "Distill3DPaintViewSequence", {"order": "coverage", "views": 10, "elevation": 15.0,
+                                                "mesh": ("mesh", 0)}),
         ("paint", "Distill3DPaintTexture", {"mesh": ("mesh", 0), "painter": ("painter", 0), "cameras": ("cams", 0),
                                             "texture_size": 512, "resolution": 256}),
         ("need_image", "MaskToImage", {"mask": ("paint", 2)}),
@@ -477,7 +479,7 @@ SPECS["texture_paint_world"] = (
 SPECS["texture_paint_sd"] = (
     "Paint any mesh with your own Stable Diffusion 1.5 checkpoint (GPU-sized): a mesh file from the input folder "
     "(GLB / OBJ / PLY, e.g. one a Hunyuan3D or TRELLIS graph saved; or From ComfyUI MESH) -> Paint View Sequence "
-    "-> Paint Guides' depth per view -> ComfyUI's Apply ControlNet (a depth ControlNet) on the prompt -> Checkpoint "
+    "(views chosen for the mesh) -> Paint Guides' depth per view -> ComfyUI's Apply ControlNet (a depth ControlNet) on the prompt -> Checkpoint "
     "Painter (ComfyUI's sampler with each view's need mask as the noise mask) -> Paint Texture (adaptive blend) "
     "-> textured GLB in Preview3D. Put your mesh in input/ as distill3d_mesh.glb (or pick another), "
     "v1-5-pruned-emaonly.safetensors in models/checkpoints and control_v11f1p_sd15_depth.pth in models/controlnet.",
@@ -487,7 +489,8 @@ SPECS["texture_paint_sd"] = (
         ("pos", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "a yellow rubber duck toy, orange beak, studio "
                                                                  "lighting, plain white background"}),
         ("neg", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "shadows, text, blurry, low quality"}),
-        ("cams", "Distill3DPaintViewSequence", {"views": 10, "elevation": 15.0}),
+        ("cams", "Distill3DPaintViewSequence", {"order": "coverage", "views": 10, "elevation": 15.0,
+                                                "mesh": ("mesh", 0)}),
         ("guides", "Distill3DPaintGuides", {"mesh": ("mesh", 0), "cameras": ("cams", 0), "resolution": 512}),
         ("cnet", "ControlNetLoader", {"control_net_name": "control_v11f1p_sd15_depth.pth"}),
         ("apply", "ControlNetApplyAdvanced", {"positive": ("pos", 0), "negative": ("neg", 0),

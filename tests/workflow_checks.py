@@ -383,7 +383,7 @@ def _check_texture_paint_sd(host, api, entry, files):
     Preview3D gets: the random model's paint is far from the input texture where the views saw the mesh, and every
     texel no view saw keeps the input's colour exactly (up to 8-bit rounding)."""
     from core.mesh.texture import sample_texture
-    from core.texture import texel_visibility, view_sequence
+    from core.texture import coverage_sequence, texel_visibility
     glbs = [f for f in files if f["filename"].endswith(".glb")]
     assert len(glbs) == 1
     mesh = load_mesh(host.view(glbs[0]), "glb")
@@ -394,8 +394,9 @@ def _check_texture_paint_sd(host, api, entry, files):
     import os
     start = load_mesh(os.path.join(host.base, "input", api[find_node(api, "Distill3DLoadMeshFile")]["inputs"]["file"]))
     seq = api[find_node(api, "Distill3DPaintViewSequence")]["inputs"]
-    surface, seen, _ = texel_visibility(start, view_sequence(seq["elevation"], seq["distance"], seq["fov"],
-                                                             seq["views"]), 128, 64)
+    assert seq["order"] == "coverage"
+    cams = coverage_sequence(start, seq["views"], seq["distance"], seq["fov"], first_elevation=seq["elevation"])
+    surface, seen, _ = texel_visibility(start, cams, 128, 64)
     before = sample_texture(start.texture, surface.uv())
     after = sample_texture(mesh.texture, surface.uv())
     change = (after - before).abs().amax(-1)

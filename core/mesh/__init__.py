@@ -55,6 +55,12 @@ class Mesh:
         return self.uv is not None
 
     @property
+    def has_texture_image(self) -> bool:
+        """A texture of more than one texel: paint, not the single-texel placeholder of a bare uv layout (an
+        unwrap's, or a glTF's uvs without an image)."""
+        return self.uv is not None and self.texture.shape[0] * self.texture.shape[1] > 1
+
+    @property
     def num_vertices(self) -> int:
         return self.vertices.shape[0]
 

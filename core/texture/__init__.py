@@ -4,9 +4,9 @@ then the texture optimized against every painted view.
 
     painted = paint_mesh(mesh, WorldPainter(obj), size=512)      # core.texture.paint / core.texture.painters
 """
-from .paint import (PaintRequest, PaintResult, adaptive_blend_weights, paint_mesh, placement, seam_error,
+from .paint import (PaintRequest, PaintResult, adaptive_blend_weights, coverage_sequence, paint_mesh, placement, seam_error,
                     texel_surface, texel_visibility, view_guides, view_sequence)
 from .painters import WorldPainter
 
-__all__ = ["PaintRequest", "PaintResult", "WorldPainter", "adaptive_blend_weights", "paint_mesh", "placement", "seam_error",
+__all__ = ["PaintRequest", "PaintResult", "WorldPainter", "adaptive_blend_weights", "coverage_sequence", "paint_mesh", "placement", "seam_error",
            "texel_surface", "texel_visibility", "view_guides", "view_sequence"]

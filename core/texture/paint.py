@@ -72,6 +72,40 @@ def view_sequence(elevation: float = 15.0, distance: float = 1.8, fov: float = 4
                                   torch.full((n,), fov))
 
 
+def coverage_sequence(mesh: Mesh, views: int = 10, distance: float = 1.8, fov: float = 40.0, size: int = 256,
+                      resolution: int = 128, first_elevation: float = 15.0) -> Cameras:
+    """The painting order chosen for this mesh: the front first (at first_elevation), then, one by one, the
+    candidate view (every 30 degrees of azimuth at elevations -60 .. 75) that would newly cover or improve the most
+    texels by the painter's own rules (never painted; or painted only at a grazing angle and seen head-on from
+    there) — so cavities, undersides and the inside of a shade get a view the fixed ring lacks."""
+    from ..mesh.texture import unwrap
+    if views < 1:
+        raise ValueError(f"views must be at least 1, got {views}")
+    check_mesh(mesh)
+    els = [first_elevation] + [e for e in (-60.0, -30.0, 0.0, 15.0, 30.0, 50.0, 75.0) for _ in range(12)]
+    azs = [0.0] + [30.0 * k for _ in range(7) for k in range(12)]
+    n = len(els)
+    candidates = Cameras.from_spherical(torch.tensor(els), torch.tensor(azs), torch.full((n,), distance),
+                                        torch.full((n,), fov))
+    _, seen, cos = texel_visibility(mesh if mesh.uv is not None else unwrap(mesh), candidates, size, resolution)
+    cos = cos * seen
+    best = torch.zeros(seen.shape[1])
+    chosen = []
+    for _ in range(min(views, n)):
+        gain = ((seen & (best <= 0)) | (seen & (best < GRAZING) & (cos > best + IMPROVE))).sum(-1).float()
+        if chosen:
+            gain[chosen] = -1
+            pick = int(gain.argmax())
+            if gain[pick] <= 0:  # nothing left that any candidate would paint or improve
+                break
+        else:
+            pick = 0
+        chosen.append(pick)
+        best = torch.maximum(best, cos[pick])
+    return Cameras.from_spherical(torch.tensor([els[i] for i in chosen]), torch.tensor([azs[i] for i in chosen]),
+                                  torch.full((len(chosen),), distance), torch.full((len(chosen),), fov))
+
+
 def adaptive_blend_weights(cos: torch.Tensor, edge: torch.Tensor) -> torch.Tensor:
     """A view's weight for the texels it paints: head-on views dominate (cos^ANGLE_POWER), and across the blend
     band (`edge` 0 at the band's outer rim .. 1 where paint was needed) the new paint fades in."""
@@ -272,7 +306,7 @@ def paint_mesh(mesh: Mesh, painter, cameras: Cameras | None = None, size: int = 
     cameras = view_sequence() if cameras is None else cameras
     surface = texel_surface(m, size)
     t = surface.index.numel()
-    if mesh.textured:
+    if mesh.has_texture_image:
         colour = sample_texture(mesh.texture, surface.uv())
     else:
         colour = torch.full((t, 3), 0.5)
@@ -331,7 +365,7 @@ def paint_mesh(mesh: Mesh, painter, cameras: Cameras | None = None, size: int = 
     painted_texels = torch.zeros(size * size, dtype=torch.bool)
     painted_texels[surface.index[weight > 0]] = True
     tex = tex.reshape(size, size, 3)
-    if not mesh.textured:  # texels no view saw (a cavity's floor, a part hidden behind another) take their painted
+    if not mesh.has_texture_image:  # texels no view saw (a cavity's floor, a part hidden behind another) take their painted
         # neighbours' colours rather than the grey start; a texture the mesh came with is kept there as it was
         grown = dilate(tex, painted_texels.reshape(size, size), max(4, size // 32))
         tex = torch.where((filled & ~painted_texels).reshape(size, size, 1), grown, tex)

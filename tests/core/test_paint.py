@@ -102,3 +102,25 @@ def test_the_final_texture_optimization_lowers_its_loss(duck):
     res = paint_mesh(mesh, WorldPainter(obj, brightness_jitter=0.1, seed=1), view_sequence(views=4), size=SIZE,
                      resolution=RES, optimize_steps=20)
     assert res.figures["optimize_loss"] < res.figures["optimize_loss_start"], res.figures
+
+
+def test_views_chosen_by_coverage_paint_the_inside_of_a_mug():
+    """The fixed ring never sees the mug's inner floor and wall well; the coverage order (front first, then the
+    view that newly covers or improves the most texels) finds them: texture PSNR against the true colours, both
+    with 10 views (bench_paint: mug 21.8 -> 30.8 dB at 256² / 128²)."""
+    from core.texture import coverage_sequence
+    obj = get_object("mug")
+    tm = true_mesh(obj, 64)
+    mesh = unwrap(Mesh(tm.vertices, tm.faces))
+    truth = bake(Mesh(mesh.vertices, mesh.faces, None, mesh.uv, torch.zeros(1, 1, 3)),
+                 color_fn=lambda p: obj.shape(p)[1], size=128).texture
+    cams = coverage_sequence(mesh, 10, size=128, resolution=64)
+    assert len(cams) == 10 and abs(float(cams.azimuth[0])) < 1e-3  # the front first
+    got = {}
+    for order, c in (("fixed", view_sequence()), ("coverage", cams)):
+        res = paint_mesh(mesh, WorldPainter(obj), c, size=128, resolution=96)
+        idx = res.surface.index
+        got[order] = (psnr(res.mesh.texture.reshape(-1, 3)[idx], truth.reshape(-1, 3)[idx]),
+                      res.figures["painted_share"])
+    print("mug texture PSNR, painted share:", got)
+    assert got["coverage"][1] > 0.98 and got["coverage"][0] >= got["fixed"][0] + 3, got

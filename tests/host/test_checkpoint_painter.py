@@ -18,7 +18,7 @@ def _prompt(host, hint) -> dict:
         "3": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": random_sd15(host)}},
         "4": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["3", 1], "text": "a yellow duck"}},
         "5": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["3", 1], "text": "blurry"}},
-        "6": {"class_type": "Distill3DPaintViewSequence", "inputs": {"views": VIEWS, "elevation": 15.0,
+        "6": {"class_type": "Distill3DPaintViewSequence", "inputs": {"order": "fixed", "views": VIEWS, "elevation": 15.0,
                                                                      "distance": 1.8, "fov": 40.0}},
         "7": {"class_type": "Distill3DPaintGuides", "inputs": {"mesh": ["2", 0], "cameras": ["6", 0],
                                                                "resolution": RES}},

@@ -73,8 +73,8 @@ def test_a_mesh_unwrapped_by_comfyuis_own_node_is_painted_through_its_uvs(host):
         "5": {"class_type": "Distill3DFromComfyMesh", "inputs": {"mesh": ["4", 0]}},
         "6": {"class_type": "Distill3DWorldPainter", "inputs": {"object": ["1", 0], "brightness_jitter": 0.0,
                                                                 "seed": 0}},
-        "12": {"class_type": "Distill3DPaintViewSequence", "inputs": {"views": 10, "elevation": 15.0, "distance": 1.8,
-                                                                      "fov": 40.0}},
+        "12": {"class_type": "Distill3DPaintViewSequence", "inputs": {
+            "order": "coverage", "views": 10, "elevation": 15.0, "distance": 1.8, "fov": 40.0, "mesh": ["5", 0]}},
         "7": {"class_type": "Distill3DPaintTexture", "inputs": {
             "mesh": ["5", 0], "painter": ["6", 0], "cameras": ["12", 0], "texture_size": 256, "resolution": 128,
             "blend": "adaptive", "blend_band": 0.04, "optimize_steps": 0}},

@@ -46,7 +46,7 @@ EXPECTED_NODES = {
     "Distill3DWorldPainter": ["object", "brightness_jitter", "seed"],
     "Distill3DPaintTexture": ["mesh", "painter", "cameras", "texture_size", "resolution", "blend",
                               "blend_band", "optimize_steps"],
-    "Distill3DPaintViewSequence": ["views", "elevation", "distance", "fov"],
+    "Distill3DPaintViewSequence": ["order", "views", "elevation", "distance", "fov"],  # + optional mesh
     "Distill3DPaintGuides": ["mesh", "cameras", "resolution"],
     "Distill3DCheckpointPainter": ["model", "vae", "positive", "negative", "seed", "steps", "cfg", "sampler_name",
                                    "scheduler", "denoise"],
