@@ -3,11 +3,16 @@
 Colors: the pack's colors are display (sRGB) values. glTF defines COLOR_0 as linear, so GLB vertex colors are
 converted to linear on export (viewers then show the colors the renders show); OBJ and PLY keep sRGB values,
 as those formats' readers expect.
+
+Textures in a GLB are embedded as data: URIs, not as binary-chunk images (see inline_glb_images).
 """
 from __future__ import annotations
 
+import base64
 import io
+import json
 import os
+import struct
 
 import numpy as np
 import torch
@@ -92,7 +97,65 @@ def encode(mesh: Mesh, fmt: str) -> bytes:
     if fmt == "obj":
         return tm.export(file_type="obj", include_color=mesh.vertex_colors is not None,
                          include_normals=True).encode()
-    return tm.export(file_type=fmt)
+    data = tm.export(file_type=fmt)
+    return inline_glb_images(data) if fmt == "glb" else data
+
+
+_GLB_JSON, _GLB_BIN = 0x4E4F534A, 0x004E4942
+
+
+def inline_glb_images(glb: bytes) -> bytes:
+    """The same GLB with its images moved out of the binary chunk into data: URIs (both are valid glTF 2.0).
+
+    Why: ComfyUI started with --disable-api-nodes (offline use) serves its page under a Content-Security-Policy
+    whose connect-src allows 'self' and data: but not blob:; three.js's GLTFLoader, which Preview3D uses, fetches a
+    binary-chunk image through a blob: URL, so the texture is refused and the model shows untextured. A data: URI
+    loads (checked in tests/browser on ComfyUI 0.33.0's frontend)."""
+    magic, _, length = struct.unpack_from("<4sII", glb, 0)
+    if magic != b"glTF":
+        raise ValueError("not a GLB: the file does not start with 'glTF'")
+    chunks, off = {}, 12
+    while off < length:
+        size, kind = struct.unpack_from("<II", glb, off)
+        chunks[kind] = glb[off + 8: off + 8 + size]
+        off += 8 + size
+    tree = json.loads(chunks[_GLB_JSON])
+    binary = chunks.get(_GLB_BIN, b"")
+    views = tree.get("bufferViews", [])
+
+    def view_bytes(v):
+        start = v.get("byteOffset", 0)
+        return binary[start: start + v["byteLength"]]
+    moved = set()
+    for image in tree.get("images", []):
+        if "bufferView" in image:
+            i = image.pop("bufferView")
+            moved.add(i)
+            mime = image.pop("mimeType", "image/png")
+            image["uri"] = f"data:{mime};base64," + base64.b64encode(view_bytes(views[i])).decode("ascii")
+    if not moved:
+        return glb
+    packed, kept, new_index = bytearray(), [], {}
+    for i, v in enumerate(views):  # the binary chunk without the moved images, its views re-indexed
+        if i in moved:
+            continue
+        packed += b"\0" * (-len(packed) % 4)
+        new_index[i] = len(kept)
+        kept.append(dict(v, byteOffset=len(packed)))
+        packed += view_bytes(v)
+    packed += b"\0" * (-len(packed) % 4)
+    tree["bufferViews"] = kept
+    for accessor in tree.get("accessors", []):
+        sparse = accessor.get("sparse", {})
+        for ref in (accessor, sparse.get("indices", {}), sparse.get("values", {})):
+            if "bufferView" in ref:
+                ref["bufferView"] = new_index[ref["bufferView"]]
+    tree["buffers"] = [{"byteLength": len(packed)}]
+    text = json.dumps(tree, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 4)
+    return b"".join([struct.pack("<4sII", b"glTF", 2, 12 + 8 + len(text) + 8 + len(packed)),
+                     struct.pack("<II", len(text), _GLB_JSON), text,
+                     struct.pack("<II", len(packed), _GLB_BIN), bytes(packed)])
 
 
 def encode_obj_set(mesh: Mesh, stem: str) -> dict[str, bytes]:
