@@ -41,11 +41,14 @@ def grid_iou(sdf_fn, obj) -> float:
     return float((pred & true).sum() / (pred | true).sum().clamp_min(1))
 
 
-def volume_iou(obj, rgb, cams, **kw) -> float:
+def volume_iou(obj, rgb, cams, dropped: list | None = None, **kw) -> float:
     """IoU of the built volume; NaN (said) where the builder refuses the views (a sampled view whose background
-    is not uniform: no mask can be read off it)."""
+    is not uniform: no mask can be read off it). dropped: gets the views the consistency check left out."""
     try:
-        return grid_iou(build_cost_volume(rgb, cams, **kw).sdf, obj)
+        vol = build_cost_volume(rgb, cams, **kw)
+        if dropped is not None:
+            dropped.extend(vol.dropped)
+        return grid_iou(vol.sdf, obj)
     except ValueError as e:
         print(f"  ({obj.name}: refused: {str(e)[:90]}...)")
         return float("nan")
@@ -53,17 +56,20 @@ def volume_iou(obj, rgb, cams, **kw) -> float:
 
 def volume_ious(obj, net, names) -> dict:
     rgb, cams = sampled_views(obj)
-    out = {m: volume_iou(obj, rgb, cams, method=m, net=net, resolution=32 if m == "learned" else 64)
+    drops = {k: [] for k in ("4 views", "wrong in 2", "8 views", "elevation 30")}
+    out = {m: volume_iou(obj, rgb, cams, method=m, net=net, resolution=32 if m == "learned" else 64,
+                         dropped=drops["4 views"] if m == "learned" else None)
            for m in ("learned", "classical")}
     other = get_object(names[(names.index(obj.name) + 1) % len(names)])
     bad = rgb.clone()
     bad[2] = sampled_views(other)[0][2]
-    out["one view wrong"] = volume_iou(obj, bad, cams, net=net)
+    out["one view wrong"] = volume_iou(obj, bad, cams, net=net, dropped=drops["wrong in 2"])
     out["wrong, kept"] = volume_iou(obj, bad, cams, net=net, drop_disagreeing=False)
     rgb8, cams8 = sampled_views(obj, views=8)
-    out["8 views"] = volume_iou(obj, rgb8, cams8, net=net)
+    out["8 views"] = volume_iou(obj, rgb8, cams8, net=net, dropped=drops["8 views"])
     rgb30, cams30 = sampled_views(obj, elevation=30.0)
-    out["elevation 30"] = volume_iou(obj, rgb30, cams30, net=net)
+    out["elevation 30"] = volume_iou(obj, rgb30, cams30, net=net, dropped=drops["elevation 30"])
+    out["dropped"] = drops
     return out
 
 
@@ -146,21 +152,27 @@ def main():
         return
     names = list(CATALOGUE)
     rows = {}
-    print(f"{'object':9s} learned classical | one view wrong (kept)  8 views  elevation 30")
+    print(f"{'object':9s} learned classical | one view wrong (kept)  8 views  elevation 30 | views dropped")
     for name in [] if args.refine_only else args.objects:
         r = volume_ious(get_object(name), net, names)
         rows[name] = r
+        drops = "; ".join(f"{k}: {v}" for k, v in r["dropped"].items() if v) or "none"
         print(f"{name:9s} {r['learned']:7.3f} {r['classical']:9.3f} | {r['one view wrong']:14.3f} "
-              f"({r['wrong, kept']:.3f}) {r['8 views']:8.3f} {r['elevation 30']:12.3f}", flush=True)
+              f"({r['wrong, kept']:.3f}) {r['8 views']:8.3f} {r['elevation 30']:12.3f} | dropped: {drops}",
+              flush=True)
     n = len(args.objects)
     mean = {}
-    for k in next(iter(rows.values())) if rows else []:
+    for k in [k for k in next(iter(rows.values())) if k != "dropped"] if rows else []:
         got = [r[k] for r in rows.values() if r[k] == r[k]]
         mean[k] = sum(got) / max(len(got), 1)
     if rows:
         print("mean      " + "  ".join(f"{k} {v:.3f}" for k, v in mean.items()) + " (over the views the builder took)")
         print(f"learned >= 0.7 on {sum(r['learned'] >= 0.7 for r in rows.values())}/{n}; one wrong view moves IoU "
-              f"by < 0.1 on {sum(abs(r['one view wrong'] - r['learned']) < 0.1 for r in rows.values())}/{n}")
+              f"by < 0.1 on {sum(abs(r['one view wrong'] - r['learned']) < 0.1 for r in rows.values())}/{n}; the "
+              f"wrong view (2) is the one dropped on {sum(r['dropped']['wrong in 2'] == [2] for r in rows.values())}"
+              f"/{n}; a view of a consistent set dropped on "
+              f"{sum(bool(r['dropped'][k]) for r in rows.values() for k in ('4 views', '8 views', 'elevation 30'))}"
+              f" of {3 * n} sets")
     if args.no_refine:
         return
     print(f"\nrefinement, {args.steps} VSD steps (the workflow's recipe): from the cost volume vs from a sphere")

@@ -59,11 +59,12 @@ def main():
     import nodes as comfy_nodes
     paint_nodes = importlib.import_module("distill3d_pack.nodes.paint")
     from core.mesh import Mesh
+    from core.mesh.texture import unwrap
     from core.texture import WorldPainter, paint_mesh, view_guides, view_sequence
     from core.world import get_object, true_mesh
     obj = get_object("duck")
     tm = true_mesh(obj, 96)
-    mesh = Mesh(tm.vertices, tm.faces)
+    mesh = unwrap(Mesh(tm.vertices, tm.faces))  # once, outside the timings (xatlas takes seconds)
     cams = view_sequence(views=args.views)
     pos = clip.encode_from_tokens_scheduled(clip.tokenize("a yellow rubber duck toy"))
     neg = clip.encode_from_tokens_scheduled(clip.tokenize("blurry"))

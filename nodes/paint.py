@@ -324,9 +324,15 @@ class _ComfyPainter:
         image = request.image[None].float()
         mask = (request.need > 0).float()[None]
         z = self.vae.encode(image[..., :3])
-        masked = image.clone()
-        masked[mask[..., None].expand_as(masked) > 0.5] = 0.5
-        concat = self.vae.encode(masked[..., :3])
+        concat = None
+        keys = getattr(getattr(self.model, "model", None), "concat_keys", ())
+        if keys:  # an inpainting model: it also takes the render with the need region greyed out (one more VAE
+            # encode, skipped for other models)
+            if request.index == 0:
+                log.info("Distill3D Checkpoint Painter: an inpainting model (concat inputs %s)", ", ".join(keys))
+            masked = image.clone()
+            masked[mask[..., None].expand_as(masked) > 0.5] = 0.5
+            concat = self.vae.encode(masked[..., :3])
         conds = [_for_view(c, request.index, request.total, concat, mask) for c in (self.positive, self.negative)]
         (out,) = comfy_nodes.common_ksampler(self.model, self.seed + request.index, self.steps, self.cfg,
                                              self.sampler_name, self.scheduler, conds[0], conds[1],
@@ -341,14 +347,15 @@ class _ComfyPainter:
 
 def _for_view(conditioning, index: int, total: int, concat_latent, mask):
     """The conditioning for view `index`: ControlNet hints that hold one image per view cut to this view's, and
-    the masked render as an inpainting model's concat input (ignored by other models)."""
+    (for an inpainting model) the masked render as its concat input."""
     out = []
     for emb, extra in conditioning:
         extra = extra.copy()
         if extra.get("control") is not None:
             extra["control"] = _control_for_view(extra["control"], index, total)
-        extra["concat_latent_image"] = concat_latent
-        extra["concat_mask"] = mask
+        if concat_latent is not None:
+            extra["concat_latent_image"] = concat_latent
+            extra["concat_mask"] = mask
         out.append([emb, extra])
     return out
 

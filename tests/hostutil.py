@@ -41,7 +41,8 @@ def test_model(host, folder: str, name: str, write) -> str:
     return name
 
 
-def _random_checkpoint(host, script: str, name: str, small: bool, folder: str = "checkpoints") -> str:
+def _random_checkpoint(host, script: str, name: str, small: bool, folder: str = "checkpoints",
+                       extra: tuple = ()) -> str:
     """A random checkpoint written once per machine by tests/host/<script> (ComfyUI's own classes, every weight
     initialized) into the host's models/<folder>; returns its name for the loader nodes."""
     import subprocess
@@ -49,7 +50,7 @@ def _random_checkpoint(host, script: str, name: str, small: bool, folder: str = 
 
     def write(path):
         subprocess.run([host.python, os.path.join(ROOT, "tests", "host", script), "--comfyui", host.comfyui,
-                        "--out", path, *(["--small"] if small else [])], check=True, stdout=sys.stdout,
+                        "--out", path, *(["--small"] if small else []), *extra], check=True, stdout=sys.stdout,
                        cwd=os.path.join(ROOT, "tests", "host"), timeout=900)
     return test_model(host, folder, name, write)
 
@@ -60,6 +61,12 @@ def random_sd15(host, full: bool = False) -> str:
     detects as SD 1.5, with the full-size text encoder and VAE (what most host tests need, 30x faster)."""
     name = f"distill3d_test_{'random' if full else 'small'}_sd15.safetensors"
     return _random_checkpoint(host, "make_random_sd15.py", name, not full)
+
+
+def random_sd15_inpainting(host) -> str:
+    """random_sd15()'s one-level U-Net with SD 1.5 inpainting's 9 input channels (ComfyUI detects it as one)."""
+    return _random_checkpoint(host, "make_random_sd15.py", "distill3d_test_small_sd15_inpainting.safetensors", True,
+                              extra=("--inpaint",))
 
 
 def random_controlnet(host) -> str:

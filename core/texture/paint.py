@@ -263,7 +263,8 @@ def check_mesh(mesh: Mesh, max_faces: int = MAX_FACES) -> None:
         raise ValueError(f"the mesh has {bad} vertices with non-finite coordinates (NaN / inf): repair or re-export it")
     if mesh.num_faces > max_faces:
         raise ValueError(f"the mesh has {mesh.num_faces:,} faces, more than the painter takes ({max_faces:,}): "
-                         f"decimate it first (e.g. Blender's Decimate, or a remesh node)")
+                         f"decimate it first — in ComfyUI 0.33 and later: To ComfyUI MESH -> Decimate Mesh "
+                         f"(target_face_count {max_faces:,}) -> From ComfyUI MESH; or Blender's Decimate")
 
 
 def check_texture_size(size: int) -> None:

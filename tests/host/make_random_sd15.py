@@ -6,9 +6,12 @@ Built from ComfyUI's own classes (run with the host's python, ComfyUI's folder a
 initialized explicitly: ComfyUI's layers are created with uninitialized memory (see HOST.md).
 
     python tests/host/make_random_sd15.py --comfyui .host/ComfyUI --out model.safetensors [--dtype fp16] [--small]
+        [--inpaint]
 
 --small: the U-Net keeps SD 1.5's layout, names and detection keys but has one resolution level (tests); the text
 encoder and VAE are full size (ComfyUI builds them from fixed configs).
+--inpaint: SD 1.5 inpainting's layout (a U-Net of 9 input channels: the noisy latent, the mask, the masked image's
+latent), which ComfyUI detects as an inpainting model.
 """
 from __future__ import annotations
 
@@ -61,6 +64,7 @@ def main():
     ap.add_argument("--dtype", default="fp16", choices=["fp16", "fp32"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--small", action="store_true", help="one-level U-Net (tests); default: full size")
+    ap.add_argument("--inpaint", action="store_true", help="9 input channels, as SD 1.5 inpainting")
     a = ap.parse_args()
     import_comfy(a.comfyui)
     import torch
@@ -70,7 +74,8 @@ def main():
     import comfy.utils
 
     g = torch.Generator().manual_seed(a.seed)
-    config = comfy.supported_models.SD15(dict(SMALL_UNET if a.small else UNET, dtype=torch.float32))
+    config = comfy.supported_models.SD15(dict(SMALL_UNET if a.small else UNET, dtype=torch.float32,
+                                              **({"in_channels": 9} if a.inpaint else {})))
     model = config.get_model({}, device="cpu")
     init_(model.diffusion_model, g)
     clip = comfy.sd1_clip.SD1ClipModel(device="cpu", dtype=torch.float32)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from hostutil import random_controlnet, random_sd15
+from hostutil import random_controlnet, random_sd15, random_sd15_inpainting
 
 VIEWS, RES = 3, 64
 
@@ -61,3 +61,38 @@ def test_each_view_is_painted_with_its_own_controlnet_hint(host):
     print(f"painted views, mean change when only view 3's hint changes: {diff.round(4).tolist()}")
     assert diff[0] == 0 and diff[1] == 0, diff
     assert diff[2] > 0.01, diff
+
+
+def test_cancel_stops_the_painter_inside_a_view(host):
+    """Cancel while ComfyUI's sampler paints a view (a 5000-step view): the run stops within seconds, and the
+    server then paints again."""
+    import time
+    prompt = _prompt(host, ["7", 0])
+    prompt["10"]["inputs"]["steps"] = 5000
+    status, body = host.queue(prompt)
+    assert status == 200, body
+    time.sleep(10)  # into the first view's sampling
+    t0 = time.time()
+    host.post("/interrupt", {})
+    entry = host.wait(body["prompt_id"], timeout=60)
+    stopped = time.time() - t0
+    print(f"painter cancelled in {stopped:.1f} s")
+    assert stopped < 15 and entry["status"]["status_str"] == "error"
+    assert "interrupt" in str(entry["status"]["messages"]).lower()
+    prompt["10"]["inputs"]["steps"] = 2
+    assert host.run(prompt)["status"]["status_str"] == "success"
+
+
+def test_an_inpainting_checkpoint_is_given_the_masked_render(host):
+    """SD 1.5 inpainting's layout (9 input channels): the painter hands it the need mask and the masked render's
+    latent as its concat inputs (a model without them fails in ComfyUI's concat); the views come back painted."""
+    prompt = _prompt(host, ["7", 0])
+    prompt["3"]["inputs"]["ckpt_name"] = random_sd15_inpainting(host)
+    prompt["10"]["inputs"].update(positive=["4", 0], negative=["5", 0])
+    for k in ("8", "9", "20", "21", "22"):
+        del prompt[k]
+    views = _painted_views(host, prompt)
+    log = host.log_tail(200)
+    assert "an inpainting model" in log, log[-2000:]
+    first = views[0][(views[0] < 1.0).any(-1)]  # the object's pixels in the first view (the background is white)
+    assert len(first) > 500 and float(first.std(0).mean()) > 0.05  # painted, not the flat grey it started from
