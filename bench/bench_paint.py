@@ -6,6 +6,7 @@ disagree in brightness; and what painting costs.
     python bench/bench_paint.py --size 512 --resolution 256 --objects duck house
     python bench/bench_paint.py --costs-only         # seconds per view, per texture size, for the texture fit
     python bench/bench_paint.py --no-costs --objects mug lamp
+    python bench/bench_paint.py --no-costs --band 0.12     # a wider blend band
 
 The Checkpoint Painter's cost (ComfyUI's sampler, a random SD 1.5 at 512²) is bench/bench_paint_sd.py's.
 
@@ -49,7 +50,7 @@ def bare_mesh(obj, size: int, mesh_resolution: int = 96):
 FIT_STEPS = 100
 
 
-def judge(obj, size: int, resolution: int) -> dict:
+def judge(obj, size: int, resolution: int, band: float = 0.04) -> dict:
     mesh, truth = bare_mesh(obj, size)
     views = held_out_views()
     true_views = render_object(obj, views, 128, shading="albedo").rgb
@@ -59,21 +60,21 @@ def judge(obj, size: int, resolution: int) -> dict:
         idx = res.surface.index
         return psnr(res.mesh.texture.reshape(-1, 3)[idx], truth.reshape(-1, 3)[idx])
     t0 = time.perf_counter()
-    exact = paint_mesh(mesh, WorldPainter(obj), size=size, resolution=resolution)
+    exact = paint_mesh(mesh, WorldPainter(obj), size=size, resolution=resolution, band=band)
     out = {"seconds": time.perf_counter() - t0, "held-out": held_out(exact.mesh), "texture": texture_psnr(exact)}
     drift = WorldPainter(obj, brightness_jitter=0.1, seed=1)
     for blend in ("adaptive", "last"):
-        res = paint_mesh(mesh, drift, size=size, resolution=resolution, blend=blend)
+        res = paint_mesh(mesh, drift, size=size, resolution=resolution, blend=blend, band=band)
         out[f"seam {blend}"] = seam_error(res, truth)
         if blend == "adaptive":
             out["held-out, drift"] = held_out(res.mesh)
     out["ratio"] = out["seam adaptive"] / max(out["seam last"], 1e-9)
-    fit = paint_mesh(mesh, drift, size=size, resolution=resolution, optimize_steps=FIT_STEPS)
+    fit = paint_mesh(mesh, drift, size=size, resolution=resolution, band=band, optimize_steps=FIT_STEPS)
     out["held-out, drift+fit"], out["seam fit"] = held_out(fit.mesh), seam_error(fit, truth)
     t0 = time.perf_counter()
     cams = coverage_sequence(mesh, 10, size=size, resolution=resolution)
     out["choose seconds"] = time.perf_counter() - t0
-    chosen = paint_mesh(mesh, WorldPainter(obj), cams, size=size, resolution=resolution)
+    chosen = paint_mesh(mesh, WorldPainter(obj), cams, size=size, resolution=resolution, band=band)
     out["held-out, coverage"], out["texture, coverage"] = held_out(chosen.mesh), texture_psnr(chosen)
     return out
 
@@ -103,13 +104,14 @@ def main():
     ap.add_argument("--objects", nargs="*", default=list(CATALOGUE))
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--resolution", type=int, default=128)
+    ap.add_argument("--band", type=float, default=0.04, help="the blend band (Paint Texture's blend_band)")
     ap.add_argument("--costs-only", action="store_true")
     ap.add_argument("--no-costs", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if not args.costs_only:
-        print(f"texture {args.size}², views {args.resolution}²; fixed order: 10 views (front, back, sides, "
+        print(f"texture {args.size}², views {args.resolution}², blend band {args.band}; fixed order: 10 views (front, back, sides, "
               f"diagonals, top, bottom); coverage: 10 views chosen for the mesh; drift: every view up to 10% "
               f"brighter or darker; fit: {FIT_STEPS} steps of the final texture fit after the blend")
         cols = [("held-out", "held-out"), ("texture", "texture"), ("held-out, coverage", "cov held-out"),
@@ -121,7 +123,7 @@ def main():
         print("object    | " + " | ".join(h for _, h in cols))
         rows = {}
         for name in args.objects:
-            r = judge(get_object(name), args.size, args.resolution)
+            r = judge(get_object(name), args.size, args.resolution, args.band)
             rows[name] = r
             print(f"{name:9s} | " + " | ".join(fmt(k, r[k]) for k, _ in cols), flush=True)
         if rows:
