@@ -449,6 +449,21 @@ SPECS["geodream_world"] = (
     ],
 )
 
+def painted_outputs(prefix: str, texture_size: int, resolution: int) -> list:
+    """Paint Texture on ("mesh", "painter", "cams") and what a user looks at: the need masks and the painted views
+    previewed, the textured GLB saved and shown in Preview3D."""
+    return [
+        ("paint", "Distill3DPaintTexture", {"mesh": ("mesh", 0), "painter": ("painter", 0), "cameras": ("cams", 0),
+                                            "texture_size": texture_size, "resolution": resolution}),
+        ("need_image", "MaskToImage", {"mask": ("paint", 2)}),
+        ("need_preview", "PreviewImage", {"images": ("need_image", 0)}),
+        ("views_preview", "PreviewImage", {"images": ("paint", 1)}),
+        ("save", "Distill3DSaveMesh", {"mesh": ("paint", 0), "filename_prefix": f"distill3d/{prefix}",
+                                       "format": "glb"}),
+        ("preview3d", "Preview3D", {"model_file": ("save", 0)}),
+    ]
+
+
 SPECS["texture_paint_world"] = (
     "Progressive texture painting (DiffusionGAN3D's texture stage) on a CPU, offline: the duck's true, untextured "
     "mesh painted view by view by the World Painter (the world's true render at each camera) — the front "
@@ -462,14 +477,7 @@ SPECS["texture_paint_world"] = (
         ("painter", "Distill3DWorldPainter", {"object": ("obj", 0), "brightness_jitter": 0.0, "seed": 0}),
         ("cams", "Distill3DPaintViewSequence", {"order": "coverage", "views": 10, "elevation": 15.0,
                                                 "mesh": ("mesh", 0)}),
-        ("paint", "Distill3DPaintTexture", {"mesh": ("mesh", 0), "painter": ("painter", 0), "cameras": ("cams", 0),
-                                            "texture_size": 512, "resolution": 256}),
-        ("need_image", "MaskToImage", {"mask": ("paint", 2)}),
-        ("need_preview", "PreviewImage", {"images": ("need_image", 0)}),
-        ("views_preview", "PreviewImage", {"images": ("paint", 1)}),
-        ("save", "Distill3DSaveMesh", {"mesh": ("paint", 0), "filename_prefix": "distill3d/texture_paint_world",
-                                       "format": "glb"}),
-        ("preview3d", "Preview3D", {"model_file": ("save", 0)}),
+        *painted_outputs("texture_paint_world", texture_size=512, resolution=256),
         ("save_truth", "Distill3DSaveMesh", {"mesh": ("mesh", 0),
                                              "filename_prefix": "distill3d/texture_paint_world_truth",
                                              "format": "glb"}),
@@ -499,14 +507,7 @@ SPECS["texture_paint_sd"] = (
         ("painter", "Distill3DCheckpointPainter", {"model": ("ckpt", 0), "vae": ("ckpt", 2),
                                                    "positive": ("apply", 0), "negative": ("apply", 1), "seed": 0,
                                                    "steps": 25, "cfg": 7.5, "denoise": 1.0}),
-        ("paint", "Distill3DPaintTexture", {"mesh": ("mesh", 0), "painter": ("painter", 0), "cameras": ("cams", 0),
-                                            "texture_size": 1024, "resolution": 512}),
-        ("need_image", "MaskToImage", {"mask": ("paint", 2)}),
-        ("need_preview", "PreviewImage", {"images": ("need_image", 0)}),
-        ("views_preview", "PreviewImage", {"images": ("paint", 1)}),
-        ("save", "Distill3DSaveMesh", {"mesh": ("paint", 0), "filename_prefix": "distill3d/texture_paint_sd",
-                                       "format": "glb"}),
-        ("preview3d", "Preview3D", {"model_file": ("save", 0)}),
+        *painted_outputs("texture_paint_sd", texture_size=1024, resolution=512),
     ],
 )
 
