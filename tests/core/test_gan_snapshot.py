@@ -1,0 +1,194 @@
+"""EG3D-family snapshots read as data: a generator pickled in EG3D's snapshot structure (persistent classes with
+their module source embedded, plain module classes by name, tensors as nested legacy torch streams, EasyDicts,
+numpy scalars) comes back tensor for tensor; every route by which a pickle runs code is refused, and the code never
+runs (a marker file stays absent)."""
+import copy
+import os
+import pickle
+import sys
+import types
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+
+from core.gan import SnapshotRefused, read_snapshot
+
+
+@pytest.fixture
+def eg3d_modules(monkeypatch, tmp_path):
+    """Stand-ins for the modules EG3D's pickles name (torch_utils.persistence, dnnlib.util, training.triplane), so
+    that this process can write such a pickle. Their reconstruct function runs the embedded source, as the
+    original does: the marker file shows whether anything ran it."""
+    marker = tmp_path / "ran"
+    persistence = types.ModuleType("torch_utils.persistence")
+
+    def _reconstruct_persistent_obj(meta):
+        exec(meta["module_src"], {})
+        raise AssertionError("the original reconstruct function was called")
+    _reconstruct_persistent_obj.__module__, _reconstruct_persistent_obj.__qualname__ = \
+        "torch_utils.persistence", "_reconstruct_persistent_obj"
+    persistence._reconstruct_persistent_obj = _reconstruct_persistent_obj
+    dnnlib_util = types.ModuleType("dnnlib.util")
+
+    class EasyDict(dict):
+        pass
+    EasyDict.__module__, EasyDict.__qualname__ = "dnnlib.util", "EasyDict"
+    dnnlib_util.EasyDict = EasyDict
+    triplane = types.ModuleType("training.triplane")
+
+    class OSGDecoder(torch.nn.Module):
+        def __init__(self, n_features, hidden=8):
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Linear(n_features, hidden), torch.nn.Softplus(),
+                                           torch.nn.Linear(hidden, 4))
+    OSGDecoder.__module__, OSGDecoder.__qualname__ = "training.triplane", "OSGDecoder"
+    triplane.OSGDecoder = OSGDecoder
+    for name, mod in (("torch_utils", types.ModuleType("torch_utils")), ("torch_utils.persistence", persistence),
+                      ("dnnlib", types.ModuleType("dnnlib")), ("dnnlib.util", dnnlib_util),
+                      ("training", types.ModuleType("training")), ("training.triplane", triplane)):
+        monkeypatch.setitem(sys.modules, name, mod)
+    source = f"open({str(marker)!r}, 'w').write('the embedded source ran')\n"
+    return types.SimpleNamespace(marker=marker, persistence=persistence, EasyDict=EasyDict, OSGDecoder=OSGDecoder,
+                                 source=source)
+
+
+def _persistent(cls, m):
+    """EG3D's persistence decorator, as far as pickling goes: init arguments kept, pickled as a class record
+    holding its module's source and its state."""
+    class Persistent(cls):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._init_args, self._init_kwargs = copy.deepcopy(args), copy.deepcopy(kwargs)
+
+        def __reduce__(self):
+            meta = dict(type="class", version=6, module_src=m.source, class_name=cls.__name__,
+                        state=self.__getstate__())
+            return m.persistence._reconstruct_persistent_obj, (meta,), None
+    Persistent.__name__ = Persistent.__qualname__ = cls.__name__
+    return Persistent
+
+
+class _Mapping(torch.nn.Module):
+    def __init__(self, z_dim, w_dim, num_layers=2):
+        super().__init__()
+        self.fc = torch.nn.ModuleList(torch.nn.Linear(z_dim if i == 0 else w_dim, w_dim) for i in range(num_layers))
+        self.register_buffer("w_avg", torch.randn(w_dim))
+        self.weight_gain = np.float64(1 / np.sqrt(z_dim))  # EG3D keeps gains as numpy scalars
+
+
+def _generator_class(m):
+    """A tiny generator shaped like EG3D's: a persistent mapping, a plain decoder class, fp16 and strided tensors,
+    a non-persistent buffer, EasyDict kwargs, plain attributes."""
+    mapping = _persistent(_Mapping, m)
+
+    class _Generator(torch.nn.Module):
+        def __init__(self, z_dim=6, w_dim=5, mapping_kwargs=None, rendering_kwargs=None):
+            super().__init__()
+            self.mapping = mapping(z_dim, w_dim, **(mapping_kwargs or {}))
+            self.decoder = m.OSGDecoder(4)
+            self.fp16 = torch.nn.Parameter(torch.randn(3, 4).half())
+            self.transposed = torch.nn.Parameter(torch.randn(4, 3).t())  # a non-contiguous view of its storage
+            self.register_buffer("dataset_label_std", torch.rand(25))
+            self.register_buffer("scratch", torch.zeros(2), persistent=False)
+            self.rendering_kwargs = rendering_kwargs
+            self.neural_rendering_resolution = 64
+    return _persistent(_Generator, m)
+
+
+def _snapshot(m, protocol=4):
+    torch.manual_seed(0)
+    rk = m.EasyDict(box_warp=1, depth_resolution=48, ray_start=2.25, superresolution_module="SR")
+    cls = _generator_class(m)
+    g = cls(mapping_kwargs=m.EasyDict(num_layers=2), rendering_kwargs=rk)
+    g_ema = cls(mapping_kwargs=m.EasyDict(num_layers=2), rendering_kwargs=rk).eval()  # (deepcopy would go through
+    g_ema.load_state_dict(g.state_dict())  # the persistent reduce, i.e. run the embedded source)
+    data = dict(training_set_kwargs=dict(resolution=512, use_labels=True), G=g, D=None, G_ema=g_ema,
+                augment_pipe=None)
+    return g, pickle.dumps(data, protocol=protocol)
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_a_generator_in_eg3ds_snapshot_structure_reads_back_tensor_for_tensor(eg3d_modules, protocol):
+    m = eg3d_modules
+    g, data = _snapshot(m, protocol)
+    snap = read_snapshot(data)
+    assert set(snap.modules) == {"G", "G_ema"} and snap.other["training_set_kwargs"]["resolution"] == 512
+    rec = snap.modules["G_ema"]
+    assert rec.class_name == "_Generator" and rec.source == "embedded" and rec.source_text == m.source
+    assert rec.init_kwargs["mapping_kwargs"] == {"num_layers": 2}
+    assert rec.attributes["rendering_kwargs"]["depth_resolution"] == 48
+    assert rec.attributes["neural_rendering_resolution"] == 64
+    assert rec.find("mapping").attributes["weight_gain"] == pytest.approx(1 / np.sqrt(6), abs=0)
+    assert rec.find("decoder").source == "training.triplane.OSGDecoder"
+    assert rec.find("decoder.net").class_name == "Sequential"
+    got, want = rec.state_dict(), g.state_dict()
+    assert set(got) == set(want) and "scratch" not in got
+    for k, v in want.items():
+        assert got[k].dtype == v.dtype and got[k].shape == v.shape and torch.equal(got[k], v), k
+    assert not m.marker.exists()  # the embedded module source never ran
+
+
+class _Reduces:
+    """An object that pickles as a call of `fn(*args)`: what an attacker writes into a .pkl."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+def _storage_stream(payload) -> bytes:
+    """A nested legacy tensor stream whose storage object is `payload` (pickled in its place)."""
+    return b"".join(pickle.dumps(x, protocol=2) for x in (0x1950A86A20F9469CFC6C, 1001, {}, payload, ["0"]))
+
+
+def _storage(n):
+    """A typed storage of n floats, as tensors pickle theirs (torch warns that typed storages are deprecated)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.zeros(n).storage()
+
+
+def test_every_route_to_running_code_is_refused_and_nothing_runs(eg3d_modules, tmp_path):
+    m = eg3d_modules
+    g, _ = _snapshot(m)
+    touch = f"touch {m.marker}"
+    attacks = {
+        "posix.system": _Reduces(os.system, touch),
+        "builtins.exec": _Reduces(exec, f"open({str(m.marker)!r}, 'w')"),
+        "builtins.__import__": _Reduces(__import__, "os"),
+        "nested tensor stream asks for posix.system": _Reduces(torch.storage._load_from_bytes,
+                                                               _storage_stream(_Reduces(os.system, touch))),
+        "calls the class training.triplane.OSGDecoder": _Reduces(m.OSGDecoder, 4),
+        "a storage of 4": _Reduces(torch._utils._rebuild_tensor_v2, _storage(4), 0, (1000,), (1,), False,
+                                   OrderedDict()),
+        "over a storage of 4": _Reduces(torch._utils._rebuild_tensor_v2, _storage(4), 0, (10 ** 9,), (0,), False,
+                                        OrderedDict()),
+    }
+    for expected, payload in attacks.items():
+        for data in (dict(G_ema=g, extra=payload), dict(G_ema=payload)):
+            with pytest.raises(SnapshotRefused, match=expected.replace(".", r"\.")):
+                read_snapshot(pickle.dumps(data, protocol=4))
+            assert not m.marker.exists(), expected
+    # the original route: a persistent record's module source, which EG3D's own loader executes
+    read_snapshot(pickle.dumps(dict(G_ema=g), protocol=4))
+    assert not m.marker.exists()
+    # and the same file through plain pickle runs it: the marker test can see a run
+    with pytest.raises(AssertionError, match="original reconstruct"):
+        pickle.loads(pickle.dumps(dict(G_ema=g), protocol=4))
+    assert m.marker.exists()
+
+
+def test_a_file_that_is_not_a_snapshot_says_what_it_holds(tmp_path):
+    with pytest.raises(ValueError, match=r"not an EG3D-family network snapshot .* holds a dict with keys \['a', 'b'\]"):
+        read_snapshot(pickle.dumps({"a": 1, "b": [torch.zeros(2)]}))
+    with pytest.raises(ValueError, match="holds a list"):
+        read_snapshot(pickle.dumps([1, 2]))
+    path = tmp_path / "network-snapshot-000000.pkl"
+    path.write_bytes(b"PK\x03\x04 this is a zip, not a pickle")
+    with pytest.raises(ValueError, match=f"{path} is not a readable pickle"):
+        read_snapshot(str(path))
