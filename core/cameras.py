@@ -265,6 +265,54 @@ def to_zero123(cameras: Cameras, reference: Cameras) -> torch.Tensor:
     return torch.stack([torch.rad2deg(el - el0), torch.remainder(az + 180.0, 360.0) - 180.0], -1)
 
 
+#: EG3D's FFHQ camera frame: a head at the origin faces +z, the cameras aim at this pivot, the canonical camera
+#: sits at (0, 0, 2.7) (rendering_kwargs avg_camera_pivot / avg_camera_radius of its released models)
+EG3D_FFHQ_PIVOT = (0.0, 0.0, 0.2)
+EG3D_FFHQ_RADIUS = 2.7
+_OPENCV_FROM_GL = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0]))
+
+
+def eg3d_frame(distance: float = 1.8, pivot=EG3D_FFHQ_PIVOT, radius: float = EG3D_FFHQ_RADIUS):
+    """(scale, offset) that put our world into EG3D's: our origin on its pivot, our camera at `distance` on the
+    front axis onto its canonical camera. For a generator trained in our own world: (1.0, (0, 0, 0))."""
+    pivot = torch.tensor(pivot, dtype=_FLOAT)
+    return float((torch.tensor([0.0, 0.0, radius]) - pivot).norm()) / distance, tuple(pivot.tolist())
+
+
+def to_eg3d(cameras: Cameras, scale: float = 1.0, offset=(0.0, 0.0, 0.0)) -> torch.Tensor:
+    """[N,25]: EG3D's camera conditioning c — its cam2world (OpenCV: x right, y down, z forward; world y up, as
+    ours) flattened row-major, then its intrinsics normalized by the image size ([fx, 0, 0.5, 0, fy, 0.5, 0, 0, 1],
+    fx = fy = 1 / (2 tan(fov / 2))). Our world point p is EG3D's scale * p + offset (eg3d_frame())."""
+    m = cameras.c2w @ _OPENCV_FROM_GL.to(cameras.c2w)
+    m = m.clone()
+    m[:, :3, 3] = m[:, :3, 3] * scale + torch.as_tensor(offset, dtype=_FLOAT, device=m.device)
+    f = cameras.focal(1)
+    K = torch.zeros(len(cameras), 3, 3, device=m.device)
+    K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = f, f, 0.5, 0.5, 1.0
+    return torch.cat([m.reshape(-1, 16), K.reshape(-1, 9)], -1)
+
+
+def from_eg3d(c: torch.Tensor, scale: float = 1.0, offset=(0.0, 0.0, 0.0)) -> Cameras:
+    """Our cameras from EG3D's conditioning c [N,25] (to_eg3d's inverse); refuses another width, skewed or
+    non-square intrinsics and a principal point off the centre (our cameras have none of those)."""
+    c = torch.as_tensor(c, dtype=_FLOAT)
+    if c.ndim == 1:
+        c = c[None]
+    if c.ndim != 2 or c.shape[-1] != 25:
+        raise ValueError(f"EG3D's camera conditioning c has 25 values per camera (a 4x4 cam2world, then 3x3 "
+                         f"normalized intrinsics), got shape {tuple(c.shape)}")
+    K = c[:, 16:].reshape(-1, 3, 3)
+    fx, fy = K[:, 0, 0], K[:, 1, 1]
+    if not (torch.allclose(fx, fy, rtol=1e-4) and torch.allclose(K[:, :2, 2], torch.full_like(K[:, :2, 2], 0.5),
+                                                                  atol=1e-4) and bool((K[:, 0, 1].abs() < 1e-6).all())):
+        raise ValueError("EG3D intrinsics with different fx and fy, a skew or a principal point off the centre: our "
+                         f"cameras are square pinholes (got fx {fx.tolist()}, fy {fy.tolist()}, centre "
+                         f"{K[:, :2, 2].tolist()})")
+    m = c[:, :16].reshape(-1, 4, 4).clone()
+    m[:, :3, 3] = (m[:, :3, 3] - torch.as_tensor(offset, dtype=_FLOAT)) / scale
+    return Cameras(m @ _OPENCV_FROM_GL, torch.rad2deg(2 * torch.atan(0.5 / fy)))
+
+
 def zero123_camera_terms(relative: torch.Tensor) -> torch.Tensor:
     """[N,4] the camera terms ComfyUI's StableZero123_Conditioning appends to the CLIP image embedding for relative
     (elevation, azimuth) in degrees: [rad(-elevation), sin(rad(azimuth)), cos(rad(azimuth)), rad(90)]."""
