@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Write the parity fixture for core.gan.render: EG3D's own ray sampler and importance renderer (from a checkout of
+NVlabs/eg3d the user supplies; nothing is downloaded) run on seeded inputs, their outputs saved as safetensors.
+
+    python scripts/make_eg3d_reference.py --eg3d /path/to/eg3d/eg3d --out tests/data/eg3d_render_reference.safetensors
+
+The inputs: two cameras (EG3D's FFHQ conditioning cameras at two yaws), 8x8 rays, random triplanes [2,3,8,16,16]
+and a fixed decoder (features -> sigma, rgb by two seeded linear maps; the renderer does not depend on which
+decoder), EG3D's FFHQ rendering settings with 12 + 12 samples a ray. The renderer draws its stratified jitter
+and importance samples from torch's global generator, seeded here with RENDER_SEED just before the call: a port
+that draws the same tensors in the same order reproduces the outputs exactly.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+RENDER_SEED = 123
+OPTIONS = dict(ray_start=2.25, ray_end=3.3, box_warp=1.0, depth_resolution=12, depth_resolution_importance=12,
+               clamp_mode="softplus", disparity_space_sampling=False, white_back=False)
+
+
+def inputs():
+    """The seeded inputs both implementations get: cameras (c [2,25]), triplanes, decoder weights."""
+    from core.cameras import Cameras, eg3d_frame, to_eg3d
+    scale, offset = eg3d_frame()
+    fov = math.degrees(2 * math.atan(0.5 / 4.2647))
+    c = to_eg3d(Cameras.from_spherical([5.0, -10.0], [0.0, 25.0], [1.8, 1.8], [fov, fov]), scale, offset)
+    g = torch.Generator().manual_seed(0)
+    planes = torch.randn(2, 3, 8, 16, 16, generator=g)
+    w1, w2 = torch.randn(8, 16, generator=g) / 8 ** 0.5, torch.randn(16, 1 + 8, generator=g) / 4
+    return {"c": c, "planes": planes, "decoder_w1": w1, "decoder_w2": w2}
+
+
+def decoder(w1, w2):
+    """A decoder in the renderer's protocol: features [N,3,M,C] -> sigma [N,M,1], rgb [N,M,C] (planes averaged)."""
+    def run(features, directions):
+        x = torch.nn.functional.softplus(features.mean(1) @ w1) @ w2
+        return {"sigma": x[..., :1], "rgb": torch.sigmoid(x[..., 1:]) * (1 + 2 * 0.001) - 0.001}
+    return run
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--eg3d", required=True, help="the eg3d/ folder of a NVlabs/eg3d checkout")
+    ap.add_argument("--out", default=os.path.join(ROOT, "tests", "data", "eg3d_render_reference.safetensors"))
+    a = ap.parse_args()
+    sys.path.insert(0, os.path.abspath(a.eg3d))
+    from safetensors.torch import save_file
+    from training.volumetric_rendering.ray_sampler import RaySampler
+    from training.volumetric_rendering.renderer import ImportanceRenderer
+    x = inputs()
+    c = x["c"]
+    origins, dirs = RaySampler()(c[:, :16].view(-1, 4, 4), c[:, 16:25].view(-1, 3, 3), 8)
+    torch.manual_seed(RENDER_SEED)
+    rgb, depth, weights = ImportanceRenderer()(x["planes"], decoder(x["decoder_w1"], x["decoder_w2"]), origins,
+                                              dirs, dict(OPTIONS))
+    out = dict(x, ray_origins=origins, ray_directions=dirs, rgb=rgb, depth=depth, weight_sum=weights)
+    tmp = a.out + ".partial"
+    save_file({k: v.contiguous() for k, v in out.items()}, tmp)
+    os.replace(tmp, a.out)
+    print(f"wrote {a.out}: " + ", ".join(f"{k} {tuple(v.shape)}" for k, v in out.items()))
+
+
+if __name__ == "__main__":
+    main()
