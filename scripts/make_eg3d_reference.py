@@ -2,13 +2,17 @@
 """Write the parity fixture for core.gan.render: EG3D's own ray sampler and importance renderer (from a checkout of
 NVlabs/eg3d the user supplies; nothing is downloaded) run on seeded inputs, their outputs saved as safetensors.
 
-    python scripts/make_eg3d_reference.py --eg3d /path/to/eg3d/eg3d --out tests/data/eg3d_render_reference.safetensors
+    python scripts/make_eg3d_reference.py --eg3d /path/to/eg3d/eg3d      # writes both fixtures in tests/data
 
 The inputs: two cameras (EG3D's FFHQ conditioning cameras at two yaws), 8x8 rays, random triplanes [2,3,8,16,16]
 and a fixed decoder (features -> sigma, rgb by two seeded linear maps; the renderer does not depend on which
 decoder), EG3D's FFHQ rendering settings with 12 + 12 samples a ray. The renderer draws its stratified jitter
 and importance samples from torch's global generator, seeded here with RENDER_SEED just before the call: a port
 that draws the same tensors in the same order reproduces the outputs exactly.
+
+The second fixture (eg3d_networks_reference): EG3D's MappingNetwork (z 8, c 25, w 8, 4 ws, 2 layers) and its
+OSGDecoder (8 features in, 8 out), seeded, with a random w_avg; their state dicts (prefixes mapping., decoder.),
+inputs and outputs (mapping without and with truncation, psi 0.7, all ws and the first 2).
 """
 from __future__ import annotations
 
@@ -50,10 +54,9 @@ def decoder(w1, w2):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--eg3d", required=True, help="the eg3d/ folder of a NVlabs/eg3d checkout")
-    ap.add_argument("--out", default=os.path.join(ROOT, "tests", "data", "eg3d_render_reference.safetensors"))
+    ap.add_argument("--out-dir", default=os.path.join(ROOT, "tests", "data"))
     a = ap.parse_args()
     sys.path.insert(0, os.path.abspath(a.eg3d))
-    from safetensors.torch import save_file
     from training.volumetric_rendering.ray_sampler import RaySampler
     from training.volumetric_rendering.renderer import ImportanceRenderer
     x = inputs()
@@ -62,11 +65,36 @@ def main():
     torch.manual_seed(RENDER_SEED)
     rgb, depth, weights = ImportanceRenderer()(x["planes"], decoder(x["decoder_w1"], x["decoder_w2"]), origins,
                                               dirs, dict(OPTIONS))
-    out = dict(x, ray_origins=origins, ray_directions=dirs, rgb=rgb, depth=depth, weight_sum=weights)
-    tmp = a.out + ".partial"
-    save_file({k: v.contiguous() for k, v in out.items()}, tmp)
-    os.replace(tmp, a.out)
-    print(f"wrote {a.out}: " + ", ".join(f"{k} {tuple(v.shape)}" for k, v in out.items()))
+    save(os.path.join(a.out_dir, "eg3d_render_reference.safetensors"),
+         dict(x, ray_origins=origins, ray_directions=dirs, rgb=rgb, depth=depth, weight_sum=weights))
+    save(os.path.join(a.out_dir, "eg3d_networks_reference.safetensors"), networks())
+
+
+def networks() -> dict:
+    from training.networks_stylegan2 import MappingNetwork
+    from training.triplane import OSGDecoder
+    torch.manual_seed(1)
+    mapping = MappingNetwork(z_dim=8, c_dim=25, w_dim=8, num_ws=4, num_layers=2)
+    mapping.w_avg.copy_(torch.randn(8))
+    decoder = OSGDecoder(8, {"decoder_lr_mul": 1, "decoder_output_dim": 8})
+    g = torch.Generator().manual_seed(2)
+    z, c, feats = torch.randn(3, 8, generator=g), torch.randn(3, 25, generator=g), torch.randn(2, 3, 5, 8, generator=g)
+    out = {f"mapping.{k}": v for k, v in mapping.state_dict().items()}
+    out.update({f"decoder.{k}": v for k, v in decoder.state_dict().items()})
+    with torch.no_grad():
+        dec = decoder(feats, None)
+        out.update(z=z, c=c, features=feats, ws=mapping(z, c), ws_truncated=mapping(z, c, truncation_psi=0.7),
+                   ws_truncated_2=mapping(z, c, truncation_psi=0.7, truncation_cutoff=2), sigma=dec["sigma"],
+                   decoder_rgb=dec["rgb"])
+    return out
+
+
+def save(path: str, tensors: dict):
+    from safetensors.torch import save_file
+    tmp = path + ".partial"
+    save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
+    os.replace(tmp, path)
+    print(f"wrote {path}: " + ", ".join(f"{k} {tuple(v.shape)}" for k, v in tensors.items()))
 
 
 if __name__ == "__main__":
