@@ -12,7 +12,9 @@ that draws the same tensors in the same order reproduces the outputs exactly.
 
 The second fixture (eg3d_networks_reference): EG3D's MappingNetwork (z 8, c 25, w 8, 4 ws, 2 layers) and its
 OSGDecoder (8 features in, 8 out), seeded, with a random w_avg; their state dicts (prefixes mapping., decoder.),
-inputs and outputs (mapping without and with truncation, psi 0.7, all ws and the first 2).
+inputs and outputs (mapping without and with truncation, psi 0.7, all ws and the first 2); and its
+SynthesisNetwork (16² image of 6 channels from 8-wide ws, channels 16, conv_clamp 2, every parameter random)
+in eval (fused modulated convolutions) and train mode (unfused) with constant noise, and without noise.
 """
 from __future__ import annotations
 
@@ -81,6 +83,20 @@ def networks() -> dict:
     z, c, feats = torch.randn(3, 8, generator=g), torch.randn(3, 25, generator=g), torch.randn(2, 3, 5, 8, generator=g)
     out = {f"mapping.{k}": v for k, v in mapping.state_dict().items()}
     out.update({f"decoder.{k}": v for k, v in decoder.state_dict().items()})
+    from training.networks_stylegan2 import SynthesisNetwork
+    torch.manual_seed(3)
+    synthesis = SynthesisNetwork(w_dim=8, img_resolution=16, img_channels=6, channel_base=64, channel_max=16,
+                                 num_fp16_res=0, conv_clamp=2.0, fused_modconv_default="inference_only")
+    with torch.no_grad():  # every parameter random (biases, noise strengths too), so that each one shows
+        for p in synthesis.parameters():
+            p.copy_(torch.randn(p.shape) * 0.5 + (1.0 if p.ndim == 1 and p.shape[0] in (8, 16) else 0.0))
+    ws_in = torch.randn(2, synthesis.num_ws, 8, generator=g)
+    out.update({f"synthesis.{k}": v for k, v in synthesis.state_dict().items()})
+    with torch.no_grad():
+        out["synthesis_ws"] = ws_in
+        out["image_fused"] = synthesis.eval()(ws_in, noise_mode="const")
+        out["image_unfused"] = synthesis.train()(ws_in, noise_mode="const")
+        out["image_no_noise"] = synthesis.eval()(ws_in, noise_mode="none")
     with torch.no_grad():
         dec = decoder(feats, None)
         out.update(z=z, c=c, features=feats, ws=mapping(z, c), ws_truncated=mapping(z, c, truncation_psi=0.7),

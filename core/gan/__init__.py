@@ -1,6 +1,6 @@
 """Triplane 3D GANs (DiffusionGAN3D's generator): EG3D-family snapshots read as data (core.gan.snapshot) and
 triplanes rendered as EG3D renders them (core.gan.render), its mapping network and triplane decoder
-(core.gan.networks). The port's reading of EG3D is in EG3D_PORT.md."""
+(core.gan.networks) and its StyleGAN2 synthesis network in plain torch (core.gan.stylegan2). The port's reading of EG3D is in EG3D_PORT.md."""
 from .snapshot import ModuleRecord, Snapshot, SnapshotRefused, read_snapshot
 
 __all__ = ["ModuleRecord", "Snapshot", "SnapshotRefused", "read_snapshot"]
