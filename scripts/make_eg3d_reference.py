@@ -15,6 +15,10 @@ OSGDecoder (8 features in, 8 out), seeded, with a random w_avg; their state dict
 inputs and outputs (mapping without and with truncation, psi 0.7, all ws and the first 2); and its
 SynthesisNetwork (16² image of 6 channels from 8-wide ws, channels 16, conv_clamp 2, every parameter random)
 in eval (fused modulated convolutions) and train mode (unfused) with constant noise, and without noise.
+
+The third (eg3d_generator_reference): EG3D's whole TriPlaneGenerator at a tiny size (GENERATOR_KWARGS), its
+weights from seeded_state() by name (not stored: the test gives ours the same by the same names), the names
+and shapes of its state dict in the file's metadata, and its outputs (image, image_raw, image_depth), and the image of synthesis from a different w per layer.
 """
 from __future__ import annotations
 
@@ -70,6 +74,7 @@ def main():
     save(os.path.join(a.out_dir, "eg3d_render_reference.safetensors"),
          dict(x, ray_origins=origins, ray_directions=dirs, rgb=rgb, depth=depth, weight_sum=weights))
     save(os.path.join(a.out_dir, "eg3d_networks_reference.safetensors"), networks())
+    save(os.path.join(a.out_dir, "eg3d_generator_reference.safetensors"), *generator())
 
 
 def networks() -> dict:
@@ -105,10 +110,61 @@ def networks() -> dict:
     return out
 
 
-def save(path: str, tensors: dict):
+GENERATOR_KWARGS = dict(
+    z_dim=8, c_dim=25, w_dim=512, img_resolution=128, img_channels=3, sr_num_fp16_res=0,
+    mapping_kwargs={"num_layers": 2}, channel_base=256, channel_max=16, num_fp16_res=0, conv_clamp=None,
+    fused_modconv_default="inference_only", sr_kwargs={"channel_base": 256, "channel_max": 16,
+                                                       "fused_modconv_default": "inference_only"},
+    rendering_kwargs=dict(OPTIONS, depth_resolution=6, depth_resolution_importance=6, c_gen_conditioning_zero=False,
+                          c_scale=1.0, sr_antialias=True, superresolution_noise_mode="none", decoder_lr_mul=1.0,
+                          superresolution_module="training.superresolution.SuperresolutionHybrid2X",
+                          avg_camera_radius=2.7, avg_camera_pivot=[0, 0, 0.2]))
+NEURAL_RESOLUTION = 16
+
+
+def seeded_state(shapes: dict, seed: int = 4) -> dict:
+    """Values for every parameter and buffer by name (its own seeded generator each, so that any two modules with
+    the same names get the same weights): N(0, 0.5²), resampling filters excepted (they are fixed constants)."""
+    import zlib
+    out = {}
+    for name, shape in sorted(shapes.items()):
+        if name.endswith("resample_filter"):
+            continue
+        g = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+        out[name] = torch.randn(tuple(shape), generator=g) * 0.5
+    return out
+
+
+def generator() -> tuple[dict, dict]:
+    """EG3D's TriPlaneGenerator at a tiny size (z 8, backbone channels <= 16, the 2x super-resolution head to 128²,
+    16² rendering with 6 + 6 samples), seeded weights: outputs for two z and cameras, mapping with truncation 0.7."""
+    import json
+    from training.triplane import TriPlaneGenerator
+    kwargs = {k: v for k, v in GENERATOR_KWARGS.items()}
+    rk = kwargs.pop("rendering_kwargs")
+    g = TriPlaneGenerator(rendering_kwargs=dict(rk), **kwargs).eval()
+    state = g.state_dict()
+    with torch.no_grad():
+        for name, value in seeded_state({k: list(v.shape) for k, v in state.items()}).items():
+            state[name].copy_(value)
+    z = torch.randn(2, 8, generator=torch.Generator().manual_seed(5))
+    c = inputs()["c"]
+    torch.manual_seed(RENDER_SEED)
+    with torch.no_grad():
+        out = g(z, c, truncation_psi=0.7, neural_rendering_resolution=NEURAL_RESOLUTION, noise_mode="const")
+        ws = torch.randn(2, g.backbone.num_ws, 512, generator=torch.Generator().manual_seed(6))  # a w per layer
+        torch.manual_seed(RENDER_SEED)
+        mixed = g.synthesis(ws, c, neural_rendering_resolution=NEURAL_RESOLUTION, noise_mode="const")
+    tensors = {"z": z, "c": c, "image": out["image"], "image_raw": out["image_raw"], "image_depth": out["image_depth"],
+               "ws_mixed": ws, "image_mixed": mixed["image"]}
+    meta = {"state_dict": json.dumps({k: list(v.shape) for k, v in state.items()})}
+    return tensors, meta
+
+
+def save(path: str, tensors: dict, metadata: dict | None = None):
     from safetensors.torch import save_file
     tmp = path + ".partial"
-    save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
     os.replace(tmp, path)
     print(f"wrote {path}: " + ", ".join(f"{k} {tuple(v.shape)}" for k, v in tensors.items()))
 

@@ -141,14 +141,16 @@ class SynthesisBlock(torch.nn.Module):
     so far; the first block starts from a learned constant."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
-                 is_last: bool, conv_clamp=256, fused_modconv_default="inference_only", resample_filter=(1, 3, 3, 1)):
+                 is_last: bool, conv_clamp=256, fused_modconv_default="inference_only", resample_filter=(1, 3, 3, 1),
+                 up: int = 2):
         super().__init__()
         self.in_channels, self.resolution, self.fused_modconv_default = in_channels, resolution, fused_modconv_default
+        self.up = up  # 1: EG3D's super-resolution "no up" block (same resolution in, RGB added without up-sampling)
         self.register_buffer("resample_filter", setup_filter(resample_filter))
         if in_channels == 0:
             self.const = torch.nn.Parameter(torch.randn(out_channels, resolution, resolution))
         else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2, conv_clamp=conv_clamp,
+            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=up, conv_clamp=conv_clamp,
                                         resample_filter=resample_filter)
         self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp,
                                     resample_filter=resample_filter)
@@ -164,7 +166,7 @@ class SynthesisBlock(torch.nn.Module):
         else:
             x = self.conv0(x.to(torch.float32), next(w_iter), noise_mode=noise_mode, fused_modconv=fused)
             x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused_modconv=fused)
-        if img is not None:
+        if img is not None and self.up > 1:
             img = upsample2d(img, self.resample_filter)
         y = self.torgb(x, next(w_iter), fused_modconv=fused).to(torch.float32)
         return x, (img + y if img is not None else y)
