@@ -91,6 +91,10 @@ class TriplaneGenerator(torch.nn.Module):
                              f"FFHQ / AFHQ settings); got ray_start {rk.get('ray_start')!r}, disparity sampling "
                              f"{rk.get('disparity_space_sampling')!r}, clamp_mode {rk.get('clamp_mode')!r}")
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
+        self.build_args = dict(mapping_kwargs=dict(mapping_kwargs or {}), sr_num_fp16_res=sr_num_fp16_res,
+                               sr_kwargs=dict(sr_kwargs or {}),
+                               channel_base=channel_base, channel_max=channel_max, num_fp16_res=num_fp16_res,
+                               conv_clamp=conv_clamp, fused_modconv_default=fused_modconv_default)
         self.img_resolution, self.img_channels = img_resolution, img_channels
         self.rendering_kwargs, self.neural_rendering_resolution = rk, neural_rendering_resolution
         self.backbone = Backbone(z_dim, c_dim, w_dim, channel_base, channel_max, conv_clamp, fused_modconv_default,
@@ -130,3 +134,85 @@ class TriplaneGenerator(torch.nn.Module):
                 noise_mode: str = "random"):
         return self.synthesis(self.mapping(z, c, truncation_psi, truncation_cutoff), c, neural_rendering_resolution,
                               noise_mode)
+
+
+#: EG3D's TriPlaneGenerator constructor arguments this port takes (the rest of a snapshot's are refused by name)
+INIT_KEYS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "sr_num_fp16_res", "mapping_kwargs",
+             "rendering_kwargs", "sr_kwargs", "channel_base", "channel_max", "num_fp16_res", "conv_clamp",
+             "fused_modconv_default")
+#: buffers a snapshot carries that generation does not use (training's label statistics)
+TRAINING_ONLY = ("dataset_label_std",)
+
+
+def _plain(value):
+    """EasyDicts and other dict / list subclasses from a snapshot as plain dicts and lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def from_record(record) -> TriplaneGenerator:
+    """Our generator from a snapshot's G_ema record (core.gan.snapshot): its constructor arguments, its current
+    rendering_kwargs and neural rendering resolution, its tensors. Says what does not fit."""
+    if record.class_name != "TriPlaneGenerator":
+        raise ValueError(f"the snapshot's generator is a {record.class_name}, not EG3D's TriPlaneGenerator")
+    if record.init_args:
+        raise ValueError(f"EG3D's generator is built from keyword arguments; this one has {len(record.init_args)} "
+                         f"positional ones")
+    kwargs = _plain(record.init_kwargs)
+    unknown = sorted(set(kwargs) - set(INIT_KEYS))
+    if unknown:
+        raise ValueError(f"the generator was built with {', '.join(unknown)}, which this port does not take (it "
+                         f"takes {', '.join(INIT_KEYS)})")
+    if isinstance(record.attributes.get("rendering_kwargs"), dict):
+        kwargs["rendering_kwargs"] = _plain(record.attributes["rendering_kwargs"])
+    res = record.attributes.get("neural_rendering_resolution", 64)
+    g = TriplaneGenerator(**kwargs, neural_rendering_resolution=int(res))
+    state = {k: v for k, v in record.state_dict().items() if k not in TRAINING_ONLY}
+    missing, unexpected = g.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"the snapshot's tensors do not fit EG3D's generator built from its own arguments: missing "
+                         f"{missing[:6]}{' ...' if len(missing) > 6 else ''}, unexpected "
+                         f"{unexpected[:6]}{' ...' if len(unexpected) > 6 else ''}")
+    return g.eval().requires_grad_(False)
+
+
+def load_generator(path: str) -> TriplaneGenerator:
+    """A generator from an EG3D-family network snapshot (.pkl, read as data) or from our own safetensors."""
+    if path.lower().endswith(".safetensors"):
+        import json
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+        with safe_open(path, "pt") as f:
+            meta = f.metadata() or {}
+        if "distill3d_generator" not in meta:
+            raise ValueError(f"{path} is a safetensors file without a Distill3D generator's metadata (save it with "
+                             f"core.gan.eg3d.save_generator)")
+        config = json.loads(meta["distill3d_generator"])
+        g = TriplaneGenerator(**config)
+        g.load_state_dict(load_file(path), strict=True)
+        return g.eval().requires_grad_(False)
+    from .snapshot import read_snapshot
+    snap = read_snapshot(path)
+    record = snap.modules.get("G_ema") or snap.modules.get("G")
+    return from_record(record)
+
+
+def generator_config(g: TriplaneGenerator) -> dict:
+    """The arguments that rebuild g (what save_generator stores)."""
+    return dict(z_dim=g.z_dim, c_dim=g.c_dim, w_dim=g.w_dim, img_resolution=g.img_resolution,
+                img_channels=g.img_channels, rendering_kwargs=g.rendering_kwargs,
+                neural_rendering_resolution=g.neural_rendering_resolution, **g.build_args)
+
+
+def save_generator(g: TriplaneGenerator, path: str) -> None:
+    """Our own format: the tensors as safetensors, the arguments that rebuild the generator as metadata."""
+    import json
+    import os
+    from safetensors.torch import save_file
+    tmp = f"{path}.{os.getpid()}.partial"
+    save_file({k: v.contiguous() for k, v in g.state_dict().items()}, tmp,
+              metadata={"distill3d_generator": json.dumps(generator_config(g))})
+    os.replace(tmp, path)
