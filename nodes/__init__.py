@@ -4,12 +4,12 @@ from __future__ import annotations
 import logging
 
 from ..core.deps import fix_command, missing_optional
-from . import cameras, costvolume, fields, losses, mesh, mvdream, optimize, paint, priors, reference, texture, views, \
-    world
+from . import cameras, costvolume, fields, gan, losses, mesh, mvdream, optimize, paint, priors, reference, texture, \
+    views, world
 
 NODES = [*world.NODES, *cameras.NODES, *fields.NODES, *priors.NODES, *losses.NODES, *optimize.NODES, *mesh.NODES,
          *mvdream.NODES, *reference.NODES, *texture.NODES, *views.NODES,
-         *costvolume.NODES, *paint.NODES]
+         *costvolume.NODES, *paint.NODES, *gan.NODES]
 
 _missing = missing_optional()
 if _missing:  # the pack still loads; the nodes that need these say so by name when they run

@@ -216,3 +216,43 @@ def save_generator(g: TriplaneGenerator, path: str) -> None:
     save_file({k: v.contiguous() for k, v in g.state_dict().items()}, tmp,
               metadata={"distill3d_generator": json.dumps(generator_config(g))})
     os.replace(tmp, path)
+
+
+def camera_frame(g: TriplaneGenerator, distance: float = 1.8):
+    """(scale, offset) from our world into the generator's: its rendering_kwargs' avg_camera_pivot and
+    avg_camera_radius put our camera at `distance` in front onto its canonical camera (EG3D's FFHQ: pivot
+    (0, 0, 0.2), radius 2.7); a generator trained in our world (pivot 0, radius = distance) gets (1, 0)."""
+    from ..cameras import eg3d_frame
+    rk = g.rendering_kwargs
+    return eg3d_frame(distance, tuple(rk.get("avg_camera_pivot", (0.0, 0.0, 0.0))),
+                      float(rk.get("avg_camera_radius", distance)))
+
+
+def seed_latents(seeds, z_dim: int) -> torch.Tensor:
+    """z for each seed exactly as EG3D's scripts draw it (numpy's RandomState(seed).randn), so seed N here is seed
+    N there."""
+    import numpy as np
+    return torch.from_numpy(np.stack([np.random.RandomState(int(s)).randn(z_dim) for s in seeds])).float()
+
+
+def render_samples(g: TriplaneGenerator, z: torch.Tensor, cameras, truncation_psi: float = 1.0,
+                   neural_rendering_resolution: int | None = None, noise_mode: str = "const",
+                   conditioning=None) -> dict:
+    """Each latent rendered from each camera of `cameras` (ours; one camera for all, or one per latent), conditioned
+    on `conditioning` (ours; default: the front camera at the same distance, as EG3D's scripts condition on their
+    canonical camera). Images are 0..1 [N,H,W,3] as EG3D's scripts write them; depth [N,h,w]."""
+    from ..cameras import Cameras, to_eg3d
+    n = z.shape[0]
+    if len(cameras) not in (1, n):
+        raise ValueError(f"{len(cameras)} cameras for {n} latents: give one camera, or one per latent")
+    dist = float(cameras.distance[0])
+    scale, offset = camera_frame(g, dist)
+    c = to_eg3d(cameras, scale, offset).expand(n, -1) if len(cameras) == 1 else to_eg3d(cameras, scale, offset)
+    cond_cams = conditioning if conditioning is not None else Cameras.from_spherical(0.0, 0.0, dist, cameras.fov[:1])
+    c_cond = to_eg3d(cond_cams, scale, offset).expand(n, -1)
+    with torch.no_grad():
+        ws = g.mapping(z, c_cond, truncation_psi)
+        out = g.synthesis(ws, c, neural_rendering_resolution, noise_mode)
+    to_image = lambda x: ((x * 127.5 + 128).clamp(0, 255) / 255).permute(0, 2, 3, 1)  # noqa: E731
+    return {"image": to_image(out["image"]), "image_raw": to_image(out["image_raw"]),
+            "depth": out["image_depth"][:, 0]}

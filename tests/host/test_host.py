@@ -47,6 +47,9 @@ EXPECTED_NODES = {
     "Distill3DPaintTexture": ["mesh", "painter", "cameras", "texture_size", "resolution", "blend",
                               "blend_band", "optimize_steps"],
     "Distill3DPaintViewSequence": ["order", "views", "elevation", "distance", "fov"],  # + optional mesh
+    "Distill3DLoadGenerator": ["generator_name"],
+    "Distill3DGeneratorSamples": ["generator", "seed", "count", "truncation_psi", "azimuth", "elevation", "fov",
+                                  "rendering_resolution"],
     "Distill3DPaintGuides": ["mesh", "cameras", "resolution"],
     "Distill3DCheckpointPainter": ["model", "vae", "positive", "negative", "seed", "steps", "cfg", "sampler_name",
                                    "scheduler", "denoise"],
