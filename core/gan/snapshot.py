@@ -155,11 +155,9 @@ def _load_storage(data: bytes) -> torch.Tensor:
     if not isinstance(data, (bytes, bytearray)):
         raise SnapshotRefused("a storage whose data is not bytes")
     f = io.BytesIO(data)
-    inner = _StorageUnpickler(f)
-    if inner.load() != _LEGACY_MAGIC:
+    if _StorageUnpickler(f).load() != _LEGACY_MAGIC:
         raise SnapshotRefused("a nested tensor stream that is not torch's legacy format")
-    inner = _StorageUnpickler(f)
-    inner.load()  # protocol version
+    _StorageUnpickler(f).load()  # protocol version
     _StorageUnpickler(f).load()  # system info
     inner = _StorageUnpickler(f)
     inner.load()  # the storage object itself (its persistent id)

@@ -189,8 +189,7 @@ def view_guides(mesh: Mesh, cameras: Cameras, resolution: int, normalize: bool =
     [N,H,W] and normal maps [N,H,W,3] exactly as paint_mesh hands them to the painter (for a depth / normal
     ControlNet applied in the graph, one image per view)."""
     check_mesh(mesh)
-    centre, scale = placement(mesh) if normalize else (torch.zeros(3), 1.0)
-    m = Mesh((mesh.vertices - centre) * scale, mesh.faces)
+    m, _ = _placed(mesh, normalize)
     out = [_guides(_view_maps(m, cameras[i], resolution), cameras[i]) for i in range(len(cameras))]
     return torch.stack([d for d, _ in out]), torch.stack([n for _, n in out])
 
@@ -215,9 +214,7 @@ def texel_visibility(mesh: Mesh, cameras: Cameras, size: int, resolution: int, n
     a mesh without uvs must be unwrapped first)."""
     if mesh.uv is None:
         raise ValueError("texel_visibility needs a mesh with uvs (core.mesh.texture.unwrap)")
-    centre, scale = placement(mesh) if normalize else (torch.zeros(3), 1.0)
-    m = Mesh((mesh.vertices - centre) * scale, mesh.faces, None, mesh.uv,
-             mesh.texture if mesh.textured else torch.zeros(1, 1, 3))
+    m, _ = _placed(mesh, normalize)
     surface = texel_surface(m, size)
     seen, cosines = [], []
     for i in range(len(cameras)):
@@ -284,6 +281,13 @@ def placement(mesh: Mesh, fill: float = 0.9) -> tuple[torch.Tensor, float]:
     return (lo + hi) / 2, fill / extent
 
 
+def _placed(mesh: Mesh, normalize: bool = True):
+    """The mesh (uvs and texture kept) moved into the unit cube (the cameras' frame) and its (centre, scale); unmoved if not
+    normalize."""
+    centre, scale = placement(mesh) if normalize else (torch.zeros(3), 1.0)
+    return Mesh((mesh.vertices - centre) * scale, mesh.faces, None, mesh.uv, mesh.texture), (centre, scale)
+
+
 def paint_mesh(mesh: Mesh, painter, cameras: Cameras | None = None, size: int = 512, resolution: int = 256,
                band: float = 0.04, blend: str = "adaptive", optimize_steps: int = 0, lr: float = 0.005,
                normalize: bool = True, on_view=None) -> PaintResult:
@@ -302,8 +306,7 @@ def paint_mesh(mesh: Mesh, painter, cameras: Cameras | None = None, size: int = 
     check_texture_size(size)
     from ..mesh.texture import dilate, sample_texture, unwrap
     src = mesh if mesh.textured else unwrap(mesh)
-    centre, scale = placement(src) if normalize else (torch.zeros(3), 1.0)
-    m = Mesh((src.vertices - centre) * scale, src.faces, None, src.uv, src.texture)
+    m, (centre, scale) = _placed(src, normalize)
     cameras = view_sequence() if cameras is None else cameras
     surface = texel_surface(m, size)
     t = surface.index.numel()

@@ -133,6 +133,24 @@ def test_long_cpu_workflow_queued_from_the_page_succeeds_and_shows_what_it_must(
     CHECKS[name](host, api, entry, host.output_files(entry))
 
 
+def _queue_and_wait(page, host, timeout: float) -> dict:
+    """Queue the page's graph as the Run button does and wait for its history entry; it must succeed."""
+    before = set(host.get("/history?max_items=1000"))
+    page.evaluate("async () => { await app.queuePrompt(0, 1); }")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        new = set(host.get("/history?max_items=1000")) - before
+        if new:
+            entry = next(iter(host.get(f"/history/{new.pop()}").values()))
+            if entry["status"].get("completed") is not None:
+                break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the prompt queued from the page did not finish")
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    return entry
+
+
 def _queue_from_the_page(page, host, name):
     wf = load_workflow(os.path.join(WORKFLOW_DIR, f"{name}.json"))
     # a value change so the server's cache cannot answer for it
@@ -140,21 +158,7 @@ def _queue_from_the_page(page, host, name):
         if node["type"] == "Distill3DOrbitCameras":
             node["widgets_values"][1] += 1.0
     _load(page, wf)
-    before = set(host.get("/history?max_items=1000"))
-    page.evaluate("async () => { await app.queuePrompt(0, 1); }")
-    deadline = time.time() + 600
-    new = None
-    while time.time() < deadline:
-        new = set(host.get("/history?max_items=1000")) - before
-        if new:
-            entry = host.get(f"/history/{new.pop()}")
-            entry = next(iter(entry.values()))
-            if entry["status"].get("completed") is not None:
-                break
-        time.sleep(0.5)
-    else:
-        pytest.fail("the prompt queued from the page did not finish")
-    assert entry["status"]["status_str"] == "success", entry["status"]
+    entry = _queue_and_wait(page, host, 600)
     page.wait_for_timeout(3000)  # let the previews and the 3D viewer draw
     os.makedirs(SCREENSHOT_DIR, exist_ok=True)
     shot = os.path.join(SCREENSHOT_DIR, f"{name}_comfyui-{host.version}.png")
@@ -239,19 +243,7 @@ def test_preview3d_shows_the_texture_painted_on_a_comfyui_mesh(page, host):
         app.graph.getNodeById(10).pos = [80, 120]; app.graph.getNodeById(12).pos = [560, 120];
         app.graph.setDirtyCanvas(true, true);
     }""")
-    before = set(host.get("/history?max_items=1000"))
-    page.evaluate("async () => { await app.queuePrompt(0, 1); }")
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        new = set(host.get("/history?max_items=1000")) - before
-        if new:
-            entry = next(iter(host.get(f"/history/{new.pop()}").values()))
-            if entry["status"].get("completed") is not None:
-                break
-        time.sleep(0.5)
-    else:
-        pytest.fail("the painting graph queued from the page did not finish")
-    assert entry["status"]["status_str"] == "success", entry["status"]
+    _queue_and_wait(page, host, 300)
     page.wait_for_timeout(6000)  # the 3D views load their GLBs and draw
     (painted, painted_light), (bare, bare_light) = (_view_shares(page, n, name, host)
                                                     for n, name in (("10", "painted"), ("12", "bare")))
