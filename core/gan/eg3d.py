@@ -17,6 +17,8 @@ from .stylegan2 import SynthesisBlock, SynthesisNetwork
 SUPERRESOLUTION = {
     "training.superresolution.SuperresolutionHybrid8XDC": (128, 512, [(256, 256, 2), (128, 512, 2)]),
     "training.superresolution.SuperresolutionHybrid2X": (64, 128, [(128, 64, 1), (64, 128, 2)]),
+    # the pack's own small generators: EG3D's 2X head with a quarter of its channels
+    "distill3d.superresolution.Hybrid2XSmall": (64, 128, [(32, 64, 1), (16, 128, 2)]),
 }
 #: rendering settings the generator reads (EG3D's rendering_kwargs names)
 RENDER_KEYS = ("ray_start", "ray_end", "box_warp", "depth_resolution", "depth_resolution_importance",
@@ -62,12 +64,13 @@ class Superresolution(torch.nn.Module):
 
 
 class Backbone(torch.nn.Module):
-    """StyleGAN2's generator as EG3D's backbone: mapping and a 256² synthesis of 96 channels (3 planes x 32)."""
+    """StyleGAN2's generator as EG3D's backbone: mapping and a synthesis of 96 channels (3 planes x 32) at 256²
+    (EG3D's; the pack's small generators draw smaller planes)."""
 
     def __init__(self, z_dim, c_dim, w_dim, channel_base=32768, channel_max=512, conv_clamp=None,
-                 fused_modconv_default="inference_only", mapping_kwargs=None):
+                 fused_modconv_default="inference_only", mapping_kwargs=None, resolution: int = 256):
         super().__init__()
-        self.synthesis = SynthesisNetwork(w_dim, 256, 32 * 3, channel_base, channel_max, conv_clamp,
+        self.synthesis = SynthesisNetwork(w_dim, resolution, 32 * 3, channel_base, channel_max, conv_clamp,
                                           fused_modconv_default)
         self.mapping = MappingNetwork(z_dim, c_dim, w_dim, num_ws=self.synthesis.num_ws, **(mapping_kwargs or {}))
 
@@ -79,7 +82,8 @@ class TriplaneGenerator(torch.nn.Module):
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int = 3,
                  sr_num_fp16_res: int = 0, mapping_kwargs=None, rendering_kwargs=None, sr_kwargs=None,
                  channel_base: int = 32768, channel_max: int = 512, num_fp16_res: int = 0, conv_clamp=None,
-                 fused_modconv_default="inference_only", neural_rendering_resolution: int = 64):
+                 fused_modconv_default="inference_only", neural_rendering_resolution: int = 64,
+                 plane_resolution: int = 256):
         super().__init__()
         rk = dict(rendering_kwargs or {})
         missing = [k for k in RENDER_KEYS if k not in rk]
@@ -94,11 +98,12 @@ class TriplaneGenerator(torch.nn.Module):
         self.build_args = dict(mapping_kwargs=dict(mapping_kwargs or {}), sr_num_fp16_res=sr_num_fp16_res,
                                sr_kwargs=dict(sr_kwargs or {}),
                                channel_base=channel_base, channel_max=channel_max, num_fp16_res=num_fp16_res,
-                               conv_clamp=conv_clamp, fused_modconv_default=fused_modconv_default)
+                               conv_clamp=conv_clamp, fused_modconv_default=fused_modconv_default,
+                               plane_resolution=plane_resolution)
         self.img_resolution, self.img_channels = img_resolution, img_channels
         self.rendering_kwargs, self.neural_rendering_resolution = rk, neural_rendering_resolution
         self.backbone = Backbone(z_dim, c_dim, w_dim, channel_base, channel_max, conv_clamp, fused_modconv_default,
-                                 mapping_kwargs)
+                                 mapping_kwargs, plane_resolution)
         self.superresolution = Superresolution(rk["superresolution_module"], 32, img_resolution, w_dim,
                                                sr_num_fp16_res, rk["sr_antialias"],
                                                (sr_kwargs or {}).get("fused_modconv_default", fused_modconv_default))
@@ -111,7 +116,7 @@ class TriplaneGenerator(torch.nn.Module):
                                      truncation_cutoff)
 
     def planes(self, ws, noise_mode: str = "random"):
-        """The triplanes [N,3,32,256,256] for w."""
+        """The triplanes [N,3,32,R,R] for w (R = 256 for EG3D's models)."""
         p = self.backbone.synthesis(ws, noise_mode=noise_mode)
         return p.view(len(p), 3, 32, p.shape[-2], p.shape[-1])
 

@@ -16,6 +16,7 @@ import torch
 from ..cache import cached, content_key
 from ..cameras import Cameras, to_zero123
 from ..world import CATALOGUE, find_in_prompt, render_object
+from ..world.lookup import COLOUR_WORDS, colour_in_prompt
 from . import NoisePredictor, linear_beta_alphas_cumprod
 
 
@@ -33,6 +34,21 @@ def _renderer_source() -> bytes:
 
 
 MODES = ("view-aware", "2D", "multi-view")
+
+
+def repaint_layers(layers: torch.Tensor, colour, tolerance: float = 0.12) -> torch.Tensor:
+    """Layers [G,4,R,R] (premultiplied colour in [-1,1] space, coverage) with the object's main colour (the
+    commonest albedo among fully covered pixels) replaced by `colour` (RGB 0..1) wherever it shows, edges
+    included; other parts keep theirs (a red mug keeps its coffee)."""
+    a = layers[:, 3:]
+    c = ((layers[:, :3] + a) / 2) / a.clamp_min(1e-6)  # unpremultiplied albedo 0..1
+    solid = (a[:, 0] > 0.999)
+    quant = (c.permute(0, 2, 3, 1)[solid] * 20).round()
+    values, counts = quant.unique(dim=0, return_counts=True)
+    main = values[counts.argmax()] / 20
+    near = ((c - main.reshape(1, 3, 1, 1)).norm(dim=1, keepdim=True) < tolerance) & (a > 0)
+    new = torch.where(near, torch.tensor(colour, dtype=c.dtype).reshape(1, 3, 1, 1), c)
+    return torch.cat([2 * new * a - a, a], 1)
 
 
 class WorldPrior(NoisePredictor):
@@ -97,6 +113,10 @@ class WorldPrior(NoisePredictor):
         """[G,4,R,R] renders of one object from every grid camera (self.cameras, self.dirs) as layers to composite:
         channels 0-2 the colour premultiplied by coverage in the prior's [-1,1] space (2·c·alpha - alpha), channel 3
         the coverage alpha; over a background B (in [-1,1]) the image is colour + (1 - alpha) B, exactly."""
+        if name not in self._sets and "|" in name:  # "mug|red": the object with its main colour painted
+            base, colour = name.split("|", 1)
+            self._sets[name] = repaint_layers(self.layers(base), COLOUR_WORDS[colour]) \
+                if self.grid["shading"] == "albedo" else self.layers(base)
         if name not in self._sets:
             obj = CATALOGUE[name]
             key = content_key(_object_fingerprint(obj), _renderer_source(), self.resolution, self.grid, "layers")
@@ -117,9 +137,11 @@ class WorldPrior(NoisePredictor):
         return lay[:, :3] + (1 - lay[:, 3:]) * (2 * b - 1).reshape(1, 3, 1, 1)
 
     def condition(self, prompt: str, negative: str = ""):
-        """(conditional, unconditional): the object the prompt names, and every object pooled."""
+        """(conditional, unconditional): the object the prompt names (a colour word before it paints its main
+        colour: "a red mug"), and every object pooled."""
         obj = find_in_prompt(prompt)
-        return (obj.name,), tuple(CATALOGUE)
+        colour = colour_in_prompt(prompt)
+        return ((f"{obj.name}|{colour}" if colour else obj.name),), tuple(CATALOGUE)
 
     # ---- the prior ------------------------------------------------------------------------------------------
     def encode(self, images: torch.Tensor) -> torch.Tensor:

@@ -63,3 +63,31 @@ def find_in_prompt(prompt: str) -> WorldObject:
             f"The prompt '{prompt}' names no object of the primitive world.{hint} "
             f"Name one of: {', '.join(CATALOGUE)}.")
     return CATALOGUE[best[2]]
+
+
+#: colour words a prompt may put before an object ("a red mug"), as albedo RGB
+COLOUR_WORDS = {
+    "red": (0.85, 0.12, 0.10), "green": (0.15, 0.65, 0.25), "blue": (0.15, 0.35, 0.85),
+    "yellow": (0.95, 0.80, 0.15), "orange": (0.95, 0.50, 0.08), "purple": (0.55, 0.25, 0.75),
+    "pink": (0.95, 0.55, 0.70), "brown": (0.45, 0.28, 0.14), "white": (0.93, 0.93, 0.90),
+    "black": (0.06, 0.06, 0.06), "gray": (0.55, 0.56, 0.60), "grey": (0.55, 0.56, 0.60),
+    "teal": (0.10, 0.55, 0.60),
+}
+
+
+def colour_in_prompt(prompt: str) -> str | None:
+    """The colour word right before the prompt's object ("a red mug" -> 'red'), or None: none there, or the
+    object's own name carries it ("a red cube" names the catalogue's red cube)."""
+    obj = find_in_prompt(prompt)
+    words = _words(prompt)
+    for n in sorted(obj.names, key=lambda s: -len(_words(s))):
+        phrase = _words(n)
+        for i in range(len(words) - len(phrase) + 1):
+            if words[i:i + len(phrase)] == phrase:
+                if any(w in COLOUR_WORDS for w in phrase):
+                    return None
+                j = i - 1
+                while j >= 0 and words[j] in ("coffee", "rubber", "wooden", "table", "desk", "small", "big"):
+                    j -= 1  # "a red coffee mug"
+                return words[j] if j >= 0 and words[j] in COLOUR_WORDS else None
+    return None
