@@ -10,7 +10,7 @@ from comfy_api.latest import io
 
 import folder_paths
 
-from .types import CATEGORY, device
+from .types import CATEGORY, D3Field, D3Prior, Progress, device, image_batch
 
 log = logging.getLogger("Distill3D")
 D3Generator = io.Custom("D3_GENERATOR")  # core.gan.TriplaneGenerator
@@ -18,6 +18,7 @@ MODEL_FOLDER = "eg3d"  # ComfyUI/models/eg3d (or an extra_model_paths.yaml entry
 folder_paths.folder_names_and_paths.setdefault(
     MODEL_FOLDER, ([os.path.join(folder_paths.models_dir, MODEL_FOLDER)], {".pkl", ".safetensors"}))
 _LOADED: dict = {}
+SHIPPED = "distill3d: mugs (shipped)"  # the pack's own generator (weights/eg3d, scripts/train_world_generator.py)
 
 
 class LoadGenerator(io.ComfyNode):
@@ -31,15 +32,20 @@ class LoadGenerator(io.ComfyNode):
                         "ffhq512-128.pkl, afhq..., or your own training's), read as data — the code a pickle "
                         "carries never runs, and a file that asks for anything else is refused, saying what it "
                         "asked for — or a generator the pack saved as safetensors.",
-            inputs=[io.Combo.Input("generator_name", options=folder_paths.get_filename_list(MODEL_FOLDER),
-                                   tooltip="A file in models/eg3d.")],
+            inputs=[io.Combo.Input("generator_name", options=[SHIPPED, *folder_paths.get_filename_list(MODEL_FOLDER)],
+                                   default=SHIPPED,
+                                   tooltip="A file in models/eg3d, or the pack's own small generator of mugs of "
+                                           "many proportions and colours (trained by the pack's script on its "
+                                           "world; CPU-sized).")],
             outputs=[D3Generator.Output(display_name="generator")],
         )
 
     @classmethod
     def execute(cls, generator_name) -> io.NodeOutput:
         from ..core.gan import load_generator
-        path = folder_paths.get_full_path_or_raise(MODEL_FOLDER, generator_name)
+        from ..core.gan.world import WEIGHTS
+        path = WEIGHTS if generator_name == SHIPPED else folder_paths.get_full_path_or_raise(MODEL_FOLDER,
+                                                                                             generator_name)
         key = (path, os.path.getmtime(path), str(device()))
         if key not in _LOADED:
             _LOADED.clear()
@@ -94,4 +100,217 @@ class GeneratorSamples(io.ComfyNode):
         return io.NodeOutput(out["image"].float().cpu(), out["image_raw"].float().cpu(), depth.float().cpu())
 
 
-NODES = [LoadGenerator, GeneratorSamples]
+def _summary(run, steps: int) -> list[str]:
+    """A run's log lines: steps, time, and each figure's mean over the first and the last few steps."""
+    lines = [f"{run.steps_done}/{steps} steps in {run.seconds:.1f} s",
+             f"parameter change: {run.param_change:.4g} (relative to the start)"]
+    if run.history:
+        n = max(1, min(20, len(run.history) // 5))
+        head, tail = run.history[:n], run.history[-n:]
+        lines.append(f"mean of the first {n} steps -> mean of the last {n}:")
+        lines += [f"{k}: {sum(h[k] for h in head) / n:.5f} -> {sum(h[k] for h in tail) / n:.5f}"
+                  for k in tail[-1] if all(k in h for h in head + tail)]
+    if run.stopped:
+        lines.append("STOPPED: " + run.stopped)
+        log.warning("Distill3D: %s", run.stopped)
+    return lines
+
+
+def _grid(images: torch.Tensor, columns: int) -> torch.Tensor:
+    """[N,H,W,3] tiled into one [1, rows*H, columns*W, 3] image (empty cells white)."""
+    n, h, w, c = images.shape
+    columns = max(1, min(columns, n))
+    rows = -(-n // columns)
+    out = torch.ones(rows * h, columns * w, c, dtype=images.dtype)
+    for i in range(n):
+        r, k = divmod(i, columns)
+        out[r * h:(r + 1) * h, k * w:(k + 1) * w] = images[i]
+    return out[None]
+
+
+class AdaptGenerator(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DAdaptGenerator",
+            display_name="Adapt 3D GAN to Text (DiffusionGAN3D)",
+            category=f"{CATEGORY}/gan",
+            description="Fine-tunes a copy of the generator so that its samples become what the prior's prompt "
+                        "says (SDS on renders of random latents and cameras), while the relative distance loss "
+                        "keeps the samples as different from each other as they were (without it, SDS collapses "
+                        "them into one) and, for local edits, the reconstruction loss keeps everything the prompt "
+                        "does not speak about. Cancel stops it at the next step and keeps what it has.",
+            inputs=[
+                D3Generator.Input("generator"),
+                D3Prior.Input("prior"),
+                io.Int.Input("steps", default=200, min=1, max=100000),
+                io.Float.Input("learning_rate", default=0.002, min=1e-5, max=0.1, step=0.0001,
+                               tooltip="Adam's rate for the synthesis network; the decoder takes a tenth. The "
+                                       "mapping network stays frozen."),
+                io.Int.Input("batch", default=4, min=1, max=32,
+                             tooltip="Latents per step, one view each. The relative distance loss needs 3 or "
+                                     "more."),
+                io.Float.Input("guidance_scale", default=100.0, min=1.0, max=200.0, step=0.5),
+                io.Float.Input("relative_distance_weight", default=1.0, min=0.0, max=1000.0, step=0.1,
+                               tooltip="0 switches it off (expect the samples to collapse into one)."),
+                io.Float.Input("reconstruction_weight", default=0.0, min=0.0, max=1000.0, step=0.1,
+                               tooltip="Above 0: a local edit; outside where the prompt acts, the renders must "
+                                       "stay the original generator's."),
+                io.String.Input("source_prompt", default="", multiline=False,
+                                tooltip="What the generator draws now (e.g. 'a mug'): the edit region is where "
+                                        "the prompt and this differ. Empty: against the unconditional."),
+                io.Float.Input("truncation_psi", default=1.0, min=0.0, max=1.0, step=0.05),
+                io.Int.Input("samples_per_ray", default=48, min=8, max=512, step=8),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True),
+                io.Int.Input("preview_every", default=10, min=0, max=10000),
+            ],
+            outputs=[D3Generator.Output(display_name="generator"),
+                     io.Image.Output(display_name="preview", tooltip="The last step's renders and targets."),
+                     io.String.Output(display_name="log")],
+        )
+
+    @classmethod
+    def execute(cls, generator, prior, steps, learning_rate, batch, guidance_scale, relative_distance_weight,
+                reconstruction_weight, source_prompt, truncation_psi, samples_per_ray, seed,
+                preview_every) -> io.NodeOutput:
+        from ..core.gan.adapt import adapt_generator, adaptation_terms
+        dev = device()
+        terms = adaptation_terms(prior, batch, guidance_scale, relative_distance_weight, reconstruction_weight,
+                                 source_prompt.strip())  # bad settings fail here, before any work
+        del terms
+
+        def preview():
+            return next((img for img in (t.preview() for t in run_terms) if img is not None), None)
+        with torch.inference_mode(False), torch.enable_grad():
+            run_terms = []
+            progress = Progress(steps, preview_every, lambda: preview())
+            result = adapt_generator(generator, prior, steps, learning_rate, batch, guidance_scale,
+                                     relative_distance_weight, reconstruction_weight, source_prompt.strip(),
+                                     truncation_psi=truncation_psi, seed=seed, n_samples=samples_per_ray,
+                                     device=dev, on_progress=progress, check_cancel=Progress.check_cancel,
+                                     terms_out=run_terms)
+        img = preview()
+        text = "\n".join(_summary(result.run, steps))
+        return io.NodeOutput(result.generator, image_batch(img[None] if img is not None else torch.ones(1, 8, 8, 3)),
+                             text, ui={"text": [text]})
+
+
+class GeneratorGrid(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DGeneratorGrid",
+            display_name="3D GAN Sample Grid",
+            category=f"{CATEGORY}/gan",
+            description="One image of N samples (seeds seed .. seed+N-1) side by side, each from the same camera: "
+                        "to compare a generator before and after adaptation, or to pick a seed.",
+            inputs=[
+                D3Generator.Input("generator"),
+                io.Int.Input("seed", default=0, min=0, max=2 ** 32 - 1),
+                io.Int.Input("count", default=8, min=1, max=64),
+                io.Int.Input("columns", default=4, min=1, max=16),
+                io.Float.Input("truncation_psi", default=1.0, min=0.0, max=1.0, step=0.05),
+                io.Float.Input("azimuth", default=30.0, min=-180.0, max=180.0, step=1.0),
+                io.Float.Input("elevation", default=20.0, min=-60.0, max=60.0, step=1.0),
+                io.Float.Input("fov", default=40.0, min=5.0, max=90.0, step=0.1,
+                               tooltip="The pack's generators: 40. EG3D's FFHQ models: 13.37."),
+            ],
+            outputs=[io.Image.Output(display_name="grid")],
+        )
+
+    @classmethod
+    def execute(cls, generator, seed, count, columns, truncation_psi, azimuth, elevation, fov) -> io.NodeOutput:
+        from ..core.cameras import Cameras
+        from ..core.gan.eg3d import render_samples, seed_latents
+        dev = next(generator.parameters()).device
+        cams = Cameras.from_spherical(elevation, azimuth, 1.8, fov).to(dev)
+        z = seed_latents(range(seed, seed + count), generator.z_dim).to(dev)
+        with torch.inference_mode(False):
+            out = render_samples(generator, z, cams, truncation_psi)
+        return io.NodeOutput(_grid(out["image"].float().cpu(), columns))
+
+
+class GeneratorSampleToField(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DGeneratorSampleToField",
+            display_name="3D GAN Sample to Field",
+            category=f"{CATEGORY}/gan",
+            description="One sample of the generator as a field (its triplanes and the generator's decoder), so "
+                        "Extract Mesh, Bake Texture, Save and Optimize Field apply to it.",
+            inputs=[
+                D3Generator.Input("generator"),
+                io.Int.Input("seed", default=0, min=0, max=2 ** 32 - 1),
+                io.Float.Input("truncation_psi", default=1.0, min=0.0, max=1.0, step=0.05),
+            ],
+            outputs=[D3Field.Output(display_name="field")],
+        )
+
+    @classmethod
+    def execute(cls, generator, seed, truncation_psi) -> io.NodeOutput:
+        from ..core.gan.eg3d import seed_latents
+        from ..core.gan.field import TriplaneField
+        dev = next(generator.parameters()).device
+        z = seed_latents([seed], generator.z_dim).to(dev)
+        with torch.inference_mode(False), torch.no_grad():
+            ws = generator.mapping(z, torch.zeros(1, generator.c_dim, device=dev), truncation_psi)
+            field = TriplaneField.from_generator(generator, ws)
+        return io.NodeOutput(field)
+
+
+class TextToAvatar(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DTextToAvatar",
+            display_name="3D GAN Text to Avatar (DiffusionGAN3D)",
+            category=f"{CATEGORY}/gan",
+            description="One object for the prior's prompt: of `candidates` seeds, the sample the prior finds most "
+                        "like the prompt (its denoising loss on four views) is fine-tuned with SDS — the generator "
+                        "for that latent, slowly, and a learnable triplane added to the generated one (smooth by a "
+                        "multi-scale TV loss), so the result may leave the generator's family. Returns a field.",
+            inputs=[
+                D3Generator.Input("generator"),
+                D3Prior.Input("prior"),
+                io.Int.Input("candidates", default=8, min=1, max=256, tooltip="Seeds seed .. seed+K-1 scored."),
+                io.Int.Input("seed", default=0, min=0, max=2 ** 32 - 1),
+                io.Int.Input("steps", default=150, min=1, max=100000),
+                io.Float.Input("learning_rate", default=0.01, min=1e-5, max=1.0, step=0.0005,
+                               tooltip="The case triplane's rate; the generator takes generator_lr_scale of it."),
+                io.Float.Input("generator_lr_scale", default=0.1, min=0.0, max=1.0, step=0.01),
+                io.Float.Input("tv_weight", default=1.0, min=0.0, max=1000.0, step=0.1),
+                io.Int.Input("batch", default=4, min=1, max=32, tooltip="Views per step."),
+                io.Float.Input("guidance_scale", default=100.0, min=1.0, max=200.0, step=0.5),
+                io.Int.Input("samples_per_ray", default=48, min=8, max=512, step=8),
+                io.Int.Input("preview_every", default=10, min=0, max=10000),
+            ],
+            outputs=[D3Field.Output(display_name="field"),
+                     io.Image.Output(display_name="candidates", tooltip="The candidates, the chosen one first."),
+                     io.String.Output(display_name="log")],
+        )
+
+    @classmethod
+    def execute(cls, generator, prior, candidates, seed, steps, learning_rate, generator_lr_scale, tv_weight,
+                batch, guidance_scale, samples_per_ray, preview_every) -> io.NodeOutput:
+        from ..core.cameras import Cameras
+        from ..core.gan.avatar import make_avatar
+        from ..core.gan.eg3d import render_samples, seed_latents
+        dev = device()
+        with torch.inference_mode(False), torch.enable_grad():
+            progress = Progress(steps, 0)
+            field, chosen, scores, run = make_avatar(
+                generator, prior, candidates, seed, steps, learning_rate, batch, guidance_scale, tv_weight,
+                generator_lr_scale, n_samples=samples_per_ray, device=dev, on_progress=progress,
+                check_cancel=Progress.check_cancel)
+            order = [int(i) for i in scores.argsort()]
+            z = seed_latents([seed + i for i in order], generator.z_dim).to(dev)
+            cams = Cameras.from_spherical(20.0, 30.0, 1.8, 40.0).to(dev)
+            shown = render_samples(generator, z, cams)["image"].float().cpu()
+        lines = [f"chose seed {chosen} of {seed}..{seed + candidates - 1} (prior's loss "
+                 + ", ".join(f"{seed + i}: {float(scores[i]):.4f}" for i in order) + ")"] + _summary(run, steps)
+        text = "\n".join(lines)
+        return io.NodeOutput(field, _grid(shown, 8), text, ui={"text": [text]})
+
+
+NODES = [LoadGenerator, GeneratorSamples, GeneratorGrid, GeneratorSampleToField, AdaptGenerator, TextToAvatar]

@@ -536,8 +536,98 @@ SPECS["geodream_mvdream"] = (
     ],
 )
 
+def gan_sample_outputs(prefix: str, generator: str, mesh_resolution: int) -> list:
+    """Seed 0 of `generator` as a field -> mesh -> GLB (Preview3D)."""
+    return [
+        ("sample", "Distill3DGeneratorSampleToField", {"generator": (generator, 0), "seed": 0}),
+        ("mesh", "Distill3DExtractMesh", {"field": ("sample", 0), "resolution": mesh_resolution}),
+        ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": f"distill3d/{prefix}",
+                                            "format": "glb"}),
+        ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
+    ]
+
+
+def gan_adaptation(prefix: str, prior: str, adapt: dict, grid: dict, mesh_resolution: int) -> list:
+    """The generator's samples before and after Adapt 3D GAN to Text, side by side, and one adapted sample as a
+    mesh."""
+    return [
+        ("before", "Distill3DGeneratorGrid", {"generator": ("gen", 0), **grid}),
+        ("before_preview", "PreviewImage", {"images": ("before", 0)}),
+        ("adapt", "Distill3DAdaptGenerator", {"generator": ("gen", 0), "prior": (prior, 0), **adapt}),
+        ("adapt_preview", "PreviewImage", {"images": ("adapt", 1)}),
+        ("after", "Distill3DGeneratorGrid", {"generator": ("adapt", 0), **grid}),
+        ("after_preview", "PreviewImage", {"images": ("after", 0)}),
+        *gan_sample_outputs(prefix, "adapt", mesh_resolution),
+    ]
+
+
+SPECS["diffusiongan3d_adapt_world"] = (
+    "DiffusionGAN3D's domain adaptation on a CPU, offline: the pack's own 3D GAN of mugs (many proportions, "
+    "handles, colours) adapted to 'a red mug' by SDS with the world prior, with the relative distance loss "
+    "keeping the mugs as different from each other as they were; 8 samples before and after, and seed 0 of the "
+    "adapted generator as a GLB (Preview3D). Set the reconstruction weight above 0 (source 'a mug') for a local "
+    "edit that leaves what the prompt does not mention.",
+    [
+        ("gen", "Distill3DLoadGenerator", {"generator_name": "distill3d: mugs (shipped)"}),
+        ("prior", "Distill3DWorldPrior", {"prompt": "a red mug", "mode": "view-aware", "resolution": "32"}),
+        *gan_adaptation("diffusiongan3d_adapt_world", "prior",
+                        adapt={"steps": 40, "learning_rate": 0.002, "batch": 4, "guidance_scale": 100.0,
+                               "relative_distance_weight": 1.0, "reconstruction_weight": 0.0,
+                               "source_prompt": "a mug", "samples_per_ray": 32, "seed": 0, "preview_every": 10},
+                        grid={"seed": 0, "count": 8, "columns": 4, "azimuth": 30.0, "elevation": 20.0,
+                              "fov": 40.0},
+                        mesh_resolution=64),
+    ],
+)
+
+SPECS["diffusiongan3d_avatar_world"] = (
+    "DiffusionGAN3D's text-to-avatar on a CPU, offline: of 8 seeds of the pack's mug GAN, the one the world "
+    "prior finds most like 'a mug' is fine-tuned with SDS, the generator slowly and a case-specific triplane "
+    "(smoothed by a multi-scale TV loss) added to its planes -> field -> mesh -> GLB (Preview3D); the candidates, "
+    "the chosen one first, are previewed.",
+    [
+        ("gen", "Distill3DLoadGenerator", {"generator_name": "distill3d: mugs (shipped)"}),
+        ("prior", "Distill3DWorldPrior", {"prompt": "a mug", "mode": "view-aware", "resolution": "32"}),
+        ("avatar", "Distill3DTextToAvatar", {"generator": ("gen", 0), "prior": ("prior", 0), "candidates": 8,
+                                             "seed": 0, "steps": 40, "learning_rate": 0.01,
+                                             "generator_lr_scale": 0.1, "tv_weight": 1.0, "batch": 4,
+                                             "guidance_scale": 100.0, "samples_per_ray": 32, "preview_every": 10}),
+        ("candidates", "PreviewImage", {"images": ("avatar", 1)}),
+        ("mesh", "Distill3DExtractMesh", {"field": ("avatar", 0), "resolution": 64}),
+        ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/diffusiongan3d_avatar",
+                                            "format": "glb"}),
+        ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
+    ],
+)
+
+SPECS["diffusiongan3d_adapt_eg3d"] = (
+    "DiffusionGAN3D's domain adaptation of EG3D's FFHQ generator (GPU-sized): models/eg3d/ffhq512-128.pkl (read "
+    "as data, never run) adapted to 'a Pixar character' by SDS with your Stable Diffusion checkpoint at 512², "
+    "frontal poses, 2000 steps of 4 latents, the relative distance loss keeping the faces distinct; 8 faces before "
+    "and after, and seed 0 as a GLB. Put ffhq512-128.pkl in models/eg3d and v1-5-pruned-emaonly.safetensors in "
+    "models/checkpoints.",
+    [
+        ("gen", "Distill3DLoadGenerator", {"generator_name": "ffhq512-128.pkl"}),
+        ("ckpt", "CheckpointLoaderSimple", {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
+        ("pos", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "a 3D render of a Pixar character, face, high "
+                                                               "quality"}),
+        ("neg", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "blurry, low quality, photo"}),
+        ("prior", "Distill3DCheckpointPrior", {"model": ("ckpt", 0), "vae": ("ckpt", 2), "positive": ("pos", 0),
+                                               "negative": ("neg", 0), "resolution": 512}),
+        *gan_adaptation("diffusiongan3d_adapt_eg3d", "prior",
+                        adapt={"steps": 2000, "learning_rate": 0.002, "batch": 4, "guidance_scale": 100.0,
+                               "relative_distance_weight": 1.0, "reconstruction_weight": 0.0,
+                               "source_prompt": "", "samples_per_ray": 96, "seed": 0, "preview_every": 50},
+                        grid={"seed": 0, "count": 8, "columns": 4, "azimuth": 0.0, "elevation": 0.0,
+                              "fov": 13.37},
+                        mesh_resolution=256),
+    ],
+)
+
+
 # workflows that need the user's model files: their thumbnail is a drawing of the graph
-NEEDS_MODEL_FILES = {"dreamfusion_sd", "mvdream_sd21", "dreamcraft3d_sd", "geodream_mvdream", "texture_paint_sd"}
+NEEDS_MODEL_FILES = {"dreamfusion_sd", "mvdream_sd21", "dreamcraft3d_sd", "geodream_mvdream", "texture_paint_sd",
+                     "diffusiongan3d_adapt_eg3d"}
 
 
 def build(name: str, info: dict) -> dict:

@@ -135,3 +135,17 @@ def mvdream_sampler_prompt(ckpt_name: str, steps: int = 2) -> dict:
                              "distance": 1.8, "fov": 40.0, "steps": steps, "guidance_scale": 5.0,
                              "cfg_rescale": 0.0, "seed": 0}},
             "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}}}
+
+
+def tiny_eg3d(host) -> str:
+    """EG3D's generator at the parity tests' tiny size (scripts/make_eg3d_reference.GENERATOR_KWARGS: FFHQ's
+    rendering settings, the 2X head), seeded, as the pack's safetensors in models/eg3d."""
+    def write(path):
+        import sys
+        import torch
+        sys.path.insert(0, os.path.join(ROOT, "scripts"))
+        from core.gan.eg3d import TriplaneGenerator, save_generator
+        from make_eg3d_reference import GENERATOR_KWARGS
+        torch.manual_seed(0)
+        save_generator(TriplaneGenerator(**GENERATOR_KWARGS), path)
+    return test_model(host, "eg3d", "distill3d_test_tiny_eg3d.safetensors", write)

@@ -12,7 +12,7 @@ from core.mesh.export import load_mesh
 from core.metrics import mesh_iou
 from core.world import get_object, occupancy
 
-from hostutil import find_node, input_picture, random_controlnet, random_sd15, random_zero123, tiny_mvdream
+from hostutil import find_node, input_picture, random_controlnet, random_sd15, random_zero123, tiny_eg3d, tiny_mvdream
 
 def _check_world_views(host, api, entry, files):
     from PIL import Image
@@ -418,3 +418,87 @@ CHECKS = {"world_views": _check_world_views, "world_random_views": _check_world_
           "dreamcraft3d_sd": _check_dreamcraft3d_sd, "geodream_world": _check_geodream_world,
           "geodream_mvdream": _check_geodream_mvdream, "texture_paint_world": _check_texture_paint_world,
           "texture_paint_sd": _check_texture_paint_sd}
+
+
+def _grid_pixels(host, api, files, grid_key: str):
+    from PIL import Image
+    prev = [k for k, v in api.items() if v["class_type"] == "PreviewImage" and v["inputs"]["images"][0] == grid_key]
+    (f,) = [f for f in files if f["node"] == prev[0]]
+    return torch.from_numpy(np.asarray(Image.open(io.BytesIO(host.view(f))).convert("RGB"), dtype=np.float32) / 255)
+
+
+def _object_redness(px: torch.Tensor) -> float:
+    """Red minus the mean of green and blue over the pixels that are not the white background."""
+    fg = px.sum(-1) < 2.7
+    c = px[fg].mean(0)
+    return float(c[0] - (c[1] + c[2]) / 2)
+
+
+def _check_diffusiongan3d_adapt_world(host, api, entry, files):
+    """The adaptation ran every step with its relative distance loss and moved the generator; the samples after
+    it are redder than before (same seeds, same camera); one adapted sample came out as a GLB that Preview3D got."""
+    adapt = find_node(api, "Distill3DAdaptGenerator")
+    log = entry["outputs"][adapt]["text"][0]
+    steps = api[adapt]["inputs"]["steps"]
+    assert log.startswith(f"{steps}/{steps} steps") and "STOPPED" not in log, log
+    assert "relative_distance/kl" in log and float(re.search(r"parameter change: ([\d.e+-]+)", log).group(1)) > 1e-4
+    grids = [k for k, v in api.items() if v["class_type"] == "Distill3DGeneratorGrid"]
+    before, after = (_grid_pixels(host, api, files, k) for k in sorted(
+        grids, key=lambda k: api[k]["inputs"]["generator"][0] == adapt))
+    r0, r1 = _object_redness(before), _object_redness(after)
+    print(f"DIFFUSIONGAN3D_ADAPT_WORLD: redness of the samples {r0:.3f} -> {r1:.3f}")
+    assert r1 > r0 + 0.05, (r0, r1)
+    glbs = [f for f in files if f["filename"].endswith(".glb")]
+    assert len(glbs) == 1
+    mesh = load_mesh(host.view(glbs[0]), "glb")
+    assert mesh.faces.shape[0] > 100
+    assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(glbs[0]["filename"])
+
+
+def _check_diffusiongan3d_avatar_world(host, api, entry, files):
+    """The latent search scored every candidate and the chosen seed is the best-scored; the fine-tuned avatar's
+    GLB has the prompt's object's shape (a floor; bench/bench_gan.py has the full-size figures)."""
+    from core.world import find_in_prompt
+    node = find_node(api, "Distill3DTextToAvatar")
+    log = entry["outputs"][node]["text"][0]
+    k = api[node]["inputs"]["candidates"]
+    scores = [float(x) for x in re.findall(r"\d+: ([\d.]+)", log.split("\n")[0])]
+    assert len(scores) == k and scores == sorted(scores), log
+    assert "STOPPED" not in log and float(re.search(r"parameter change: ([\d.e+-]+)", log).group(1)) > 1e-4, log
+    obj = find_in_prompt(api[find_node(api, "Distill3DWorldPrior")]["inputs"]["prompt"])
+    glbs = [f for f in files if f["filename"].endswith(".glb")]
+    mesh = load_mesh(host.view(glbs[0]), "glb")
+    got = mesh_iou(mesh, lambda p: occupancy(obj, p), 64)
+    print(f"DIFFUSIONGAN3D_AVATAR_WORLD: the avatar's IoU with the {obj.name}: {got:.3f}")
+    assert got >= AVATAR_IOU_FLOOR, got
+
+
+def _cpu_sized_diffusiongan3d_adapt_eg3d(host, api):
+    """EG3D's generator at the parity tests' tiny size in place of ffhq512-128.pkl (the .pkl route is the snapshot
+    tests'), the random SD 1.5 as the prior at 64², 2 steps of 3 latents, small grids and mesh."""
+    api[find_node(api, "Distill3DLoadGenerator")]["inputs"]["generator_name"] = tiny_eg3d(host)
+    api[find_node(api, "CheckpointLoaderSimple")]["inputs"]["ckpt_name"] = random_sd15(host)
+    api[find_node(api, "Distill3DCheckpointPrior")]["inputs"]["resolution"] = 64
+    api[find_node(api, "Distill3DAdaptGenerator")]["inputs"].update(steps=2, batch=3, samples_per_ray=16,
+                                                                     preview_every=1)
+    for k, v in api.items():
+        if v["class_type"] == "Distill3DGeneratorGrid":
+            v["inputs"]["count"] = 2
+    api[find_node(api, "Distill3DExtractMesh")]["inputs"]["resolution"] = 32
+
+
+def _check_diffusiongan3d_adapt_eg3d(host, api, entry, files):
+    """An EG3D generator adapted by a checkpoint prior through ComfyUI's model: both steps ran and moved it; the
+    grids and the GLB came out."""
+    log = entry["outputs"][find_node(api, "Distill3DAdaptGenerator")]["text"][0]
+    assert log.startswith("2/2 steps") and "STOPPED" not in log, log
+    assert float(re.search(r"parameter change: ([\d.e+-]+)", log).group(1)) > 0, log
+    assert len([f for f in files if f["filename"].endswith(".glb")]) == 1
+
+
+#: the avatar's IoU floor at the workflow's CPU size (40 steps); measured in bench/bench_gan.py
+AVATAR_IOU_FLOOR = 0.5
+CPU_SIZED["diffusiongan3d_adapt_eg3d"] = _cpu_sized_diffusiongan3d_adapt_eg3d
+CHECKS.update(diffusiongan3d_adapt_world=_check_diffusiongan3d_adapt_world,
+              diffusiongan3d_avatar_world=_check_diffusiongan3d_avatar_world,
+              diffusiongan3d_adapt_eg3d=_check_diffusiongan3d_adapt_eg3d)

@@ -90,11 +90,12 @@ def render_planes(view_field: TriplaneField, planes: torch.Tensor, cameras, heig
     decoder and frame, with the pack's renderer; a RenderRecord of [N,H,W] images."""
     from ..render.volume import render_views
     parts = []
+    per_view = {k: kw.pop(k) for k in ("background", "light_dirs") if kw.get(k) is not None}
     for i in range(len(cameras)):
         view_field.planes_override = planes[i]
         try:
-            parts.append(render_views(view_field, cameras[i:i + 1], height, width, **{
-                **kw, "background": None if kw.get("background") is None else kw["background"][i:i + 1]}))
+            parts.append(render_views(view_field, cameras[i:i + 1], height, width,
+                                      **kw, **{k: v[i:i + 1] if v.ndim == 2 else v for k, v in per_view.items()}))
         finally:
             view_field.planes_override = None
 

@@ -14,16 +14,6 @@ import hostutil
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 
-def _tiny_generator(host) -> str:
-    def write(path):
-        import torch
-        from core.gan.eg3d import TriplaneGenerator, save_generator
-        from make_eg3d_reference import GENERATOR_KWARGS
-        torch.manual_seed(0)
-        save_generator(TriplaneGenerator(**GENERATOR_KWARGS), path)
-    return hostutil.test_model(host, "eg3d", "distill3d_test_tiny_eg3d.safetensors", write)
-
-
 def _samples_prompt(name: str) -> dict:
     return {
         "1": {"class_type": "Distill3DLoadGenerator", "inputs": {"generator_name": name}},
@@ -35,7 +25,7 @@ def _samples_prompt(name: str) -> dict:
 
 
 def test_a_generator_from_models_eg3d_gives_one_sample_per_seed(host):
-    entry = host.run(_samples_prompt(_tiny_generator(host)))
+    entry = host.run(_samples_prompt(hostutil.tiny_eg3d(host)))
     assert entry["status"]["status_str"] == "success", entry["status"]
     files = [f for f in host.output_files(entry) if f["node"] == "3"]
     imgs = [np.asarray(Image.open(io.BytesIO(host.view(f))).convert("RGB"), dtype=np.float32) / 255 for f in files]
@@ -68,4 +58,24 @@ def test_a_snapshot_that_asks_for_code_is_refused_and_nothing_runs(host, tmp_pat
     message = str(entry["status"]["messages"])
     assert "asks for posix.system" in message and "refused" in message, message[-800:]
     assert not marker.exists()
-    assert host.run(_samples_prompt(_tiny_generator(host)))["status"]["status_str"] == "success"
+    assert host.run(_samples_prompt(hostutil.tiny_eg3d(host)))["status"]["status_str"] == "success"
+
+
+def test_adaptation_with_one_latent_and_the_relative_distance_loss_is_refused_with_the_reason(host):
+    prompt = {
+        "1": {"class_type": "Distill3DLoadGenerator", "inputs": {"generator_name": hostutil.tiny_eg3d(host)}},
+        "2": {"class_type": "Distill3DWorldPrior", "inputs": {"prompt": "a red mug", "mode": "view-aware",
+                                                              "resolution": "32"}},
+        "3": {"class_type": "Distill3DAdaptGenerator", "inputs": {
+            "generator": ["1", 0], "prior": ["2", 0], "steps": 2, "learning_rate": 0.002, "batch": 1,
+            "guidance_scale": 10.0, "relative_distance_weight": 1.0, "reconstruction_weight": 0.0,
+            "source_prompt": "", "truncation_psi": 1.0, "samples_per_ray": 16, "seed": 0, "preview_every": 0}},
+        "4": {"class_type": "Distill3DGeneratorGrid", "inputs": {
+            "generator": ["3", 0], "seed": 0, "count": 2, "columns": 2, "truncation_psi": 1.0, "azimuth": 0.0,
+            "elevation": 0.0, "fov": 13.37}},
+        "5": {"class_type": "PreviewImage", "inputs": {"images": ["4", 0]}},
+    }
+    entry = host.run(prompt)
+    assert entry["status"]["status_str"] == "error"
+    message = str(entry["status"]["messages"])
+    assert "relative distance loss" in message and "batch of 1" in message and "no pairs" in message, message
