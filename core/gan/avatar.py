@@ -97,7 +97,7 @@ def score_views(generator: TriplaneGenerator, n: int = 4, elevation: float = 15.
 
 @torch.no_grad()
 def latent_scores(generator: TriplaneGenerator, prior, z: torch.Tensor, views: int = 4, repeats: int = 4,
-                  seed: int = 0, n_samples: int = 48) -> torch.Tensor:
+                  seed: int = 0, n_samples: int = 48, check_cancel=None) -> torch.Tensor:
     """[K] the prior's denoising loss on each candidate's renders (conditional eps error, the same timesteps and
     noises for every candidate, at 20-80% of the schedule): the SDS loss a candidate starts from. Lower is
     better."""
@@ -111,6 +111,8 @@ def latent_scores(generator: TriplaneGenerator, prior, z: torch.Tensor, views: i
     ts = [torch.randint(int(0.2 * T), int(0.8 * T), (views,), generator=g) for _ in range(repeats)]
     scores = []
     for i in range(z.shape[0]):
+        if check_cancel is not None:
+            check_cancel()
         ws = generator.mapping(z[i:i + 1].float(), torch.zeros(1, generator.c_dim))
         field = TriplaneField.from_generator(generator, ws)
         rec = render_views(field, cams, res, res, n_samples=n_samples, perturb=False)
@@ -130,6 +132,35 @@ def latent_scores(generator: TriplaneGenerator, prior, z: torch.Tensor, views: i
 
 
 
+@torch.no_grad()
+def candidate_renders(generator: TriplaneGenerator, z: torch.Tensor, resolution: int = 224, views: int = 4,
+                      n_samples: int = 48) -> torch.Tensor:
+    """[K,V,H,W,3] each candidate from the views it is judged from (score_views), for an image-text scorer."""
+    from ..render.volume import render_views
+    cams = score_views(generator, views)
+    out = []
+    for i in range(z.shape[0]):
+        ws = generator.mapping(z[i:i + 1].float(), torch.zeros(1, generator.c_dim))
+        field = TriplaneField.from_generator(generator, ws)
+        out.append(render_views(field, cams, resolution, resolution, n_samples=n_samples, perturb=False).rgb)
+    return torch.stack(out)
+
+
+def clip_scores(embed_images, text_embedding: torch.Tensor, renders: torch.Tensor) -> torch.Tensor:
+    """[K] minus each candidate's mean cosine similarity between its views' image embeddings
+    (embed_images([V,H,W,3]) -> [V,D]) and the text's embedding [D] (lower is better, as latent_scores)."""
+    t = torch.nn.functional.normalize(text_embedding.float().reshape(1, -1), dim=-1)
+    scores = []
+    for views in renders:
+        e = torch.nn.functional.normalize(embed_images(views).float().reshape(len(views), -1), dim=-1)
+        if e.shape[1] != t.shape[1]:
+            raise ValueError(f"the image embeddings have {e.shape[1]} values and the text embedding {t.shape[1]}: "
+                             f"use a CLIP vision model and a CLIP text model of one family (e.g. ViT-L/14's vision "
+                             f"model with SD 1.5's CLIP)")
+        scores.append(-float((e @ t.T).mean()))
+    return torch.tensor(scores)
+
+
 def make_avatar(generator: TriplaneGenerator, prior, candidates: int = 8, seed: int = 0, steps: int = 150,
                 lr: float = 1e-2, batch: int = 4, guidance_scale: float = 100.0, tv_weight: float = 1.0,
                 generator_lr_scale: float = 0.1, truncation_psi: float = 1.0, n_samples: int = 48, device="cpu",
@@ -146,7 +177,8 @@ def make_avatar(generator: TriplaneGenerator, prior, candidates: int = 8, seed: 
         raise ValueError(f"the latent search needs at least 1 candidate, got {candidates}")
     seeds = list(range(seed, seed + candidates))
     z = seed_latents(seeds, generator.z_dim).to(device)
-    scores = scorer(generator, z) if scorer is not None else latent_scores(generator, prior, z, seed=seed)
+    scores = scorer(generator, z) if scorer is not None else latent_scores(generator, prior, z, seed=seed,
+                                                                          check_cancel=check_cancel)
     best = int(torch.as_tensor(scores).argmin())
     field = AvatarField(generator, z[best:best + 1], truncation_psi, generator_lr_scale).to(device)
     terms = [SDSLoss(prior, adaptation_cameras(generator), batch=batch, guidance_scale=guidance_scale)]

@@ -146,9 +146,12 @@ class DiffusionReconstructionLoss(LossTerm):
                                           background=req.background)
             mask = self.edit_mask(original.rgb, req.cameras, original.background)
         keep = (1 - mask)[..., None]
-        value = (keep * (rec.rgb - original.rgb) ** 2).sum() / (keep.sum() * 3).clamp_min(1)
+        # summed over pixels, averaged over views, in the prior's [-1,1] range: the scale of SDS's own loss, so the
+        # weights of the two compare
+        value = 0.5 * (keep * (2 * (rec.rgb - original.rgb)) ** 2).sum() / rec.rgb.shape[0]
         self._last = (rec.rgb.detach(), original.rgb, mask)
-        return value, {"mse_outside": float(value.detach()), "mask_share": float(mask.mean())}
+        mse = float((keep * (rec.rgb.detach() - original.rgb) ** 2).sum() / (keep.sum() * 3).clamp_min(1))
+        return value, {"mse_outside": mse, "mask_share": float(mask.mean())}
 
     def preview(self):
         if self._last is None:

@@ -79,3 +79,29 @@ def test_adaptation_with_one_latent_and_the_relative_distance_loss_is_refused_wi
     assert entry["status"]["status_str"] == "error"
     message = str(entry["status"]["messages"])
     assert "relative distance loss" in message and "batch of 1" in message and "no pairs" in message, message
+
+
+def test_text_to_avatar_scores_candidates_by_clip_when_clip_models_are_connected(host):
+    """ComfyUI's CLIP vision (a random Zero123 checkpoint's ViT-L/14) and CLIP text (the random SD 1.5's CLIP-L)
+    score the candidates; the log says so and the avatar comes out as a field that meshes."""
+    prompt = {
+        "1": {"class_type": "Distill3DLoadGenerator", "inputs": {"generator_name": "distill3d: mugs (shipped)"}},
+        "2": {"class_type": "Distill3DWorldPrior", "inputs": {"prompt": "a mug", "mode": "view-aware",
+                                                              "resolution": "32"}},
+        "3": {"class_type": "ImageOnlyCheckpointLoader", "inputs": {"ckpt_name": hostutil.random_zero123(host)}},
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": hostutil.random_sd15(host)}},
+        "5": {"class_type": "Distill3DTextToAvatar", "inputs": {
+            "generator": ["1", 0], "prior": ["2", 0], "candidates": 3, "seed": 0, "steps": 2, "learning_rate": 0.01,
+            "generator_lr_scale": 0.1, "tv_weight": 1.0, "batch": 2, "guidance_scale": 10.0, "samples_per_ray": 16,
+            "preview_every": 0, "clip_vision": ["3", 1], "clip": ["4", 1], "clip_text": "a photo of a red mug"}},
+        "6": {"class_type": "Distill3DExtractMesh", "inputs": {"field": ["5", 0], "resolution": 32}},
+        "7": {"class_type": "Distill3DSaveMesh", "inputs": {"mesh": ["6", 0], "filename_prefix": "tests/avatar_clip",
+                                                            "format": "glb"}},
+    }
+    entry = host.run(prompt)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    log = entry["outputs"]["5"]["text"][0]
+    assert "minus CLIP similarity" in log and log.startswith("chose seed"), log
+    scores = [float(x) for x in __import__("re").findall(r"\d+: (-?[\d.]+)", log.split("\n")[0])]
+    assert len(scores) == 3 and all(-1 <= s <= 1 for s in scores) and len(set(scores)) == 3, log
+    assert [f for f in host.output_files(entry) if f["filename"].endswith(".glb")]
