@@ -215,12 +215,16 @@ class GeneratorGrid(io.ComfyNode):
                 io.Float.Input("elevation", default=20.0, min=-60.0, max=60.0, step=1.0),
                 io.Float.Input("fov", default=40.0, min=5.0, max=90.0, step=0.1,
                                tooltip="The pack's generators: 40. EG3D's FFHQ models: 13.37."),
+                io.Combo.Input("images", options=["super-resolved", "raw render"], default="super-resolved",
+                               tooltip="The generator's final images, or its volume renders before the "
+                                       "super-resolution head (the pack's small generators: cleaner at 64²)."),
             ],
             outputs=[io.Image.Output(display_name="grid")],
         )
 
     @classmethod
-    def execute(cls, generator, seed, count, columns, truncation_psi, azimuth, elevation, fov) -> io.NodeOutput:
+    def execute(cls, generator, seed, count, columns, truncation_psi, azimuth, elevation, fov,
+                images="super-resolved") -> io.NodeOutput:
         from ..core.cameras import Cameras
         from ..core.gan.eg3d import render_samples, seed_latents
         dev = next(generator.parameters()).device
@@ -228,7 +232,8 @@ class GeneratorGrid(io.ComfyNode):
         z = seed_latents(range(seed, seed + count), generator.z_dim).to(dev)
         with torch.inference_mode(False):
             out = render_samples(generator, z, cams, truncation_psi)
-        return io.NodeOutput(_grid(out["image"].float().cpu(), columns))
+        key = "image" if images == "super-resolved" else "image_raw"
+        return io.NodeOutput(_grid(out[key].float().cpu(), columns))
 
 
 class GeneratorSampleToField(io.ComfyNode):
@@ -272,9 +277,15 @@ def _clip_scorer(clip_vision, clip, text: str):
     from ..core.gan.avatar import candidate_renders, clip_scores
     _, pooled = clip.encode_from_tokens(clip.tokenize(text.strip()), return_pooled=True)
 
+    def embed(views):  # ComfyUI's models run in inference mode; their output is copied out of it
+        with torch.inference_mode():
+            out = clip_vision.encode_image(views)["image_embeds"]
+        return out.float().cpu().clone()
+
     def score(generator, z):
         renders = candidate_renders(generator, z, 128, n_samples=32)  # CLIP resizes to its 224² itself
-        return clip_scores(lambda views: clip_vision.encode_image(views)["image_embeds"], pooled[0], renders)
+        with torch.no_grad():
+            return clip_scores(embed, pooled[0].float().cpu().clone(), renders)
     return score
 
 

@@ -576,7 +576,7 @@ SPECS["diffusiongan3d_adapt_world"] = (
                                "relative_distance_weight": 10000.0, "reconstruction_weight": 30.0,
                                "source_prompt": "a mug", "samples_per_ray": 48, "seed": 0, "preview_every": 5},
                         grid={"seed": 0, "count": 8, "columns": 4, "azimuth": 30.0, "elevation": 20.0,
-                              "fov": 40.0},
+                              "fov": 40.0, "images": "raw render"},
                         mesh_resolution=64),
     ],
 )
@@ -620,7 +620,7 @@ SPECS["diffusiongan3d_adapt_eg3d"] = (
                                "relative_distance_weight": 10000.0, "reconstruction_weight": 0.0,
                                "source_prompt": "", "samples_per_ray": 96, "seed": 0, "preview_every": 50},
                         grid={"seed": 0, "count": 8, "columns": 4, "azimuth": 0.0, "elevation": 0.0,
-                              "fov": 13.37},
+                              "fov": 13.37, "images": "super-resolved"},
                         mesh_resolution=256),
     ],
 )

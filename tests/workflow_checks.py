@@ -475,7 +475,8 @@ def _check_diffusiongan3d_avatar_world(host, api, entry, files):
 
 def _cpu_sized_diffusiongan3d_adapt_eg3d(host, api):
     """EG3D's generator at the parity tests' tiny size in place of ffhq512-128.pkl (the .pkl route is the snapshot
-    tests'), the random SD 1.5 as the prior at 64², 2 steps of 3 latents, small grids and mesh."""
+    tests'), the random SD 1.5 as the prior at 64², 2 steps of 3 latents, small grids and mesh (its surface at a
+    level that random planes reach)."""
     api[find_node(api, "Distill3DLoadGenerator")]["inputs"]["generator_name"] = tiny_eg3d(host)
     api[find_node(api, "CheckpointLoaderSimple")]["inputs"]["ckpt_name"] = random_sd15(host)
     api[find_node(api, "Distill3DCheckpointPrior")]["inputs"]["resolution"] = 64
@@ -484,7 +485,8 @@ def _cpu_sized_diffusiongan3d_adapt_eg3d(host, api):
     for k, v in api.items():
         if v["class_type"] == "Distill3DGeneratorGrid":
             v["inputs"]["count"] = 2
-    api[find_node(api, "Distill3DExtractMesh")]["inputs"]["resolution"] = 32
+    # the random tiny generator's densities lie around 0.3-1 (a trained one's are in the tens): the surface at 0.6
+    api[find_node(api, "Distill3DExtractMesh")]["inputs"].update(resolution=32, level=0.6)
 
 
 def _check_diffusiongan3d_adapt_eg3d(host, api, entry, files):

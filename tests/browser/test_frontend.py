@@ -17,7 +17,7 @@ from workflow_checks import CHECKS
 
 # nodes that name a file of the user's: a model, or (image-to-3D) the picture Load Image opens
 MODEL_LOADERS = {"CheckpointLoaderSimple", "ImageOnlyCheckpointLoader", "Distill3DMVDreamPrior", "LoadImage",
-                 "ControlNetLoader"}
+                 "ControlNetLoader", "Distill3DLoadGenerator"}
 
 CHROMIUM = os.environ.get("D3_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOT_DIR = os.path.join(ROOT, "out", "screenshots")

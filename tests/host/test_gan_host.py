@@ -72,7 +72,7 @@ def test_adaptation_with_one_latent_and_the_relative_distance_loss_is_refused_wi
             "source_prompt": "", "truncation_psi": 1.0, "samples_per_ray": 16, "seed": 0, "preview_every": 0}},
         "4": {"class_type": "Distill3DGeneratorGrid", "inputs": {
             "generator": ["3", 0], "seed": 0, "count": 2, "columns": 2, "truncation_psi": 1.0, "azimuth": 0.0,
-            "elevation": 0.0, "fov": 13.37}},
+            "elevation": 0.0, "fov": 13.37, "images": "super-resolved"}},
         "5": {"class_type": "PreviewImage", "inputs": {"images": ["4", 0]}},
     }
     entry = host.run(prompt)
@@ -94,7 +94,8 @@ def test_text_to_avatar_scores_candidates_by_clip_when_clip_models_are_connected
             "generator": ["1", 0], "prior": ["2", 0], "candidates": 3, "seed": 0, "steps": 2, "learning_rate": 0.01,
             "generator_lr_scale": 0.1, "tv_weight": 1.0, "batch": 2, "guidance_scale": 10.0, "samples_per_ray": 16,
             "preview_every": 0, "clip_vision": ["3", 1], "clip": ["4", 1], "clip_text": "a photo of a red mug"}},
-        "6": {"class_type": "Distill3DExtractMesh", "inputs": {"field": ["5", 0], "resolution": 32}},
+        "6": {"class_type": "Distill3DExtractMesh", "inputs": {"field": ["5", 0], "resolution": 32, "level": -1.0,
+                                                               "remove_floaters": 0.05}},
         "7": {"class_type": "Distill3DSaveMesh", "inputs": {"mesh": ["6", 0], "filename_prefix": "tests/avatar_clip",
                                                             "format": "glb"}},
     }
