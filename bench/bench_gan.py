@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from core.cameras import Cameras, orbit  # noqa: E402
-from core.gan.adapt import adapt_generator  # noqa: E402
+from core.gan.adapt import RELATIVE_DISTANCE_WEIGHT, adapt_generator  # noqa: E402
 from core.gan.eg3d import render_samples, seed_latents  # noqa: E402
 from core.gan.evaluate import compare_generators, family_iou, local_edit_psnr  # noqa: E402
 from core.gan.world import default_generator  # noqa: E402
@@ -71,11 +71,11 @@ def diversity(g, args):
           f"{'redness':>16} {'s':>5}")
     for prompt in args.prompts:
         prior = PromptedPrior(WorldPrior(32), prompt)
-        for rd in (1.0, 0.0):
+        for rd in (RELATIVE_DISTANCE_WEIGHT, 0.0):
             res = adapt_generator(g, prior, steps=args.steps, batch=4, guidance_scale=10.0, relative_distance=rd,
                                   seed=0)
             r = compare_generators(g, res.generator, z)
-            print(f"{prompt:<14} {rd:>9.1f} {r['render_diversity']:>10.3f} {r['plane_diversity']:>9.3f} "
+            print(f"{prompt:<14} {rd:>9.0f} {r['render_diversity']:>10.3f} {r['plane_diversity']:>9.3f} "
                   f"{r['shape_iou_mean']:>8.3f} {r['shape_iou_min']:>7.3f} "
                   f"{r['redness_before']:>7.3f} -> {r['redness_after']:>6.3f} {res.run.seconds:>5.0f}", flush=True)
 
@@ -121,7 +121,7 @@ def main():
     ap.add_argument("--family-latents", type=int, default=16)
     ap.add_argument("--prompts", nargs="+", default=list(PROMPTS))
     ap.add_argument("--avatar-prompts", nargs="+", default=["a mug", "a red mug"])
-    ap.add_argument("--reconstruction", type=float, default=10.0)
+    ap.add_argument("--reconstruction", type=float, default=30.0)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
