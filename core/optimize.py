@@ -27,6 +27,21 @@ class OptimizeResult:
     seconds: float = 0.0
     param_change: float = 0.0                         # ||theta - theta_0|| / ||theta_0||: did gradients arrive?
 
+    def summary(self, steps: int, where: str = "") -> list[str]:
+        """The log lines a node shows: steps and time, the parameter change, each figure's mean over the first and
+        the last few steps (single SDS steps are noisy), and why the run stopped early, if it did."""
+        lines = [f"{self.steps_done}/{steps} steps in {self.seconds:.1f} s{f' on {where}' if where else ''}",
+                 f"parameter change: {self.param_change:.4g} (relative to the start)"]
+        if self.history:
+            n = max(1, min(20, len(self.history) // 5))
+            head, tail = self.history[:n], self.history[-n:]
+            lines.append(f"mean of the first {n} steps -> mean of the last {n}:")
+            lines += [f"{k}: {sum(h[k] for h in head) / n:.5f} -> {sum(h[k] for h in tail) / n:.5f}"
+                      for k in tail[-1] if all(k in h for h in head + tail)]
+        if self.stopped:
+            lines.append("STOPPED: " + self.stopped)
+        return lines
+
 
 def lr_factor(schedule: str, step: int, total: int, warmup: int = 0) -> float:
     """Multiplier of the base learning rate: 'constant', 'cosine' (to 10%) or 'exponential' (to 10%)."""

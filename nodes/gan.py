@@ -101,19 +101,9 @@ class GeneratorSamples(io.ComfyNode):
 
 
 def _summary(run, steps: int) -> list[str]:
-    """A run's log lines: steps, time, and each figure's mean over the first and the last few steps."""
-    lines = [f"{run.steps_done}/{steps} steps in {run.seconds:.1f} s",
-             f"parameter change: {run.param_change:.4g} (relative to the start)"]
-    if run.history:
-        n = max(1, min(20, len(run.history) // 5))
-        head, tail = run.history[:n], run.history[-n:]
-        lines.append(f"mean of the first {n} steps -> mean of the last {n}:")
-        lines += [f"{k}: {sum(h[k] for h in head) / n:.5f} -> {sum(h[k] for h in tail) / n:.5f}"
-                  for k in tail[-1] if all(k in h for h in head + tail)]
     if run.stopped:
-        lines.append("STOPPED: " + run.stopped)
         log.warning("Distill3D: %s", run.stopped)
-    return lines
+    return run.summary(steps)
 
 
 def _grid(images: torch.Tensor, columns: int) -> torch.Tensor:
@@ -174,11 +164,8 @@ class AdaptGenerator(io.ComfyNode):
     def execute(cls, generator, prior, steps, learning_rate, batch, guidance_scale, relative_distance_weight,
                 reconstruction_weight, source_prompt, truncation_psi, samples_per_ray, seed,
                 preview_every) -> io.NodeOutput:
-        from ..core.gan.adapt import adapt_generator, adaptation_terms
-        dev = device()
-        terms = adaptation_terms(prior, batch, guidance_scale, relative_distance_weight, reconstruction_weight,
-                                 source_prompt.strip())  # bad settings fail here, before any work
-        del terms
+        from ..core.gan.adapt import adapt_generator
+        dev = device()  # bad settings fail in adapt_generator as it builds its loss terms, before any work
 
         def preview():
             return next((img for img in (t.preview() for t in run_terms) if img is not None), None)

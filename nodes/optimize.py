@@ -69,16 +69,8 @@ class OptimizeField(io.ComfyNode):
             with torch.no_grad():
                 rec = result.field.render_views(preview_cams, preview_resolution, perturb=False,
                                                 n_samples=samples_per_ray)
-        lines = [f"{result.steps_done}/{steps} steps in {result.seconds:.1f} s on {dev}",
-                 f"parameter change: {result.param_change:.4g} (relative to the start)"]
-        if result.history:  # means over the first and the last few steps: single SDS steps are noisy
-            n = max(1, min(20, len(result.history) // 5))
-            head, tail = result.history[:n], result.history[-n:]
-            lines.append(f"mean of the first {n} steps -> mean of the last {n}:")
-            lines += [f"{k}: {sum(h[k] for h in head) / n:.5f} -> {sum(h[k] for h in tail) / n:.5f}"
-                      for k in tail[-1] if all(k in h for h in head + tail)]
+        lines = result.summary(steps, str(dev))
         if result.stopped:
-            lines.append("STOPPED: " + result.stopped)
             log.warning("Distill3D Optimize Field: %s", result.stopped)
         text = "\n".join(lines)
         return io.NodeOutput(result.field, image_batch(rec.rgb), text, ui={"text": [text]})

@@ -17,7 +17,7 @@ import torch
 
 from ..cameras import Cameras
 from .eg3d import TriplaneGenerator
-from .field import TriplaneField, _frame
+from .field import TriplaneField
 from .world import CAMERA_DISTANCE
 
 
@@ -40,13 +40,7 @@ class AvatarField(TriplaneField):
         self.register_buffer("ws", ws.detach().clone())
         self.noise_mode = noise_mode
         self.decoder = self.generator.decoder
-        scale, offset = _frame(generator)
-        self.box_warp, self.scale = float(generator.rendering_kwargs["box_warp"]), scale
-        self.register_buffer("offset", offset)
-        self.bound = 0.6
-        from ..fields import Background
-        white = (1.0, 1.0, 1.0) if generator.rendering_kwargs.get("white_back") else (0.0, 0.0, 0.0)
-        self.background = Background("solid", white)
+        self._take_frame(generator)
         res = generator.backbone.synthesis.img_resolution
         self.delta = torch.nn.Parameter(torch.zeros(3, 32, res, res))
         self.generator_lr_scale = generator_lr_scale

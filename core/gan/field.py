@@ -60,6 +60,15 @@ class TriplaneField(Field):
         white = (1.0, 1.0, 1.0) if g.rendering_kwargs.get("white_back") else (0.0, 0.0, 0.0)
         return cls(planes, g.decoder, g.rendering_kwargs["box_warp"], scale, offset, background_color=white)
 
+    def _take_frame(self, g: TriplaneGenerator):
+        """The generator's frame, box and background (for fields whose planes come from `g` as it trains)."""
+        scale, offset = _frame(g)
+        self.box_warp, self.scale = float(g.rendering_kwargs["box_warp"]), scale
+        self.register_buffer("offset", offset)
+        self.bound = 0.6
+        white = (1.0, 1.0, 1.0) if g.rendering_kwargs.get("white_back") else (0.0, 0.0, 0.0)
+        self.background = Background("solid", white)
+
     def query_planes(self, planes: torch.Tensor, points: torch.Tensor):
         """Density [P] and albedo [P,3] of points [P,3] on `planes` [3,C,R,R] with this field's decoder."""
         p = points * self.scale + self.offset.to(points)
@@ -113,13 +122,8 @@ class _PlaneView(TriplaneField):
 
     def __init__(self, g: TriplaneGenerator):
         torch.nn.Module.__init__(self)
-        scale, offset = _frame(g)
         self.decoder = g.decoder  # shared
-        self.box_warp, self.scale = float(g.rendering_kwargs["box_warp"]), scale
-        self.register_buffer("offset", offset)
-        self.bound = 0.6
-        white = (1.0, 1.0, 1.0) if g.rendering_kwargs.get("white_back") else (0.0, 0.0, 0.0)
-        self.background = Background("solid", white)
+        self._take_frame(g)
         self.planes_override = None
 
     def query(self, points):
