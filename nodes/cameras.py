@@ -5,7 +5,7 @@ import torch
 from comfy_api.latest import io
 
 from ..core.cameras import CameraDistribution, Cameras, orbit
-from .types import CATEGORY, D3Cameras, fixed_cameras, range_errors
+from .types import CATEGORY, D3Cameras, fixed_cameras, input_errors
 
 
 def _deg(name, default, lo, hi, tip):
@@ -50,8 +50,8 @@ def _distribution_inputs(elevation=(-10.0, 90.0), distance=(1.5, 2.0), fov=(40.0
     ]
 
 
-def _validate_distribution(node_cls, elevation_min, elevation_max, azimuth_min, azimuth_max, distance_min,
-                           distance_max, fov_min, fov_max):
+def _validate_distribution(node_cls, elevation_min=None, elevation_max=None, azimuth_min=None, azimuth_max=None,
+                           distance_min=None, distance_max=None, fov_min=None, fov_max=None):
     """validate_inputs of both distribution nodes (ComfyUI reads the input names from this signature)."""
     return _distribution_errors(node_cls, elevation_min=elevation_min, elevation_max=elevation_max,
                                 azimuth_min=azimuth_min, azimuth_max=azimuth_max, distance_min=distance_min,
@@ -59,7 +59,7 @@ def _validate_distribution(node_cls, elevation_min, elevation_max, azimuth_min, 
 
 
 def _distribution_errors(node_cls, **ranges):
-    err = range_errors(node_cls, **ranges)
+    err = input_errors(node_cls, **ranges)
     if err:
         return err
     for name in ("elevation", "azimuth", "distance", "fov"):

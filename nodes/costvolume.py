@@ -10,7 +10,7 @@ import torch
 from comfy_api.latest import io
 
 from .fields import _build, _common_inputs
-from .types import CATEGORY, D3Cameras, D3Field, D3Mesh, device, fixed_cameras
+from .types import CATEGORY, D3Cameras, D3Field, D3Mesh, checked_inputs, device, fixed_cameras
 
 log = logging.getLogger("Distill3D")
 D3CostVolume = io.Custom("D3_COST_VOLUME")  # core.costvolume.CostVolume
@@ -68,6 +68,10 @@ class CostVolumeBuilderNode(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, method=None, weights=None):
+        return checked_inputs(cls, method=method, weights=weights)
+
+    @classmethod
     def execute(cls, images, cameras, method, grid_size, weights, drop_disagreeing=True, mask=None) -> io.NodeOutput:
         from ..core.costvolume import build_cost_volume, volume_mesh
         cams = fixed_cameras(cameras, "Cost Volume Builder")
@@ -104,6 +108,10 @@ class CreateCostVolumeNeuSNode(io.ComfyNode):
             ],
             outputs=[D3Field.Output(display_name="field")],
         )
+
+    @classmethod
+    def validate_inputs(cls, encoding=None, background=None):
+        return checked_inputs(cls, encoding=encoding, background=background)
 
     @classmethod
     def execute(cls, cost_volume, volume_lr, volume_decay, encoding, background, seed) -> io.NodeOutput:

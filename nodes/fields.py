@@ -6,7 +6,7 @@ from comfy_api.latest import io
 
 from ..core.fields import make_field
 from ..core.fields.dmtet import DMTetField
-from .types import BACKGROUND_COLORS, CATEGORY, D3Field, device
+from .types import BACKGROUND_COLORS, CATEGORY, D3Field, checked_inputs, device
 
 ENCODINGS = ["auto", "densegrid", "hashgrid", "triplane"]
 BACKGROUNDS = {**{name: ("solid", c) for name, c in BACKGROUND_COLORS.items()},
@@ -61,6 +61,10 @@ class CreateNeRF(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, encoding=None, background=None):
+        return checked_inputs(cls, encoding=encoding, background=background)
+
+    @classmethod
     def execute(cls, encoding, background, bound, seed, blob_density, blob_radius) -> io.NodeOutput:
         return io.NodeOutput(_build("nerf", encoding, background, bound, seed, blob_density=blob_density,
                                     blob_radius=blob_radius))
@@ -84,6 +88,10 @@ class CreateNeuS(io.ComfyNode):
                                            "shape and holes can open (a torus, a handle). 0 = no cap.")],
             outputs=[D3Field.Output(display_name="field")],
         )
+
+    @classmethod
+    def validate_inputs(cls, encoding=None, background=None):
+        return checked_inputs(cls, encoding=encoding, background=background)
 
     @classmethod
     def execute(cls, encoding, background, bound, seed, init_radius, sharpness_warmup=0.5) -> io.NodeOutput:

@@ -10,7 +10,7 @@ from comfy_api.latest import io
 
 import folder_paths
 
-from .types import CATEGORY, D3Field, D3Prior, Progress, device, image_batch
+from .types import CATEGORY, D3Field, D3Prior, Progress, checked_inputs, device, image_batch
 
 log = logging.getLogger("Distill3D")
 D3Generator = io.Custom("D3_GENERATOR")  # core.gan.TriplaneGenerator
@@ -39,6 +39,10 @@ class LoadGenerator(io.ComfyNode):
                                            "world; CPU-sized).")],
             outputs=[D3Generator.Output(display_name="generator")],
         )
+
+    @classmethod
+    def validate_inputs(cls, generator_name=None):
+        return checked_inputs(cls, generator_name=generator_name)
 
     @classmethod
     def execute(cls, generator_name) -> io.NodeOutput:
@@ -208,6 +212,10 @@ class GeneratorGrid(io.ComfyNode):
             ],
             outputs=[io.Image.Output(display_name="grid")],
         )
+
+    @classmethod
+    def validate_inputs(cls, images=None):
+        return checked_inputs(cls, images=images)
 
     @classmethod
     def execute(cls, generator, seed, count, columns, truncation_psi, azimuth, elevation, fov,

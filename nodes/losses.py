@@ -9,7 +9,7 @@ from ..core.guidance.vsd import ESTIMATORS, VSDLoss
 from ..core.losses import LossList
 from ..core.losses.reference import ReferenceViewsLoss
 from ..core.losses.regularizers import EikonalLoss, RenderRegularizer
-from .types import CATEGORY, D3Cameras, D3Loss, D3Prior, fixed_cameras, range_errors
+from .types import CATEGORY, D3Cameras, D3Loss, D3Prior, fixed_cameras, input_errors
 
 
 def _w(name, default, tip):
@@ -135,8 +135,9 @@ def _distillation_inputs(guidance_default: float, guidance_tip: str, multi_view:
     ]
 
 
-def _timestep_errors(node_cls, t_min, t_max, t_max_end):
-    err = range_errors(node_cls, t_min=t_min, t_max=t_max, t_max_end=t_max_end)
+def _distillation_errors(node_cls, t_min, t_max, t_max_end, **combos):
+    """validate_inputs of the score-distillation losses: the timesteps (an empty range is refused) and the combos."""
+    err = input_errors(node_cls, t_min=t_min, t_max=t_max, t_max_end=t_max_end, **combos)
     if err:
         return err
     for name, hi in (("t_max", t_max), ("t_max_end", t_max_end)):
@@ -174,8 +175,9 @@ class MultiViewSDSLossNode(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, t_min, t_max, t_max_end):
-        return _timestep_errors(cls, t_min, t_max, t_max_end)
+    def validate_inputs(cls, t_min=None, t_max=None, t_max_end=None, weighting=None, t_schedule=None, shading=None):
+        return _distillation_errors(cls, t_min, t_max, t_max_end, weighting=weighting, t_schedule=t_schedule,
+                                    shading=shading)
 
     @classmethod
     def execute(cls, prior, cameras, views, groups_per_step, x0_form, **kw) -> io.NodeOutput:
@@ -203,8 +205,9 @@ class SDSLossNode(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, t_min, t_max, t_max_end):
-        return _timestep_errors(cls, t_min, t_max, t_max_end)
+    def validate_inputs(cls, t_min=None, t_max=None, t_max_end=None, weighting=None, t_schedule=None, shading=None):
+        return _distillation_errors(cls, t_min, t_max, t_max_end, weighting=weighting, t_schedule=t_schedule,
+                                    shading=shading)
 
     @classmethod
     def execute(cls, prior, cameras, x0_form, **kw) -> io.NodeOutput:
@@ -241,8 +244,10 @@ class VSDLossNode(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, t_min, t_max, t_max_end):
-        return _timestep_errors(cls, t_min, t_max, t_max_end)
+    def validate_inputs(cls, t_min=None, t_max=None, t_max_end=None, weighting=None, t_schedule=None, shading=None,
+                        estimator=None):
+        return _distillation_errors(cls, t_min, t_max, t_max_end, weighting=weighting, t_schedule=t_schedule,
+                                    shading=shading, estimator=estimator)
 
     @classmethod
     def execute(cls, prior, cameras, estimator, estimator_lr, estimator_steps, **kw) -> io.NodeOutput:

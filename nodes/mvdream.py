@@ -11,7 +11,7 @@ import folder_paths
 from ..core.cameras import orbit
 from ..core.guidance import PromptedPrior
 from ..core.guidance.sampler import ddim_sample
-from .types import CATEGORY, D3Cameras, D3Prior, Progress, device, image_batch
+from .types import CATEGORY, D3Cameras, D3Prior, Progress, checked_inputs, device, image_batch
 
 MODEL_FOLDER = "mvdream"  # ComfyUI/models/mvdream (or an extra_model_paths.yaml entry of that name)
 folder_paths.folder_names_and_paths.setdefault(
@@ -74,6 +74,10 @@ class MVDreamPriorNode(io.ComfyNode):
             ],
             outputs=[D3Prior.Output(display_name="prior")],
         )
+
+    @classmethod
+    def validate_inputs(cls, ckpt_name=None, mode=None):
+        return checked_inputs(cls, ckpt_name=ckpt_name, mode=mode)
 
     @classmethod
     def execute(cls, ckpt_name, prompt, negative_prompt, mode, views, resolution, positive=None,

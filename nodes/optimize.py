@@ -8,7 +8,7 @@ from comfy_api.latest import io
 
 from ..core.cameras import orbit
 from ..core.optimize import optimize
-from .types import CATEGORY, D3Field, D3Loss, Progress, device, image_batch
+from .types import CATEGORY, D3Field, D3Loss, Progress, checked_inputs, device, image_batch
 
 log = logging.getLogger("Distill3D")
 
@@ -41,6 +41,10 @@ class OptimizeField(io.ComfyNode):
                      io.Image.Output(display_name="preview", tooltip="Front and side views of the result."),
                      io.String.Output(display_name="log", tooltip="Loss figures at the start and the end.")],
         )
+
+    @classmethod
+    def validate_inputs(cls, lr_schedule=None):
+        return checked_inputs(cls, lr_schedule=lr_schedule)
 
     @classmethod
     def execute(cls, field, loss, steps, learning_rate, lr_schedule, samples_per_ray, seed, preview_every,

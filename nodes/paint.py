@@ -8,25 +8,38 @@ import os
 import torch
 from comfy_api.latest import io
 
-from .types import CATEGORY, D3Cameras, D3Mesh, D3WorldObject, Progress, fixed_cameras, image_batch, \
-    input_entries, input_path
+from .types import CATEGORY, D3Cameras, D3Mesh, D3WorldObject, Progress, checked_inputs, fixed_cameras, \
+    image_batch, input_entries, input_errors, input_path
 
 log = logging.getLogger("Distill3D")
 D3Painter = io.Custom("D3_PAINTER")  # a callable core.texture.PaintRequest -> image [H,W,3]
 MESH_FILES = (".glb", ".gltf", ".obj", ".ply")
+UPLOAD_FOLDER = "3d"  # in the input folder: where ComfyUI's Load 3D and the frontends' mesh uploads put files
 
 
 def mesh_files() -> list[str]:
-    """Mesh files under the input directory (up to 3 folders deep), by relative path."""
+    """Mesh files under the input directory (up to 3 folders deep, so input/3d too), by relative path."""
     return input_entries(lambda here, files: [f for f in files if f.lower().endswith(MESH_FILES)])
 
 
 def _input_file(name: str) -> str:
     """The mesh file inside the input directory; refuses one that leaves it or does not exist."""
+    import folder_paths
     path = input_path(name, "the mesh file")
     if not os.path.isfile(path):
-        raise ValueError(f"no mesh file input/{name}")
+        raise ValueError(f"no mesh file '{name}' in ComfyUI's input folder ({folder_paths.get_input_directory()}): "
+                         f"upload it on the node (it goes to input/{UPLOAD_FOLDER}) or put it there")
     return path
+
+
+def _mesh_file_input():
+    inp = io.Combo.Input("file", options=mesh_files(), upload=io.UploadType.model,
+                         tooltip=f"A GLB / glTF / OBJ / PLY file under ComfyUI's input folder; uploads go to "
+                                 f"input/{UPLOAD_FOLDER}.")
+    # what the newest frontend reads for a mesh upload (its own Load 3D gets the same from the frontend); 0.3.75's
+    # Combo takes no extra_dict argument
+    inp.extra_dict = {"mesh_upload": True, "upload_subfolder": UPLOAD_FOLDER}
+    return inp
 
 
 class LoadMeshFile(io.ComfyNode):
@@ -38,20 +51,19 @@ class LoadMeshFile(io.ComfyNode):
             category=f"{CATEGORY}/mesh",
             description="A GLB / glTF / OBJ / PLY from ComfyUI's input folder as a Distill3D mesh (all its parts "
                         "merged; its uvs and texture or vertex colours kept).",
-            inputs=[io.Combo.Input("file", options=mesh_files(),
-                                   tooltip="A mesh file under ComfyUI's input folder.")],
+            inputs=[_mesh_file_input()],
             outputs=[D3Mesh.Output(display_name="mesh")],
         )
 
     @classmethod
-    def validate_inputs(cls, file):
+    def validate_inputs(cls, file=None):
         if file is None:
             return True
         try:
             _input_file(file)
         except ValueError as e:
-            return str(e)
-        return True
+            return f"file: {e}"
+        return checked_inputs(cls, file=file)
 
     @classmethod
     def fingerprint_inputs(cls, file):
@@ -171,6 +183,10 @@ class PaintTexture(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, blend=None):
+        return checked_inputs(cls, blend=blend)
+
+    @classmethod
     def execute(cls, mesh, painter, cameras, texture_size, resolution, blend, blend_band,
                 optimize_steps) -> io.NodeOutput:
         from ..core.texture import paint_mesh
@@ -224,9 +240,12 @@ class PaintViewSequence(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, order, views, **kw):
+    def validate_inputs(cls, order=None, views=None):
+        err = input_errors(cls, order=order, views=views)
+        if err:
+            return err
         if order == "fixed" and views is not None and views > 10:
-            return f"the fixed order has 10 views, got views={views}: choose order 'coverage' for more"
+            return f"views = {views}: the fixed order has 10 views; choose order 'coverage' for more"
         return True
 
     @classmethod
@@ -298,6 +317,10 @@ class CheckpointPainter(io.ComfyNode):
             ],
             outputs=[D3Painter.Output(display_name="painter")],
         )
+
+    @classmethod
+    def validate_inputs(cls, sampler_name=None, scheduler=None):
+        return checked_inputs(cls, sampler_name=sampler_name, scheduler=scheduler)
 
     @classmethod
     def execute(cls, model, vae, positive, negative, seed, steps, cfg, sampler_name, scheduler,

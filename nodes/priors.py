@@ -7,7 +7,7 @@ from comfy_api.latest import io
 from ..core.guidance import PromptedPrior
 from ..core.guidance.world_prior import MODES as WORLD_MODES, WorldPrior
 from ..core.world import UnknownObjectError, find_in_prompt
-from .types import CATEGORY, D3Prior, device
+from .types import CATEGORY, D3Prior, checked_inputs, device, input_errors
 
 
 class WorldPriorNode(io.ComfyNode):
@@ -39,7 +39,10 @@ class WorldPriorNode(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, prompt, mode, resolution):
+    def validate_inputs(cls, prompt=None, mode=None, resolution=None, renders=None):
+        err = input_errors(cls, prompt=prompt, mode=mode, resolution=resolution, renders=renders)
+        if err or prompt is None:
+            return err or True  # a linked prompt is checked when the node runs
         try:
             find_in_prompt(prompt)
         except UnknownObjectError as e:
@@ -143,11 +146,11 @@ class DiffusersPriorNode(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, model):
-        if model not in _diffusers_folders():
-            return f"no diffusers pipeline folder named '{model}' in models/diffusers (found: " \
+    def validate_inputs(cls, model=None):
+        if model is not None and model not in _diffusers_folders():
+            return f"model = {model!r}: no diffusers pipeline folder of that name in models/diffusers (found: " \
                    f"{', '.join(_diffusers_folders()) or 'none'})"
-        return True
+        return checked_inputs(cls, model=model)
 
     @classmethod
     def execute(cls, model, prompt, negative_prompt, resolution) -> io.NodeOutput:

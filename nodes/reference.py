@@ -10,7 +10,7 @@ from ..core.guidance import PromptedPrior
 from ..core.losses import LossList
 from ..core.losses.reference import ReferenceViewsLoss
 from ..core.reference import prepare_reference
-from .types import CATEGORY, D3Cameras, D3Loss, D3Prior, device
+from .types import CATEGORY, D3Cameras, D3Loss, D3Prior, checked_inputs, device, input_errors
 
 D3Reference = io.Custom("D3_REFERENCE")  # core.reference.Reference
 
@@ -85,6 +85,10 @@ class WorldImagePriorNode(io.ComfyNode):
             ],
             outputs=[D3Prior.Output(display_name="prior")],
         )
+
+    @classmethod
+    def validate_inputs(cls, resolution=None):
+        return checked_inputs(cls, resolution=resolution)
 
     @classmethod
     def execute(cls, reference, resolution, tolerance) -> io.NodeOutput:
@@ -201,10 +205,13 @@ class HybridSDSLossNode(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, t_min, t_max, t_min_end, t_max_end):
-        for lo, hi, what in ((t_min, t_max, "start"), (t_min_end, t_max_end, "annealed")):
+    def validate_inputs(cls, t_min=None, t_max=None, t_min_end=None, t_max_end=None, shading=None):
+        err = input_errors(cls, t_min=t_min, t_max=t_max, t_min_end=t_min_end, t_max_end=t_max_end, shading=shading)
+        if err:
+            return err
+        for lo, hi, names in ((t_min, t_max, "t_min, t_max"), (t_min_end, t_max_end, "t_min_end, t_max_end")):
             if isinstance(lo, float) and isinstance(hi, float) and hi <= lo:
-                return f"the {what} timestep range is empty: t max ({hi}) must be larger than t min ({lo})"
+                return f"{names}: the timestep range is empty: t max ({hi}) must be larger than t min ({lo})"
         return True
 
     @classmethod

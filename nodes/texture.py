@@ -14,8 +14,8 @@ from ..core.fields.textured import TEXTURES, TexturedMeshField
 from ..core.guidance.bsd import BSDLoss
 from ..core.guidance.vsd import ESTIMATORS
 from ..core.losses import LossList
-from .losses import _distillation_inputs, _distillation_kwargs, _timestep_errors
-from .types import CATEGORY, D3Field, D3Loss, D3Mesh, device
+from .losses import _distillation_errors, _distillation_inputs, _distillation_kwargs
+from .types import CATEGORY, D3Field, D3Loss, D3Mesh, checked_inputs, device
 
 log = logging.getLogger("Distill3D")
 
@@ -43,6 +43,10 @@ class TextureStageNode(io.ComfyNode):
             ],
             outputs=[D3Field.Output(display_name="field")],
         )
+
+    @classmethod
+    def validate_inputs(cls, texture=None):
+        return checked_inputs(cls, texture=texture)
 
     @classmethod
     def execute(cls, texture, mesh_resolution, seed, field=None, mesh=None) -> io.NodeOutput:
@@ -98,8 +102,10 @@ class BSDLossNode(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, t_min, t_max, t_max_end):
-        return _timestep_errors(cls, t_min, t_max, t_max_end)
+    def validate_inputs(cls, t_min=None, t_max=None, t_max_end=None, weighting=None, t_schedule=None, shading=None,
+                        estimator=None):
+        return _distillation_errors(cls, t_min, t_max, t_max_end, weighting=weighting, t_schedule=t_schedule,
+                                    shading=shading, estimator=estimator)
 
     @classmethod
     def execute(cls, prior, cameras, estimator, estimator_lr, estimator_steps, augment_every, augment_views, augment_t_start, augment_t_end,

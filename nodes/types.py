@@ -37,21 +37,52 @@ def fixed_cameras(cameras, what: str):
     return cameras
 
 
-def range_errors(node_cls, **values) -> str | None:
-    """Re-apply the schema's min/max to inputs that a node's validate_inputs takes by name.
+def input_errors(node_cls, **values) -> str | None:
+    """What is wrong with the inputs that a node's validate_inputs takes by name, checked against the node's own
+    schema as ComfyUI checks the others: numbers against their min and max, combo values against the options (as
+    the schema lists them now: file lists are read again), and the type of each; None when nothing is.
 
-    ComfyUI skips its own range check for every input named in validate_inputs, so such nodes call this first.
-    Linked inputs (not known at validation) arrive as None and are skipped.
+    ComfyUI leaves every input that validate_inputs names to the node (all of them when it takes **kwargs), so each
+    validate_inputs calls this with everything it names. ComfyUI 0.3.75 checks no V3 combo at all (its check wants a
+    list of options as the input's type; a V3 combo's is "COMBO"; later versions check both), so every node names its
+    combos in validate_inputs. Linked inputs are not known at validation: they arrive as None and are skipped.
     """
-    for inp in node_cls.define_schema().inputs:
-        v = values.get(inp.id)
-        if v is None or not isinstance(v, (int, float)):
-            continue
-        lo, hi = getattr(inp, "min", None), getattr(inp, "max", None)
-        if lo is not None and v < lo:
-            return f"{inp.id} = {v} is smaller than its minimum {lo}"
-        if hi is not None and v > hi:
-            return f"{inp.id} = {v} is bigger than its maximum {hi}"
+    schema = {inp.id: inp for inp in node_cls.define_schema().inputs}
+    problems = []
+    for name, value in values.items():
+        if name not in schema:
+            raise TypeError(f"{node_cls.__name__}: validate_inputs names '{name}', which is not one of its inputs")
+        problem = None if value is None else _input_problem(schema[name], value)
+        if problem:
+            problems.append(f"{name} = {value!r} {problem}")
+    return "; ".join(problems) or None
+
+
+def checked_inputs(node_cls, **values):
+    """validate_inputs's answer for a node whose named inputs need no more than input_errors: True or the errors."""
+    return input_errors(node_cls, **values) or True
+
+
+def _input_problem(inp, value) -> str | None:
+    if isinstance(inp, io.Combo.Input):
+        options = list(inp.options or [])
+        if value in options:
+            return None
+        shown = ", ".join(repr(o) for o in options[:20]) + (f", ... ({len(options)} in all)" if len(options) > 20
+                                                             else "")
+        return f"is not one of its options ({shown or 'the list is empty'})"
+    if isinstance(inp, io.Boolean.Input):
+        return None if isinstance(value, bool) else "is not true or false"
+    if isinstance(inp, io.String.Input):
+        return None if isinstance(value, str) else "is not text"
+    if isinstance(inp, (io.Int.Input, io.Float.Input)):
+        whole = isinstance(inp, io.Int.Input)
+        if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or value != value:
+            return "is not a whole number" if whole else "is not a number"
+        if inp.min is not None and value < inp.min:
+            return f"is smaller than its minimum {inp.min}"
+        if inp.max is not None and value > inp.max:
+            return f"is bigger than its maximum {inp.max}"
     return None
 
 

@@ -7,8 +7,8 @@ from ..core.world import UnknownObjectError, find_in_prompt, get_object, object_
     true_mesh
 from ..core.render import SHADINGS
 from ..core.world.render import depth_image
-from .types import BACKGROUND_COLORS, CATEGORY, D3Cameras, D3Mesh, D3WorldObject, device, fixed_cameras, \
-    image_batch
+from .types import BACKGROUND_COLORS, CATEGORY, D3Cameras, D3Mesh, D3WorldObject, checked_inputs, device, \
+    fixed_cameras, image_batch, input_errors
 
 
 def _resolve(object_name: str, prompt: str):
@@ -38,7 +38,10 @@ class WorldObjectNode(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, object, prompt):
+    def validate_inputs(cls, object=None, prompt=None):
+        err = input_errors(cls, object=object, prompt=prompt)
+        if err or prompt is None or (object is None and not prompt.strip()):
+            return err or True  # a linked input is checked when the node runs
         try:
             _resolve(object, prompt)
         except UnknownObjectError as e:
@@ -84,6 +87,10 @@ class RenderWorldViews(io.ComfyNode):
                 D3Cameras.Output(display_name="cameras"),
             ],
         )
+
+    @classmethod
+    def validate_inputs(cls, shading=None, background=None):
+        return checked_inputs(cls, shading=shading, background=background)
 
     @classmethod
     def execute(cls, object, cameras, resolution, shading, background, supersample) -> io.NodeOutput:
