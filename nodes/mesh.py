@@ -1,18 +1,35 @@
 """Mesh nodes: save to GLB / OBJ / PLY (previewable in ComfyUI's Preview3D) and hand meshes to ComfyUI's MESH."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 
 import folder_paths
 import torch
-from comfy_api.latest import io
+from comfy_api.latest import io, ui
 
 from ..core.mesh.export import FORMATS, gltf_arrays, save_mesh
 from ..core.mesh.clean import remove_small_components
 from ..core.mesh.extract import field_mesh
 from ..core.mesh.texture import bake
 from .types import CATEGORY, D3Field, D3Mesh
+
+
+def graph_metadata(hidden) -> dict[str, str]:
+    """The graph that made a result, as ComfyUI's own savers write it into their files (SaveGLB's asset.extras,
+    SaveVideo's container tags): "prompt" (the API graph) and each extra_pnginfo entry ("workflow", the page's
+    graph) as JSON text. Nothing when ComfyUI runs with --disable-metadata, or when the prompt came without them."""
+    from comfy.cli_args import args
+
+    if args.disable_metadata or hidden is None:
+        return {}
+    out = {}
+    if hidden.prompt is not None:
+        out["prompt"] = json.dumps(hidden.prompt)
+    for key, value in (hidden.extra_pnginfo or {}).items():
+        out[key] = json.dumps(value)
+    return out
 
 
 class SaveMesh(io.ComfyNode):
@@ -23,7 +40,9 @@ class SaveMesh(io.ComfyNode):
             display_name="Save Mesh",
             category=f"{CATEGORY}/mesh",
             description="Writes the mesh under ComfyUI's output folder (atomically, never overwriting). Wire "
-                        "model_file into ComfyUI's Preview3D to view it.",
+                        "model_file into ComfyUI's Preview3D to view it. A GLB carries the graph that made it, as "
+                        "ComfyUI's Save GLB does: dropped on the page it opens that workflow (not with "
+                        "--disable-metadata).",
             is_output_node=True,
             inputs=[
                 D3Mesh.Input("mesh"),
@@ -35,12 +54,13 @@ class SaveMesh(io.ComfyNode):
             ],
             outputs=[io.String.Output(display_name="model_file",
                                       tooltip="The file's path relative to the output folder (for Preview3D).")],
+            hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
         )
 
     @classmethod
     def execute(cls, mesh, filename_prefix, format) -> io.NodeOutput:
         out_dir = folder_paths.get_output_directory()
-        path = save_mesh(mesh, out_dir, filename_prefix, format)
+        path = save_mesh(mesh, out_dir, filename_prefix, format, asset_extras=graph_metadata(cls.hidden))
         rel = os.path.relpath(path, out_dir).replace(os.sep, "/")
         subfolder, filename = os.path.split(rel)
         return io.NodeOutput(rel, ui={"3d": [{"filename": filename, "subfolder": subfolder, "type": "output"}]})
@@ -148,7 +168,9 @@ class RenderTurntable(io.ComfyNode):
             display_name="Render Turntable",
             category=f"{CATEGORY}/mesh",
             description="A full turn around the mesh (texture or vertex colors) as an IMAGE batch, and "
-                        "optionally an MP4 under the output folder.",
+                        "optionally an MP4 under the output folder, played on the node. The MP4 carries the graph "
+                        "that made it, as ComfyUI's Save Video does: dropped on the page it opens that workflow "
+                        "(not with --disable-metadata).",
             is_output_node=True,
             inputs=[
                 D3Mesh.Input("mesh"),
@@ -163,6 +185,7 @@ class RenderTurntable(io.ComfyNode):
                                 tooltip="Where the MP4 goes under the output folder; empty: no video."),
             ],
             outputs=[io.Image.Output(display_name="images"), io.String.Output(display_name="video_file")],
+            hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
         )
 
     @classmethod
@@ -183,15 +206,17 @@ class RenderTurntable(io.ComfyNode):
                 imgs.append(render_mesh(mesh, cams[i], resolution, shading=shading, device=device()).rgb.cpu())
                 progress(i + 1, frames)
         images = torch.cat(imgs).clamp(0, 1)
-        rel, ui = "", None
+        rel, preview = "", None
         if filename_prefix.strip():
             out_dir = folder_paths.get_output_directory()
             folder, name = resolve_prefix(out_dir, filename_prefix)
-            path = write_new_file(folder, name, "mp4", encode_mp4(images, fps))
+            path = write_new_file(folder, name, "mp4", encode_mp4(images, fps, graph_metadata(cls.hidden)))
             rel = os.path.relpath(path, out_dir).replace(os.sep, "/")
             sub, fn = os.path.split(rel)
-            ui = {"videos": [{"filename": fn, "subfolder": sub, "type": "output"}]}
-        return io.NodeOutput(images, rel, ui=ui)
+            # ComfyUI's own video preview (Save Video's): {"images": [the file], "animated": [true]}, which both
+            # frontends (1.32.9, 1.49.6) play in a <video> on the node for a file that is not .png / .webp
+            preview = ui.PreviewVideo([ui.SavedResult(fn, sub, io.FolderType.output)])
+        return io.NodeOutput(images, rel, ui=preview)
 
 
 NODES = [SaveMesh, ToComfyMesh, ExtractMesh, BakeTexture, RenderTurntable]

@@ -4,13 +4,15 @@ Colors: the pack's colors are display (sRGB) values. glTF defines COLOR_0 as lin
 converted to linear on export (viewers then show the colors the renders show); OBJ and PLY keep sRGB values,
 as those formats' readers expect.
 
-Textures in a GLB are embedded as data: URIs, not as binary-chunk images (see inline_glb_images).
+Textures in a GLB are embedded as data: URIs, not as binary-chunk images (see inline_glb_images), unless that
+would push the graph the GLB carries (asset.extras) beyond what ComfyUI's page reads of a dropped file (see encode).
 """
 from __future__ import annotations
 
 import base64
 import io
 import json
+import logging
 import os
 import struct
 
@@ -22,6 +24,7 @@ from ..deps import require
 from . import Mesh
 
 FORMATS = ("glb", "obj", "ply")
+logger = logging.getLogger(__name__)
 
 
 def srgb_to_linear(c: np.ndarray) -> np.ndarray:
@@ -86,8 +89,10 @@ def _trimesh(mesh: Mesh, linear_colors: bool):
                            vertex_normals=mesh.vertex_normals().numpy(), process=False)
 
 
-def encode(mesh: Mesh, fmt: str) -> bytes:
-    """The bytes of `mesh` as a file of format 'glb', 'obj' or 'ply'."""
+def encode(mesh: Mesh, fmt: str, asset_extras: dict | None = None) -> bytes:
+    """The bytes of `mesh` as a file of format 'glb', 'obj' or 'ply'. asset_extras: the GLB's asset.extras (e.g.
+    the graph that made it, {"prompt": JSON text, "workflow": JSON text}, as ComfyUI's SaveGLB writes it); the
+    OBJ and PLY files carry none, as ComfyUI's own savers write none there."""
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise ValueError(f"unknown mesh format '{fmt}'; choose one of {', '.join(FORMATS)}")
@@ -98,19 +103,30 @@ def encode(mesh: Mesh, fmt: str) -> bytes:
         return tm.export(file_type="obj", include_color=mesh.vertex_colors is not None,
                          include_normals=True).encode()
     data = tm.export(file_type=fmt)
-    return inline_glb_images(data) if fmt == "glb" else data
+    if fmt != "glb":
+        return data
+    glb = inline_glb_images(data, asset_extras)
+    if asset_extras and not glb_graph_readable(glb):
+        # The data: URIs push the graph beyond what the frontends read of a dropped file: the images stay in the
+        # binary chunk, as ComfyUI's own SaveGLB keeps them (every viewer shows them; only Preview3D on a server
+        # started with --disable-api-nodes refuses them, see inline_glb_images).
+        glb = inline_glb_images(data, asset_extras, images=False)
+        logger.warning("Distill3D: the texture is too large to embed as a data: URI beside the graph the GLB carries "
+                       "(ComfyUI's page reads the first %d KiB of a dropped GLB): it is kept in the binary chunk, as "
+                       "ComfyUI's SaveGLB keeps textures; Preview3D on a server started with --disable-api-nodes "
+                       "shows it untextured (a smaller texture_size, or --disable-metadata, keeps it embedded)",
+                       GLB_METADATA_WINDOW // 1024)
+    return glb
 
 
 _GLB_JSON, _GLB_BIN = 0x4E4F534A, 0x004E4942
+# ComfyUI's frontends (1.32.9 and 1.49.6, scripts/metadata/gltf.ts) read only the first MiB of a dropped GLB and find
+# the graph only if the whole JSON chunk lies inside it.
+GLB_METADATA_WINDOW = 1 << 20
 
 
-def inline_glb_images(glb: bytes) -> bytes:
-    """The same GLB with its images moved out of the binary chunk into data: URIs (both are valid glTF 2.0).
-
-    Why: ComfyUI started with --disable-api-nodes (offline use) serves its page under a Content-Security-Policy
-    whose connect-src allows 'self' and data: but not blob:; three.js's GLTFLoader, which Preview3D uses, fetches a
-    binary-chunk image through a blob: URL, so the texture is refused and the model shows untextured. A data: URI
-    loads (checked in tests/browser on ComfyUI 0.33.0's frontend)."""
+def read_glb(glb: bytes) -> tuple[dict, bytes]:
+    """A GLB's JSON tree and binary chunk."""
     magic, _, length = struct.unpack_from("<4sII", glb, 0)
     if magic != b"glTF":
         raise ValueError("not a GLB: the file does not start with 'glTF'")
@@ -119,22 +135,55 @@ def inline_glb_images(glb: bytes) -> bytes:
         size, kind = struct.unpack_from("<II", glb, off)
         chunks[kind] = glb[off + 8: off + 8 + size]
         off += 8 + size
-    tree = json.loads(chunks[_GLB_JSON])
-    binary = chunks.get(_GLB_BIN, b"")
+    return json.loads(chunks[_GLB_JSON]), chunks.get(_GLB_BIN, b"")
+
+
+def glb_asset_extras(glb: bytes) -> dict:
+    """The GLB's asset.extras ({} when it has none): where ComfyUI's SaveGLB, and Save Mesh, put the graph."""
+    return read_glb(glb)[0].get("asset", {}).get("extras") or {}
+
+
+def _write_glb(tree: dict, binary: bytes) -> bytes:
+    text = json.dumps(tree, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 4)
+    binary = binary + b"\0" * (-len(binary) % 4)
+    parts = [struct.pack("<II", len(text), _GLB_JSON), text]
+    if binary:
+        parts += [struct.pack("<II", len(binary), _GLB_BIN), binary]
+    body = b"".join(parts)
+    return struct.pack("<4sII", b"glTF", 2, 12 + len(body)) + body
+
+
+def inline_glb_images(glb: bytes, asset_extras: dict | None = None, images: bool = True) -> bytes:
+    """The same GLB with its images moved out of the binary chunk into data: URIs (both are valid glTF 2.0), and
+    with `asset_extras` (when given and not empty) as its asset.extras.
+
+    Why data: URIs: ComfyUI started with --disable-api-nodes (offline use) serves its page under a
+    Content-Security-Policy whose connect-src allows 'self' and data: but not blob:; three.js's GLTFLoader, which
+    Preview3D uses, fetches a binary-chunk image through a blob: URL, so the texture is refused and the model shows
+    untextured. A data: URI loads (checked in tests/browser on ComfyUI 0.33.0's frontend).
+
+    asset.extras is where ComfyUI's SaveGLB writes the graph ({"prompt": JSON text, "workflow": JSON text}); the
+    frontends restore a dropped GLB's workflow from there, reading the JSON chunk only if it ends within the file's
+    first MiB (GLB_METADATA_WINDOW): a large embedded texture can push it past (see glb_graph_readable).
+    images=False only adds the extras, leaving the images where they are."""
+    tree, binary = read_glb(glb)
     views = tree.get("bufferViews", [])
 
     def view_bytes(v):
         start = v.get("byteOffset", 0)
         return binary[start: start + v["byteLength"]]
     moved = set()
-    for image in tree.get("images", []):
+    for image in tree.get("images", []) if images else []:
         if "bufferView" in image:
             i = image.pop("bufferView")
             moved.add(i)
             mime = image.pop("mimeType", "image/png")
             image["uri"] = f"data:{mime};base64," + base64.b64encode(view_bytes(views[i])).decode("ascii")
+    if asset_extras:
+        tree["asset"] = {**tree.get("asset", {"version": "2.0"}), "extras": dict(asset_extras)}
     if not moved:
-        return glb
+        return _write_glb(tree, binary) if asset_extras else glb
     packed, kept, new_index = bytearray(), [], {}
     for i, v in enumerate(views):  # the binary chunk without the moved images, its views re-indexed
         if i in moved:
@@ -151,11 +200,14 @@ def inline_glb_images(glb: bytes) -> bytes:
             if "bufferView" in ref:
                 ref["bufferView"] = new_index[ref["bufferView"]]
     tree["buffers"] = [{"byteLength": len(packed)}]
-    text = json.dumps(tree, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 4)
-    return b"".join([struct.pack("<4sII", b"glTF", 2, 12 + 8 + len(text) + 8 + len(packed)),
-                     struct.pack("<II", len(text), _GLB_JSON), text,
-                     struct.pack("<II", len(packed), _GLB_BIN), bytes(packed)])
+    return _write_glb(tree, bytes(packed))
+
+
+def glb_graph_readable(glb: bytes) -> bool:
+    """Whether ComfyUI's frontends can restore the graph from this GLB when it is dropped on the page: its JSON
+    chunk ends within the first GLB_METADATA_WINDOW bytes (they read no further)."""
+    (json_len,) = struct.unpack_from("<I", glb, 12)
+    return 20 + json_len <= GLB_METADATA_WINDOW
 
 
 def encode_obj_set(mesh: Mesh, stem: str) -> dict[str, bytes]:
@@ -170,9 +222,9 @@ def encode_obj_set(mesh: Mesh, stem: str) -> dict[str, bytes]:
     return {"obj": text.encode(), "mtl": mtl, "png": png}
 
 
-def save_mesh(mesh: Mesh, output_dir: str, prefix: str, fmt: str = "glb") -> str:
+def save_mesh(mesh: Mesh, output_dir: str, prefix: str, fmt: str = "glb", asset_extras: dict | None = None) -> str:
     """Encode and write `mesh` as the next 'prefix_NNNNN_.fmt' under output_dir (a textured OBJ comes with its
-    .mtl and .png, written as a group). Returns the absolute path of the main file."""
+    .mtl and .png, written as a group). asset_extras: see encode. Returns the absolute path of the main file."""
     fmt = fmt.lower()
     folder, name = resolve_prefix(output_dir, prefix)
     if fmt == "obj" and mesh.textured:
@@ -180,7 +232,7 @@ def save_mesh(mesh: Mesh, output_dir: str, prefix: str, fmt: str = "glb") -> str
             raise ValueError("the mesh has no faces; refusing to write an empty file")
         encode_obj_set(mesh, "probe")  # fail before touching the folder
         return write_new_file_set(folder, name, lambda stem: encode_obj_set(mesh, stem))["obj"]
-    data = encode(mesh, fmt)  # encode first: a failure leaves nothing behind
+    data = encode(mesh, fmt, asset_extras)  # encode first: a failure leaves nothing behind
     return write_new_file(folder, name, fmt, data)
 
 
