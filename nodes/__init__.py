@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from ..core.deps import fix_command, missing_optional
+from ..core.deps import fix_command, missing_optional, outdated_optional
 from . import cameras, costvolume, fields, gan, losses, mesh, mvdream, optimize, paint, priors, reference, texture, \
     views, world
 
@@ -15,3 +15,6 @@ _missing = missing_optional()
 if _missing:  # the pack still loads; the nodes that need these say so by name when they run
     logging.warning("Distill3D: not installed: %s. Those nodes will fail until you run `%s` (it changes nothing "
                     "you already have).", "; ".join(_missing), fix_command())
+_outdated = outdated_optional()
+if _outdated:  # e.g. diffusers 0.27.2 kept from another pack: install.py leaves it, so name the upgrade command
+    logging.warning("Distill3D: %s", _outdated)
