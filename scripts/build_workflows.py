@@ -20,10 +20,11 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from comfy_host import ROOT, ComfyHost, ui_to_api, widget_names  # noqa: E402
 
-WORKFLOW_DIR = os.path.join(ROOT, "workflows")
+WORKFLOW_DIR = os.environ.get("D3_WORKFLOW_OUT") or os.path.join(ROOT, "workflows")
 
 # the world prior and the camera distribution it was rendered at: the head of every world SDS / VSD graph
 WORLD_PRIOR_AND_CAMERAS = [
+    ("@stage", "1. Prior and cameras"),
     ("prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware", "resolution": "32"}),
     ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 75.0, "distance_min": 1.8,
                                               "distance_max": 1.8, "fov_min": 40.0, "fov_max": 40.0}),
@@ -36,11 +37,13 @@ def world_text_to_3d(loss: str, prefix: str, turntable: bool = True) -> list:
     nodes = [
         ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),
         ("losses", "Distill3DCombineLosses", {"loss_1": (loss, 0), "loss_2": ("eik", 0)}),
+        ("@stage", "3. Optimize a NeuS field"),
         ("field", "Distill3DCreateNeuS", {"encoding": "auto", "seed": 0}),
         ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "steps": 300,
                                            "learning_rate": 0.02, "samples_per_ray": 24, "seed": 0,
                                            "preview_every": 25}),
-        ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
+        ("fit_preview", "PreviewImage", {"images": ("fit", 1)}, "Renders | prior's targets"),
+        ("@stage", "4. Mesh and files"),
         ("mesh", "Distill3DExtractMesh", {"field": ("fit", 0), "resolution": 96}),
         ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": f"distill3d/{prefix}",
                                             "format": "glb"}),
@@ -55,11 +58,13 @@ def gpu_text_to_3d(loss: str, prefix: str) -> list:
     """The GPU-sized text-to-3D graphs' shared rest: the loss node `loss` -> NeRF, 5000 steps -> mesh (256³) ->
     GLB (Preview3D) + a 512² MP4 turntable."""
     return [
+        ("@stage", "3. Optimize a NeRF"),
         ("field", "Distill3DCreateNeRF", {"encoding": "auto", "seed": 0}),
         ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": (loss, 0), "steps": 5000,
                                            "learning_rate": 0.01, "samples_per_ray": 64, "seed": 0,
                                            "preview_every": 100}),
-        ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
+        ("fit_preview", "PreviewImage", {"images": ("fit", 1)}, "Renders | prior's targets"),
+        ("@stage", "4. Mesh and files"),
         ("mesh", "Distill3DExtractMesh", {"field": ("fit", 0), "resolution": 256}),
         ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": f"distill3d/{prefix}",
                                             "format": "glb"}),
@@ -76,13 +81,17 @@ SPECS = {
         "The primitive world: pick an object, render exact views with depth and normals, export its true mesh "
         "as GLB and view it in ComfyUI's 3D preview.",
         [
+            ("@stage", "1. Object and cameras"),
             ("obj", "Distill3DWorldObject", {"object": "snowman", "prompt": ""}),
             ("cams", "Distill3DOrbitCameras", {"views": 8, "elevation": 15.0, "distance": 1.8, "fov": 40.0}),
+            ("@stage", "2. Exact views"),
             ("render", "Distill3DRenderWorldViews", {"object": ("obj", 0), "cameras": ("cams", 0),
                                                      "resolution": 128}),
-            ("save_views", "SaveImage", {"images": ("render", 0), "filename_prefix": "distill3d/world_views"}),
-            ("depth", "PreviewImage", {"images": ("render", 2)}),
-            ("normal", "PreviewImage", {"images": ("render", 3)}),
+            ("save_views", "SaveImage", {"images": ("render", 0), "filename_prefix": "distill3d/world_views"},
+             "Views (saved)"),
+            ("depth", "PreviewImage", {"images": ("render", 2)}, "Depth"),
+            ("normal", "PreviewImage", {"images": ("render", 3)}, "Normals"),
+            ("@stage", "3. True mesh"),
             ("mesh", "Distill3DWorldTrueMesh", {"object": ("obj", 0), "resolution": 128}),
             ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/world_mesh",
                                                 "format": "glb"}),
@@ -93,13 +102,16 @@ SPECS = {
         "An object picked by a prompt, seen from DreamFusion's random camera distribution (seeded), rendered "
         "textureless to show its geometry; the true mesh is saved as PLY with vertex colors.",
         [
+            ("@stage", "1. Object and cameras"),
             ("obj", "Distill3DWorldObject", {"object": "sphere", "prompt": "a DSLR photo of a rubber duck"}),
             ("cams", "Distill3DRandomCameras", {"views": 6, "seed": 7}),
+            ("@stage", "2. Views and mesh"),
             ("render", "Distill3DRenderWorldViews", {"object": ("obj", 0), "cameras": ("cams", 0),
                                                      "resolution": 96, "shading": "textureless"}),
-            ("save_views", "SaveImage", {"images": ("render", 0), "filename_prefix": "distill3d/random_views"}),
+            ("save_views", "SaveImage", {"images": ("render", 0), "filename_prefix": "distill3d/random_views"},
+             "Textureless views (saved)"),
             ("mask", "MaskToImage", {"mask": ("render", 1)}),
-            ("mask_preview", "PreviewImage", {"images": ("mask", 0)}),
+            ("mask_preview", "PreviewImage", {"images": ("mask", 0)}, "Masks"),
             ("mesh", "Distill3DWorldTrueMesh", {"object": ("obj", 0), "resolution": 96}),
             ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/duck",
                                                 "format": "ply"}),
@@ -111,28 +123,35 @@ SPECS = {
         "albedo baked into a texture, saved as a textured GLB (shown in Preview3D) with an MP4 turntable. "
         "On a GPU, raise the resolution, rays and steps.",
         [
+            ("@stage", "1. 24 exact views"),
             ("obj", "Distill3DWorldObject", {"object": "snowman", "prompt": ""}),
-            ("ring_mid", "Distill3DOrbitCameras", {"views": 10, "elevation": 15.0}),
-            ("ring_high", "Distill3DOrbitCameras", {"views": 6, "elevation": 45.0, "azimuth_start": 30.0}),
-            ("ring_top", "Distill3DOrbitCameras", {"views": 4, "elevation": 75.0, "azimuth_start": 22.5}),
-            ("ring_low", "Distill3DOrbitCameras", {"views": 4, "elevation": -20.0, "azimuth_start": 11.25}),
+            ("ring_mid", "Distill3DOrbitCameras", {"views": 10, "elevation": 15.0}, "Ring at 15° (10 views)"),
+            ("ring_high", "Distill3DOrbitCameras", {"views": 6, "elevation": 45.0, "azimuth_start": 30.0},
+             "Ring at 45° (6 views)"),
+            ("ring_top", "Distill3DOrbitCameras", {"views": 4, "elevation": 75.0, "azimuth_start": 22.5},
+             "Ring at 75° (4 views)"),
+            ("ring_low", "Distill3DOrbitCameras", {"views": 4, "elevation": -20.0, "azimuth_start": 11.25},
+             "Ring at -20° (4 views)"),
             ("cams", "Distill3DCombineCameras", {"cameras_1": ("ring_mid", 0), "cameras_2": ("ring_high", 0),
                                                  "cameras_3": ("ring_top", 0), "cameras_4": ("ring_low", 0)}),
             ("render", "Distill3DRenderWorldViews", {"object": ("obj", 0), "cameras": ("cams", 0),
                                                      "resolution": 64, "shading": "albedo"}),
-            ("views", "PreviewImage", {"images": ("render", 0)}),
+            ("views", "PreviewImage", {"images": ("render", 0)}, "The 24 views"),
+            ("@stage", "2. Fit a NeuS field"),
             ("ref", "Distill3DReferenceViewsLoss", {"images": ("render", 0), "cameras": ("render", 4),
                                                     "mask": ("render", 1)}),
             ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),
             ("losses", "Distill3DCombineLosses", {"loss_1": ("ref", 0), "loss_2": ("eik", 0)}),
             ("field", "Distill3DCreateNeuS", {"encoding": "auto", "seed": 0}),
             ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "steps": 600,
-                                               "learning_rate": 0.02, "seed": 0}),
+                                               "learning_rate": 0.02, "seed": 0}, "Fit NeuS"),
+            ("@stage", "3. Refine as a DMTet surface"),
             ("dmtet", "Distill3DConvertToDMTet", {"field": ("fit", 0), "resolution": 48}),
             ("refine", "Distill3DOptimizeField", {"field": ("dmtet", 0), "loss": ("ref", 0), "steps": 120,
                                                   "learning_rate": 0.01, "lr_schedule": "constant", "seed": 0,
-                                                  "preview_every": 20}),
-            ("fit_preview", "PreviewImage", {"images": ("refine", 1)}),
+                                                  "preview_every": 20}, "Refine DMTet"),
+            ("fit_preview", "PreviewImage", {"images": ("refine", 1)}, "Renders | views"),
+            ("@stage", "4. Mesh, texture and files"),
             ("mesh", "Distill3DExtractMesh", {"field": ("refine", 0), "resolution": 128}),
             ("bake", "Distill3DBakeTexture", {"mesh": ("mesh", 0), "field": ("refine", 0), "texture_size": 512}),
             ("save_mesh", "Distill3DSaveMesh", {"mesh": ("bake", 0), "filename_prefix": "distill3d/reconstruction",
@@ -140,7 +159,7 @@ SPECS = {
             ("turntable", "Distill3DRenderTurntable", {"mesh": ("bake", 0), "frames": 24, "resolution": 192,
                                                        "shading": "albedo",
                                                        "filename_prefix": "distill3d/reconstruction_turntable"}),
-            ("turntable_frames", "PreviewImage", {"images": ("turntable", 0)}),
+            ("turntable_frames", "PreviewImage", {"images": ("turntable", 0)}, "Turntable frames"),
             ("preview3d", "Preview3D", {"model_file": ("save_mesh", 0)}),
         ],
     ),
@@ -152,6 +171,7 @@ SPECS = {
         "targets. The same graph with a Checkpoint Prior is dreamfusion_sd.",
         [
             *WORLD_PRIOR_AND_CAMERAS,
+            ("@stage", "2. Score distillation"),
             ("sds", "Distill3DSDSLoss", {"prior": ("prior", 0), "cameras": ("cams", 0), "guidance_scale": 10.0,
                                          "views_per_step": 4, "t_max_end": 0.5}),
             *world_text_to_3d("sds", "dreamfusion"),
@@ -163,11 +183,13 @@ SPECS = {
         "Multi-View SDS loss (one timestep per group, CFG rescale, x0 reconstruction). The views have to agree on "
         "one object, so it cannot grow a face on every side (the Janus problem; bench/bench_janus.py).",
         [
+            ("@stage", "1. Prior and cameras"),
             ("prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "multi-view", "resolution": "32"}),
             ("cams", "Distill3DMultiViewCameraDistribution", {"views": 4, "elevation_min": -10.0,
                                                               "elevation_max": 75.0, "distance_min": 1.8,
                                                               "distance_max": 1.8, "fov_min": 40.0,
                                                               "fov_max": 40.0}),
+            ("@stage", "2. Score distillation"),
             ("mvsds", "Distill3DMultiViewSDSLoss", {"prior": ("prior", 0), "cameras": ("cams", 0),
                                                     "guidance_scale": 10.0, "views": 4, "groups_per_step": 1,
                                                     "t_max_end": 0.5, "cfg_rescale": 0.5, "x0_form": True}),
@@ -179,15 +201,18 @@ SPECS = {
         "in multi-view mode, 'a snowman' at elevation 15 and azimuths 0/90/180/270; beside them, the true renders "
         "at the cameras the sampler returns. With an MVDream checkpoint the same sampler makes views of anything.",
         [
+            ("@stage", "1. Sample 4 views"),
             ("prior", "Distill3DWorldPrior", {"prompt": "a snowman", "mode": "multi-view", "resolution": "32"}),
             ("sampler", "Distill3DMultiViewSampler", {"prior": ("prior", 0), "views": 4, "elevation": 15.0,
                                                       "azimuth_start": 0.0, "steps": 30, "guidance_scale": 7.5,
                                                       "seed": 0}),
-            ("save", "SaveImage", {"images": ("sampler", 0), "filename_prefix": "distill3d/mvdream_views"}),
+            ("save", "SaveImage", {"images": ("sampler", 0), "filename_prefix": "distill3d/mvdream_views"},
+             "Sampled views (saved)"),
+            ("@stage", "2. The truth at the same cameras"),
             ("obj", "Distill3DWorldObject", {"object": "snowman", "prompt": ""}),
             ("truth", "Distill3DRenderWorldViews", {"object": ("obj", 0), "cameras": ("sampler", 1),
                                                     "resolution": 32, "shading": "albedo"}),
-            ("truth_preview", "PreviewImage", {"images": ("truth", 0)}),
+            ("truth_preview", "PreviewImage", {"images": ("truth", 0)}, "True renders"),
         ],
     ),
     "mvdream_sd21": (
@@ -198,6 +223,7 @@ SPECS = {
         "on 256² renders optimizes a NeRF for 5000 steps; mesh -> GLB (Preview3D) + MP4 turntable. On a CPU, set "
         "the prior's resolution to 64 and the steps to a few.",
         [
+            ("@stage", "1. MVDream prior and its views"),
             ("prior", "Distill3DMVDreamPrior", {"ckpt_name": "sd-v2.1-base-4view.pt",
                                                 "prompt": "an astronaut riding a horse",
                                                 "negative_prompt": "ugly, blurry, pixelated, low quality, cropped, "
@@ -206,7 +232,9 @@ SPECS = {
             ("sampler", "Distill3DMultiViewSampler", {"prior": ("prior", 0), "views": 4, "elevation": 15.0,
                                                       "azimuth_start": 0.0, "steps": 50, "guidance_scale": 10.0,
                                                       "seed": 0}),
-            ("save_views", "SaveImage", {"images": ("sampler", 0), "filename_prefix": "distill3d/mvdream_sd21_views"}),
+            ("save_views", "SaveImage", {"images": ("sampler", 0), "filename_prefix": "distill3d/mvdream_sd21_views"},
+             "Sampled views (saved)"),
+            ("@stage", "2. Multi-view score distillation"),
             ("cams", "Distill3DMultiViewCameraDistribution", {"views": 4, "elevation_min": 0.0, "elevation_max": 30.0,
                                                               "distance_min": 1.8, "distance_max": 2.2,
                                                               "fov_min": 40.0, "fov_max": 50.0}),
@@ -224,6 +252,7 @@ SPECS = {
         "The log shows the estimator's own loss falling.",
         [
             *WORLD_PRIOR_AND_CAMERAS,
+            ("@stage", "2. Score distillation"),
             ("vsd", "Distill3DVSDLoss", {"prior": ("prior", 0), "cameras": ("cams", 0), "guidance_scale": 10.0,
                                          "views_per_step": 4, "t_max_end": 0.5, "estimator": "auto",
                                          "estimator_lr": 0.001, "estimator_steps": 0}),
@@ -236,11 +265,14 @@ SPECS = {
         "optimizes a NeRF for 5000 steps; mesh -> GLB (Preview3D) + MP4 turntable. LoRAs applied to the MODEL "
         "take effect. On a CPU, lower the resolution to 64 and the steps to a few.",
         [
+            ("@stage", "1. Your checkpoint as the prior"),
             ("ckpt", "CheckpointLoaderSimple", {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
-            ("pos", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "a DSLR photo of a hamburger"}),
-            ("neg", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "blurry, low quality, cropped"}),
+            ("pos", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "a DSLR photo of a hamburger"}, "Prompt"),
+            ("neg", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "blurry, low quality, cropped"},
+             "Negative prompt"),
             ("prior", "Distill3DCheckpointPrior", {"model": ("ckpt", 0), "vae": ("ckpt", 2), "positive": ("pos", 0),
                                                    "negative": ("neg", 0), "resolution": 512}),
+            ("@stage", "2. Score distillation"),
             ("cams", "Distill3DCameraDistribution", {}),
             ("sds", "Distill3DSDSLoss", {"prior": ("prior", 0), "cameras": ("cams", 0), "guidance_scale": 100.0,
                                          "views_per_step": 1, "t_max_end": 0.5}),
@@ -252,14 +284,15 @@ SPECS = {
 
 
 
-def textured_outputs(field: str, prefix: str, sizes: dict) -> list:
+def textured_outputs(field: str, prefix: str, sizes: dict, stage: int) -> list:
     """A field's end of a graph: mesh -> texture baked from the field -> GLB (Preview3D) + MP4 turntable."""
     return [
+        ("@stage", f"{stage}. Mesh, texture and files"),
         ("mesh", "Distill3DExtractMesh", {"field": (field, 0), "resolution": sizes["mesh"]}),
         ("bake", "Distill3DBakeTexture", {"mesh": ("mesh", 0), "field": (field, 0),
                                           "texture_size": sizes["texture"]}),
         ("save_mesh", "Distill3DSaveMesh", {"mesh": ("bake", 0), "filename_prefix": f"distill3d/{prefix}",
-                                            "format": "glb"}),
+                                            "format": "glb"}, "Save the textured GLB"),
         ("turntable", "Distill3DRenderTurntable", {"mesh": ("bake", 0), "frames": sizes["frames"],
                                                    "resolution": sizes["turntable"], "shading": "albedo",
                                                    "filename_prefix": f"distill3d/{prefix}_turntable"}),
@@ -274,38 +307,44 @@ def dreamcraft3d_geometry(prefix: str, text_prior: str, image_prior: str, cams: 
     geometry frozen) boosted by BSD against texture["prior"] -> mesh, baked texture -> GLB (Preview3D) + MP4
     turntable; with texture["lora"], the boosted model is saved as a LoRA."""
     return [
+        ("@stage", "3. Coarse: hybrid SDS on a NeuS"),
         ("hybrid", "Distill3DHybridSDSLoss", {"prior_3d": (image_prior, 0), "cameras": (cams, 0),
                                               "prior_2d": (text_prior, 0), **hybrid}),
         ("ref_loss", "Distill3DReferenceImageLoss", {"reference": (ref, 0), "rays_per_step": 512,
                                                      "rgb_weight": 1.0, "mask_weight": 1.0, "depth_weight": 0.0,
-                                                     "normal_weight": 0.0}),
+                                                     "normal_weight": 0.0}, "Reference RGB + mask"),
         ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),
         ("losses", "Distill3DCombineLosses", {"loss_1": ("hybrid", 0), "loss_2": ("ref_loss", 0),
-                                              "loss_3": ("eik", 0)}),
+                                              "loss_3": ("eik", 0)}, "Coarse losses"),
         ("field", "Distill3DCreateNeuS", {"encoding": "auto", "seed": 0}),
-        ("coarse", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "seed": 0, **coarse}),
-        ("coarse_preview", "PreviewImage", {"images": ("coarse", 1)}),
+        ("coarse", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "seed": 0, **coarse},
+         "Optimize coarse NeuS"),
+        ("coarse_preview", "PreviewImage", {"images": ("coarse", 1)}, "Coarse renders"),
+        ("@stage", "4. Geometry: DMTet on normal renders"),
         ("normal_sds", "Distill3DSDSLoss", {"prior": (sizes["normal_prior"], 0), "cameras": (cams, 0),
                                             "t_min": 0.02, "t_max": 0.5, "t_max_end": 0.5, "shading": "normal",
                                             "view_dependent_prompts": True, "random_background": 0.0,
-                                            **sizes["normal_sds"]}),
+                                            **sizes["normal_sds"]}, "SDS on normal renders"),
         ("ref_geometry", "Distill3DReferenceImageLoss", {"reference": (ref, 0), "rays_per_step": 512,
                                                          "rgb_weight": 1.0, "mask_weight": 1.0,
-                                                         "depth_weight": 0.0, "normal_weight": 1.0}),
-        ("geometry_losses", "Distill3DCombineLosses", {"loss_1": ("normal_sds", 0), "loss_2": ("ref_geometry", 0)}),
+                                                         "depth_weight": 0.0, "normal_weight": 1.0},
+         "Reference mask + normal"),
+        ("geometry_losses", "Distill3DCombineLosses", {"loss_1": ("normal_sds", 0), "loss_2": ("ref_geometry", 0)},
+         "Geometry losses"),
         ("dmtet", "Distill3DConvertToDMTet", {"field": ("coarse", 0), "resolution": sizes["grid"]}),
         ("refine", "Distill3DOptimizeField", {"field": ("dmtet", 0), "loss": ("geometry_losses", 0), "seed": 0,
-                                              "lr_schedule": "constant", **refine}),
-        ("refine_preview", "PreviewImage", {"images": ("refine", 1)}),
+                                              "lr_schedule": "constant", **refine}, "Optimize DMTet geometry"),
+        ("refine_preview", "PreviewImage", {"images": ("refine", 1)}, "Geometry renders"),
+        ("@stage", "5. Texture: BSD"),
         ("texture_stage", "Distill3DTextureStage", {"field": ("refine", 0), "texture": "source"}),
         ("bsd", "Distill3DBSDLoss", {"prior": (texture["prior"], 0), "cameras": (cams, 0), "t_max_end": 0.5,
                                      "random_background": 0.0, **texture["bsd"]}),
         ("boost", "Distill3DOptimizeField", {"field": ("texture_stage", 0), "loss": ("bsd", 0), "seed": 0,
-                                             "lr_schedule": "constant", **texture["optimize"]}),
-        ("boost_preview", "PreviewImage", {"images": ("boost", 1)}),
+                                             "lr_schedule": "constant", **texture["optimize"]}, "Optimize texture"),
+        ("boost_preview", "PreviewImage", {"images": ("boost", 1)}, "Texture renders"),
         *([("save_lora", "Distill3DSaveBoostedLoRA", {"loss": ("bsd", 0), "field": ("boost", 0),
                                                       "name": texture["lora"]})] if texture.get("lora") else []),
-        *textured_outputs("boost", prefix, sizes),
+        *textured_outputs("boost", prefix, sizes, 6),
     ]
 
 
@@ -319,6 +358,7 @@ SPECS["dreamcraft3d_world"] = (
     "(bootstrap rounds of SDEdit-augmented renders) -> textured GLB (Preview3D) + MP4. The same graph with your "
     "models is dreamcraft3d_sd.",
     [
+        ("@stage", "1. The one reference view"),
         ("obj", "Distill3DWorldObject", {"object": "duck", "prompt": ""}),
         ("ref_cam", "Distill3DOrbitCameras", {"views": 1, "elevation": 15.0, "distance": 1.8, "fov": 40.0}),
         ("ref_render", "Distill3DRenderWorldViews", {"object": ("obj", 0), "cameras": ("ref_cam", 0),
@@ -326,13 +366,15 @@ SPECS["dreamcraft3d_world"] = (
         ("ref", "Distill3DReferenceImage", {"image": ("ref_render", 0), "mask": ("ref_render", 1),
                                             "normal": ("ref_render", 3), "size": 128, "fill": 0.0,
                                             "elevation": 15.0, "distance": 1.8, "fov": 40.0}),
-        ("ref_preview", "PreviewImage", {"images": ("ref", 1)}),
+        ("ref_preview", "PreviewImage", {"images": ("ref", 1)}, "Reference"),
+        ("@stage", "2. Priors and cameras"),
         ("image_prior", "Distill3DWorldImagePrior", {"reference": ("ref", 0), "resolution": "32", "tolerance": 0.01}),
-        ("text_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "2D", "resolution": "32"}),
+        ("text_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "2D", "resolution": "32"},
+         "Text prior (2D)"),
         ("normal_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware", "resolution": "32",
-                                                 "renders": "normal"}),
+                                                 "renders": "normal"}, "Normal-map prior (geometry)"),
         ("texture_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware",
-                                                  "resolution": "64"}),
+                                                  "resolution": "64"}, "Texture prior (64²)"),
         ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 45.0, "distance_min": 1.8,
                                                  "distance_max": 1.8, "fov_min": 40.0, "fov_max": 40.0}),
         *dreamcraft3d_geometry(
@@ -349,6 +391,9 @@ SPECS["dreamcraft3d_world"] = (
     ],
 )
 
+# the picture's description: the user's own picture replaces example.png, so the prompt says what to write here
+SD_PICTURE_PROMPT = "a DSLR photo of the object in the picture (describe it here)"
+
 SPECS["dreamcraft3d_sd"] = (
     "DreamCraft3D with your models (GPU-sized): a picture (Load Image: a photo with transparency, or wire a "
     "KSampler's text-to-image result and a background-removal node's mask into Reference Image) -> Image Only "
@@ -356,25 +401,28 @@ SPECS["dreamcraft3d_sd"] = (
     "the picture) and Load Checkpoint's model as the 2D text prior, combined by Hybrid SDS (guidance 5 and 100, "
     "progressive views, annealed timesteps) with the reference losses on a NeuS (5000 steps); Convert to DMTet and "
     "SDS on normal renders with the reference mask and normal; the texture stage boosted by BSD with the checkpoint "
-    "at 512² (DreamBooth LoRA 'a sks hamburger', saved to models/loras for Load LoRA) -> textured GLB (Preview3D) "
+    "at 512² (DreamBooth LoRA 'a sks object', saved to models/loras for Load LoRA) -> textured GLB (Preview3D) "
     "+ MP4. On a CPU, set the priors' resolutions to 64 and the steps to a few.",
     [
+        ("@stage", "1. Your picture"),
         ("image", "LoadImage", {"image": "example.png"}),
         ("ref", "Distill3DReferenceImage", {"image": ("image", 0), "mask": ("image", 1), "size": 256, "fill": 0.85,
                                             "elevation": 0.0, "distance": 1.8, "fov": 40.0}),
-        ("ref_preview", "PreviewImage", {"images": ("ref", 1)}),
+        ("ref_preview", "PreviewImage", {"images": ("ref", 1)}, "Reference"),
+        ("@stage", "2. Priors and cameras"),
         ("zero123", "ImageOnlyCheckpointLoader", {"ckpt_name": "stable_zero123.ckpt"}),
         ("image_prior", "Distill3DZero123Prior", {"model": ("zero123", 0), "clip_vision": ("zero123", 1),
                                                   "vae": ("zero123", 2), "reference": ("ref", 0),
                                                   "resolution": 256}),
         ("ckpt", "CheckpointLoaderSimple", {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
         ("text_prior", "Distill3DCheckpointTextPrior", {"model": ("ckpt", 0), "clip": ("ckpt", 1),
-                                                        "vae": ("ckpt", 2), "prompt": "a DSLR photo of a hamburger",
-                                                        "negative_prompt": "blurry, low quality", "resolution": 256}),
+                                                        "vae": ("ckpt", 2), "prompt": SD_PICTURE_PROMPT,
+                                                        "negative_prompt": "blurry, low quality", "resolution": 256},
+         "Text prior (256², geometry)"),
         ("texture_prior", "Distill3DCheckpointTextPrior", {"model": ("ckpt", 0), "clip": ("ckpt", 1),
-                                                           "vae": ("ckpt", 2), "prompt": "a DSLR photo of a hamburger",
+                                                           "vae": ("ckpt", 2), "prompt": SD_PICTURE_PROMPT,
                                                            "negative_prompt": "blurry, low quality",
-                                                           "resolution": 512}),
+                                                           "resolution": 512}, "Texture prior (512²)"),
         ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 45.0, "distance_min": 1.8,
                                                  "distance_max": 1.8, "fov_min": 40.0, "fov_max": 40.0}),
         *dreamcraft3d_geometry(
@@ -386,7 +434,7 @@ SPECS["dreamcraft3d_sd"] = (
                    "grid": 128, "mesh": 256, "texture": 1024, "frames": 48, "turntable": 512},
             texture={"prior": "texture_prior",
                      "bsd": {"guidance_scale": 7.5, "views_per_step": 1, "augment_views": 8, "estimator": "auto",
-                             "token": "sks", "class_word": "hamburger"},
+                             "token": "sks", "class_word": "object"},
                      "optimize": {"steps": 5000, "learning_rate": 0.01, "preview_every": 100},
                      "lora": "distill3d/dreamcraft3d_sd_boosted"}),
     ],
@@ -399,29 +447,33 @@ def geodream(prefix: str, sampler_prior: str, refine_prior: str, dmtet_prior: st
     where the prior judges them: sizes["dmtet_sds"]["shading"]) -> mesh, texture baked from the field -> GLB
     (Preview3D) + MP4 turntable."""
     return [
+        ("@stage", "2. Views -> cost volume (the 3D prior)"),
         ("sampler", "Distill3DMultiViewSampler", {"prior": (sampler_prior, 0), "views": 4, "elevation": 15.0,
                                                   "azimuth_start": 0.0, "seed": 0, **sampler}),
-        ("views_preview", "PreviewImage", {"images": ("sampler", 0)}),
+        ("views_preview", "PreviewImage", {"images": ("sampler", 0)}, "Sampled views"),
         ("volume", "Distill3DCostVolumeBuilder", {"images": ("sampler", 0), "cameras": ("sampler", 1),
                                                   "method": "learned", "grid_size": sizes["grid"]}),
         ("save_volume", "Distill3DSaveMesh", {"mesh": ("volume", 1), "filename_prefix": f"distill3d/{prefix}_prior",
-                                              "format": "glb"}),
+                                              "format": "glb"}, "Save the prior's mesh"),
+        ("@stage", "3. Refine the volume by VSD"),
         ("field", "Distill3DCreateCostVolumeNeuS", {"cost_volume": ("volume", 0), "volume_lr": 0.1,
                                                     "volume_decay": 0.1, "seed": 0}),
         ("vsd", "Distill3DVSDLoss", {"prior": (refine_prior, 0), "cameras": (cams, 0), "t_max_end": 0.5,
                                      "estimator": "auto", **vsd}),
         ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),
         ("losses", "Distill3DCombineLosses", {"loss_1": ("vsd", 0), "loss_2": ("eik", 0)}),
-        ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "seed": 0, **fit}),
-        ("fit_preview", "PreviewImage", {"images": ("fit", 1)}),
+        ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "seed": 0, **fit},
+         "Optimize cost-volume NeuS"),
+        ("fit_preview", "PreviewImage", {"images": ("fit", 1)}, "VSD renders"),
+        ("@stage", "4. Geometry: DMTet"),
         ("dmtet", "Distill3DConvertToDMTet", {"field": ("fit", 0), "resolution": sizes["dmtet"]}),
         ("dmtet_sds", "Distill3DSDSLoss", {"prior": (dmtet_prior, 0), "cameras": (cams, 0), "t_min": 0.02,
                                            "t_max": 0.5, "t_max_end": 0.5, "random_background": 0.0,
                                            **sizes["dmtet_sds"]}),
         ("refine", "Distill3DOptimizeField", {"field": ("dmtet", 0), "loss": ("dmtet_sds", 0), "seed": 0,
-                                              "lr_schedule": "constant", **refine}),
-        ("refine_preview", "PreviewImage", {"images": ("refine", 1)}),
-        *textured_outputs("refine", prefix, sizes),
+                                              "lr_schedule": "constant", **refine}, "Optimize DMTet"),
+        ("refine_preview", "PreviewImage", {"images": ("refine", 1)}, "DMTet renders"),
+        *textured_outputs("refine", prefix, sizes, 5),
     ]
 
 
@@ -433,10 +485,13 @@ SPECS["geodream_world"] = (
     "at a tenth of the rate, decaying) -> Convert to DMTet and SDS on normal renders -> textured GLB (Preview3D) "
     "+ MP4. The same graph with an MVDream checkpoint is geodream_mvdream.",
     [
-        ("mv_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "multi-view", "resolution": "64"}),
-        ("prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware", "resolution": "32"}),
+        ("@stage", "1. Priors and cameras"),
+        ("mv_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "multi-view", "resolution": "64"},
+         "Multi-view prior (views)"),
+        ("prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware", "resolution": "32"},
+         "View-aware prior (VSD)"),
         ("normal_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware", "resolution": "32",
-                                                 "renders": "normal"}),
+                                                 "renders": "normal"}, "Normal-map prior (DMTet)"),
         ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 45.0, "distance_min": 1.8,
                                                  "distance_max": 1.8, "fov_min": 40.0, "fov_max": 40.0}),
         *geodream("geodream", "mv_prior", "prior", "normal_prior", "cams",
@@ -449,18 +504,19 @@ SPECS["geodream_world"] = (
     ],
 )
 
-def painted_outputs(prefix: str, texture_size: int, resolution: int) -> list:
+def painted_outputs(prefix: str, texture_size: int, resolution: int, stage: int) -> list:
     """Paint Texture on ("mesh", "painter", "cams") and what a user looks at: the need masks and the painted views
     previewed, the textured GLB saved and shown in Preview3D."""
     return [
+        ("@stage", f"{stage}. Paint, preview, save"),
         ("paint", "Distill3DPaintTexture", {"mesh": ("mesh", 0), "painter": ("painter", 0), "cameras": ("cams", 0),
                                             "texture_size": texture_size, "resolution": resolution}),
         ("need_image", "MaskToImage", {"mask": ("paint", 2)}),
-        ("need_preview", "PreviewImage", {"images": ("need_image", 0)}),
-        ("views_preview", "PreviewImage", {"images": ("paint", 1)}),
+        ("need_preview", "PreviewImage", {"images": ("need_image", 0)}, "Where each view painted"),
+        ("views_preview", "PreviewImage", {"images": ("paint", 1)}, "Painted views"),
         ("save", "Distill3DSaveMesh", {"mesh": ("paint", 0), "filename_prefix": f"distill3d/{prefix}",
-                                       "format": "glb"}),
-        ("preview3d", "Preview3D", {"model_file": ("save", 0)}),
+                                       "format": "glb"}, "Save the painted GLB"),
+        ("preview3d", "Preview3D", {"model_file": ("save", 0)}, "Painted mesh"),
     ]
 
 
@@ -472,15 +528,16 @@ SPECS["texture_paint_world"] = (
     "adaptive blend -> textured GLB (Preview3D) beside the true mesh; the painted views and their need masks "
     "are previewed. With your own checkpoint as the painter: texture_paint_sd.",
     [
+        ("@stage", "1. Mesh, painter, views"),
         ("obj", "Distill3DWorldObject", {"object": "duck", "prompt": ""}),
         ("mesh", "Distill3DWorldTrueMesh", {"object": ("obj", 0), "resolution": 96}),
         ("painter", "Distill3DWorldPainter", {"object": ("obj", 0), "brightness_jitter": 0.0, "seed": 0}),
         ("cams", "Distill3DPaintViewSequence", {"order": "coverage", "views": 10, "elevation": 15.0,
                                                 "mesh": ("mesh", 0)}),
-        *painted_outputs("texture_paint_world", texture_size=512, resolution=256),
+        *painted_outputs("texture_paint_world", texture_size=512, resolution=256, stage=2),
         ("save_truth", "Distill3DSaveMesh", {"mesh": ("mesh", 0),
                                              "filename_prefix": "distill3d/texture_paint_world_truth",
-                                             "format": "glb"}),
+                                             "format": "glb"}, "Save the true mesh"),
     ],
 )
 
@@ -492,14 +549,18 @@ SPECS["texture_paint_sd"] = (
     "-> textured GLB in Preview3D. Put your mesh in input/ as distill3d_mesh.glb (or pick another), "
     "v1-5-pruned-emaonly.safetensors in models/checkpoints and control_v11f1p_sd15_depth.pth in models/controlnet.",
     [
+        ("@stage", "1. Your mesh and the views"),
         ("mesh", "Distill3DLoadMeshFile", {"file": "distill3d_mesh.glb"}),
-        ("ckpt", "CheckpointLoaderSimple", {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
-        ("pos", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "a yellow rubber duck toy, orange beak, studio "
-                                                                 "lighting, plain white background"}),
-        ("neg", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "shadows, text, blurry, low quality"}),
         ("cams", "Distill3DPaintViewSequence", {"order": "coverage", "views": 10, "elevation": 15.0,
                                                 "mesh": ("mesh", 0)}),
         ("guides", "Distill3DPaintGuides", {"mesh": ("mesh", 0), "cameras": ("cams", 0), "resolution": 512}),
+        ("@stage", "2. The painter: your checkpoint + depth ControlNet"),
+        ("ckpt", "CheckpointLoaderSimple", {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
+        ("pos", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "a yellow rubber duck toy, orange beak, studio "
+                                                                 "lighting, plain white background"},
+         "Prompt (describe your mesh)"),
+        ("neg", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "shadows, text, blurry, low quality"},
+         "Negative prompt"),
         ("cnet", "ControlNetLoader", {"control_net_name": "control_v11f1p_sd15_depth.pth"}),
         ("apply", "ControlNetApplyAdvanced", {"positive": ("pos", 0), "negative": ("neg", 0),
                                               "control_net": ("cnet", 0), "image": ("guides", 0), "strength": 1.0,
@@ -507,7 +568,7 @@ SPECS["texture_paint_sd"] = (
         ("painter", "Distill3DCheckpointPainter", {"model": ("ckpt", 0), "vae": ("ckpt", 2),
                                                    "positive": ("apply", 0), "negative": ("apply", 1), "seed": 0,
                                                    "steps": 25, "cfg": 7.5, "denoise": 1.0}),
-        *painted_outputs("texture_paint_sd", texture_size=1024, resolution=512),
+        *painted_outputs("texture_paint_sd", texture_size=1024, resolution=512, stage=3),
     ],
 )
 
@@ -518,12 +579,14 @@ SPECS["geodream_mvdream"] = (
     "judges colour renders, not normal maps) -> textured GLB (Preview3D) + MP4. On a CPU, set the priors' "
     "resolutions to 64 and the steps to a few.",
     [
+        ("@stage", "1. Priors and cameras"),
         ("mv_prior", "Distill3DMVDreamPrior", {"ckpt_name": "sd-v2.1-base-4view.pt", "prompt": "a DSLR photo of a "
                                                "hamburger", "negative_prompt": "ugly, blurry, low quality",
-                                               "mode": "multi-view", "views": 4, "resolution": 256}),
+                                               "mode": "multi-view", "views": 4, "resolution": 256},
+         "MVDream, multi-view (views)"),
         ("prior", "Distill3DMVDreamPrior", {"ckpt_name": "sd-v2.1-base-4view.pt", "prompt": "a DSLR photo of a "
                                             "hamburger", "negative_prompt": "ugly, blurry, low quality",
-                                            "mode": "2D", "views": 4, "resolution": 256}),
+                                            "mode": "2D", "views": 4, "resolution": 256}, "MVDream, 2D (VSD, DMTet)"),
         ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 45.0, "distance_min": 1.8,
                                                  "distance_max": 1.8, "fov_min": 40.0, "fov_max": 40.0}),
         *geodream("geodream_mvdream", "mv_prior", "prior", "prior", "cams",
@@ -536,9 +599,10 @@ SPECS["geodream_mvdream"] = (
     ],
 )
 
-def gan_sample_outputs(prefix: str, generator: str, mesh_resolution: int) -> list:
+def gan_sample_outputs(prefix: str, generator: str, mesh_resolution: int, stage: int) -> list:
     """Seed 0 of `generator` as a field -> mesh -> GLB (Preview3D)."""
     return [
+        ("@stage", f"{stage}. Seed 0 as a mesh"),
         ("sample", "Distill3DGeneratorSampleToField", {"generator": (generator, 0), "seed": 0}),
         ("mesh", "Distill3DExtractMesh", {"field": ("sample", 0), "resolution": mesh_resolution}),
         ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": f"distill3d/{prefix}",
@@ -551,13 +615,14 @@ def gan_adaptation(prefix: str, prior: str, adapt: dict, grid: dict, mesh_resolu
     """The generator's samples before and after Adapt 3D GAN to Text, side by side, and one adapted sample as a
     mesh."""
     return [
-        ("before", "Distill3DGeneratorGrid", {"generator": ("gen", 0), **grid}),
-        ("before_preview", "PreviewImage", {"images": ("before", 0)}),
+        ("before", "Distill3DGeneratorGrid", {"generator": ("gen", 0), **grid}, "Samples before"),
+        ("before_preview", "PreviewImage", {"images": ("before", 0)}, "Before adaptation"),
+        ("@stage", "2. Adapt to the prompt"),
         ("adapt", "Distill3DAdaptGenerator", {"generator": ("gen", 0), "prior": (prior, 0), **adapt}),
-        ("adapt_preview", "PreviewImage", {"images": ("adapt", 1)}),
-        ("after", "Distill3DGeneratorGrid", {"generator": ("adapt", 0), **grid}),
-        ("after_preview", "PreviewImage", {"images": ("after", 0)}),
-        *gan_sample_outputs(prefix, "adapt", mesh_resolution),
+        ("adapt_preview", "PreviewImage", {"images": ("adapt", 1)}, "Adaptation renders"),
+        ("after", "Distill3DGeneratorGrid", {"generator": ("adapt", 0), **grid}, "Samples after"),
+        ("after_preview", "PreviewImage", {"images": ("after", 0)}, "After adaptation"),
+        *gan_sample_outputs(prefix, "adapt", mesh_resolution, 3),
     ]
 
 
@@ -569,6 +634,7 @@ SPECS["diffusiongan3d_adapt_world"] = (
     "of the adapted generator as a GLB (Preview3D). The world prior knows one red mug: longer runs pull every "
     "shape towards it.",
     [
+        ("@stage", "1. Generator, prior, samples before"),
         ("gen", "Distill3DLoadGenerator", {"generator_name": "distill3d: mugs (shipped)"}),
         ("prior", "Distill3DWorldPrior", {"prompt": "a red mug", "mode": "view-aware", "resolution": "32"}),
         *gan_adaptation("diffusiongan3d_adapt_world", "prior",
@@ -587,13 +653,16 @@ SPECS["diffusiongan3d_avatar_world"] = (
     "(smoothed by a multi-scale TV loss) added to its planes -> field -> mesh -> GLB (Preview3D); the candidates, "
     "the chosen one first, are previewed.",
     [
+        ("@stage", "1. Generator and prior"),
         ("gen", "Distill3DLoadGenerator", {"generator_name": "distill3d: mugs (shipped)"}),
         ("prior", "Distill3DWorldPrior", {"prompt": "a mug", "mode": "view-aware", "resolution": "32"}),
+        ("@stage", "2. Pick the best seed, fine-tune it"),
         ("avatar", "Distill3DTextToAvatar", {"generator": ("gen", 0), "prior": ("prior", 0), "candidates": 8,
                                              "seed": 0, "steps": 20, "learning_rate": 0.01,
                                              "generator_lr_scale": 0.1, "tv_weight": 1.0, "batch": 4,
                                              "guidance_scale": 100.0, "samples_per_ray": 32, "preview_every": 10}),
-        ("candidates", "PreviewImage", {"images": ("avatar", 1)}),
+        ("candidates", "PreviewImage", {"images": ("avatar", 1)}, "Candidates (chosen first)"),
+        ("@stage", "3. Mesh and file"),
         ("mesh", "Distill3DExtractMesh", {"field": ("avatar", 0), "resolution": 64}),
         ("save_mesh", "Distill3DSaveMesh", {"mesh": ("mesh", 0), "filename_prefix": "distill3d/diffusiongan3d_avatar",
                                             "format": "glb"}),
@@ -608,11 +677,12 @@ SPECS["diffusiongan3d_adapt_eg3d"] = (
     "and after, and seed 0 as a GLB. Put ffhq512-128.pkl in models/eg3d and v1-5-pruned-emaonly.safetensors in "
     "models/checkpoints.",
     [
+        ("@stage", "1. Generator, prior, samples before"),
         ("gen", "Distill3DLoadGenerator", {"generator_name": "ffhq512-128.pkl"}),
         ("ckpt", "CheckpointLoaderSimple", {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}),
         ("pos", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "a 3D render of a Pixar character, face, high "
-                                                               "quality"}),
-        ("neg", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "blurry, low quality, photo"}),
+                                                               "quality"}, "Prompt"),
+        ("neg", "CLIPTextEncode", {"clip": ("ckpt", 1), "text": "blurry, low quality, photo"}, "Negative prompt"),
         ("prior", "Distill3DCheckpointPrior", {"model": ("ckpt", 0), "vae": ("ckpt", 2), "positive": ("pos", 0),
                                                "negative": ("neg", 0), "resolution": 512}),
         *gan_adaptation("diffusiongan3d_adapt_eg3d", "prior",
@@ -626,21 +696,250 @@ SPECS["diffusiongan3d_adapt_eg3d"] = (
 )
 
 
-# workflows that need the user's model files: their thumbnail is a drawing of the graph
-NEEDS_MODEL_FILES = {"dreamfusion_sd", "mvdream_sd21", "dreamcraft3d_sd", "geodream_mvdream", "texture_paint_sd",
-                     "diffusiongan3d_adapt_eg3d"}
+# Model files the GPU workflows name: (file, ComfyUI models folder, where to get it). The folder is the one ComfyUI's
+# loader (or the pack's node) lists; the source is the public place the file is published.
+SD15 = ("v1-5-pruned-emaonly.safetensors", "checkpoints",
+        "https://huggingface.co/Comfy-Org/stable-diffusion-v1-5-archive/resolve/main/v1-5-pruned-emaonly.safetensors")
+MVDREAM = ("sd-v2.1-base-4view.pt", "mvdream", "https://huggingface.co/MVDream/MVDream/resolve/main/sd-v2.1-base-4view.pt")
+ZERO123 = ("stable_zero123.ckpt", "checkpoints",
+           "https://huggingface.co/stabilityai/stable-zero123/resolve/main/stable_zero123.ckpt")
+DEPTH_CONTROLNET = ("control_v11f1p_sd15_depth.pth", "controlnet",
+                    "https://huggingface.co/lllyasviel/ControlNet-v1-1/resolve/main/control_v11f1p_sd15_depth.pth")
+EG3D_FFHQ = ("ffhq512-128.pkl", "eg3d", "NVIDIA NGC, catalog 'eg3d' (nvidia/research/models/eg3d), file ffhq512-128.pkl")
+
+
+class Template:
+    """What the template browser and the workflow's note say: the file's name (the card's title: the frontends read
+    nothing else for a custom node pack's template, and list them in the server's directory order, so the number in
+    front orders them when sorted by name), where it runs and how long it takes, what to set, the model files."""
+
+    def __init__(self, title: str, runs: str, time: str, settings: str, files: tuple = (), inputs: tuple = ()):
+        self.title, self.runs, self.time, self.settings = title, runs, time, settings
+        self.files, self.inputs = files, inputs
+
+    @property
+    def needs_model_files(self) -> bool:
+        return bool(self.files)
+
+
+TEMPLATES = {
+    "dreamfusion_world": Template(
+        "01 Text to 3D - DreamFusion (CPU)", "CPU, offline", "about 1 min on 2 CPU cores",
+        "Run it as it is. Then change the World Prior's prompt to another world object (a snowman, a mug, a chair "
+        "...) or raise the steps."),
+    "mvdream_world": Template(
+        "02 Text to 3D - MVDream multi-view (CPU)", "CPU, offline", "about 1.5 min on 2 CPU cores",
+        "Run it as it is; compare its back view with 01's (no second face)."),
+    "prolificdreamer_world": Template(
+        "03 Text to 3D - ProlificDreamer VSD (CPU)", "CPU, offline", "about 1.5 min on 2 CPU cores",
+        "Run it as it is; the log shows the VSD estimator's own loss falling."),
+    "dreamcraft3d_world": Template(
+        "04 Image to 3D - DreamCraft3D (CPU)", "CPU, offline", "about 1.5 min on 2 CPU cores",
+        "Run it as it is. The reference is an exact view of the duck: pick another object in World Object (and "
+        "the same object in the three World Prior prompts)."),
+    "geodream_world": Template(
+        "05 Text to 3D - GeoDream cost volume (CPU)", "CPU, offline", "about 2 min on 2 CPU cores",
+        "Run it as it is; the prior's own mesh is saved beside the refined one."),
+    "texture_paint_world": Template(
+        "06 Texture a mesh - progressive painting (CPU)", "CPU, offline", "about 1 min on 2 CPU cores",
+        "Run it as it is; the need masks show where each view painted."),
+    "diffusiongan3d_adapt_world": Template(
+        "07 3D GAN to text - DiffusionGAN3D (CPU)", "CPU, offline", "about 1 min on 2 CPU cores",
+        "Run it as it is; compare the samples before and after. Try 'a blue mug'."),
+    "diffusiongan3d_avatar_world": Template(
+        "08 Text to avatar - DiffusionGAN3D (CPU)", "CPU, offline", "about 1 min on 2 CPU cores",
+        "Run it as it is; the candidates show which seed the prior chose."),
+    "reconstruct_from_views": Template(
+        "09 Views to 3D - NeuS and DMTet (CPU)", "CPU, offline", "about 2 min on 2 CPU cores",
+        "Run it as it is; for your own posed photos use Load Views (transforms.json) in place of the world views."),
+    "mvdream_sampler": Template(
+        "10 Multi-view sampler - MVDream (CPU)", "CPU, offline", "seconds",
+        "Run it as it is; with an MVDream checkpoint (14) the same sampler makes views of anything."),
+    "world_views": Template(
+        "11 The primitive world - views and meshes (CPU)", "CPU, offline", "seconds",
+        "Pick an object; the true mesh opens in the 3D preview."),
+    "world_random_views": Template(
+        "12 The primitive world - random cameras (CPU)", "CPU, offline", "seconds",
+        "The prompt picks the object; change the cameras' seed."),
+    "dreamfusion_sd": Template(
+        "13 Text to 3D - DreamFusion, your SD checkpoint (GPU)", "GPU",
+        "not yet timed on a GPU (5000 steps at 512²); on a CPU set the prior's resolution to 64 and the steps to 20",
+        "Write your prompt; pick your SD 1.x / 2.x / SDXL checkpoint in Load Checkpoint.", files=(SD15,)),
+    "mvdream_sd21": Template(
+        "14 Text to 3D - MVDream checkpoint (GPU)", "GPU",
+        "not yet timed on a GPU (5000 steps at 256²); on a CPU set the resolution to 64 and the steps to a few",
+        "Write your prompt in the MVDream Prior.", files=(MVDREAM,)),
+    "dreamcraft3d_sd": Template(
+        "15 Image to 3D - DreamCraft3D, Zero123 + SD (GPU)", "GPU",
+        "not yet timed on a GPU (three stages of 5000 / 2000 / 5000 steps); on a CPU set the priors' resolutions "
+        "to 64 and the steps to a few",
+        "Upload your picture in Load Image (an object on a transparent or plain background); describe it in both "
+        "Checkpoint Prior (Text) prompts and set BSD's class word.", files=(ZERO123, SD15),
+        inputs=("your picture: Load Image's upload puts it in ComfyUI/input/",)),
+    "geodream_mvdream": Template(
+        "16 Text to 3D - GeoDream, MVDream checkpoint (GPU)", "GPU",
+        "not yet timed on a GPU (5000 + 2000 steps at 256²); on a CPU set the resolutions to 64 and the steps to a "
+        "few",
+        "Write the same prompt in both MVDream Priors.", files=(MVDREAM,)),
+    "texture_paint_sd": Template(
+        "17 Texture a mesh - SD + depth ControlNet (GPU)", "GPU",
+        "not yet timed on a GPU (10 views of 25 sampler steps at 512²)",
+        "Upload your mesh in Load Mesh File (GLB / glTF / OBJ / PLY); describe it in the prompt.",
+        files=(SD15, DEPTH_CONTROLNET), inputs=("your mesh: Load Mesh File's upload puts it in ComfyUI/input/",)),
+    "diffusiongan3d_adapt_eg3d": Template(
+        "18 3D GAN to text - EG3D faces (GPU)", "GPU", "not yet timed on a GPU (2000 steps of 4 faces at 512²)",
+        "Write the target domain in the prompt.", files=(EG3D_FFHQ, SD15)),
+}
+MAIN_DEMO = "dreamfusion_world"
+# workflows that need the user's model files: their thumbnail shows the graph, never a result they did not make
+NEEDS_MODEL_FILES = {k for k, t in TEMPLATES.items() if t.needs_model_files}
+
+
+def workflow_file(name: str) -> str:
+    """The shipped file of workflow `name` (a key of SPECS): its template title is its file name."""
+    return os.path.join(WORKFLOW_DIR, TEMPLATES[name].title + ".json")
+
+
+def note_text(name: str) -> str:
+    """The Markdown note at the top of a shipped workflow: what it does, what to set, model files and folders,
+    time."""
+    t, (description, _) = TEMPLATES[name], SPECS[name]
+    lines = [f"## {t.title[3:]}", "", description, "", f"**Runs on:** {t.runs}; {t.time}.", "",
+             f"**Set:** {t.settings}"]
+    if t.files:
+        lines += ["", "**Model files** (put each in the folder named, then press R to refresh):"]
+        lines += [f"- `{f}` in `ComfyUI/models/{folder}/` ({src})" for f, folder, src in t.files]
+    for what in t.inputs:
+        lines += ["", f"- {what}"]
+    return "\n".join(lines)
+
+
+# --- layout: stages as groups from left to right, nodes in columns inside them, the note at the top left ---------
+TITLE_H = 30          # a node's title bar, drawn above its pos
+GROUP_HEAD = 44       # a group's title bar (font 24) above its first node's title
+GAP = 20              # between nodes and columns
+GROUP_PAD = 12
+PREVIEW_TYPES = {"PreviewImage": (240, 220), "SaveImage": (240, 240), "Preview3D": (300, 300)}
+GROUP_COLORS = ["#3f789e", "#8A8", "#b58b2a", "#a1309b", "#b06634", "#88A", "#444"]
+SAFE = (84, 96, 1640, 1072)  # where the graph may lie on a 1920x1080 page, in CSS px: clear of the Graph / Run
+                              # toolbars (top), the side bar (left) and the minimap (bottom right)
+# plumbing a user rarely opens: drawn collapsed (title only) in the graphs too big for the page otherwise
+FOLDABLE = {"Distill3DCombineLosses", "Distill3DEikonalLoss", "Distill3DCreateNeuS", "Distill3DConvertToDMTet",
+            "Distill3DTextureStage", "MaskToImage", "Distill3DBakeTexture", "Distill3DExtractMesh"}
+MIN_SCALE = 0.575             # below 8/14 (LiteGraph.Canvas.MinFontSizeForLOD / title font) text is not drawn
+
+
+def node_size(d: dict, title: str, widget_labels: list, n_slots: int) -> list:
+    """A node's size as the frontends compute it (LiteGraph: 20 px a slot row, 24 a widget, 54 a multiline text),
+    so that no widget is clipped; previews get room for their images."""
+    if d["name"] in PREVIEW_TYPES:
+        return [*PREVIEW_TYPES[d["name"]], True]
+    multiline = sum(1 for sec in ("required", "optional") for spec in d["input"].get(sec, {}).values()
+                    if len(spec) > 1 and isinstance(spec[1], dict) and spec[1].get("multiline"))
+    n_widgets = len(widget_labels)
+    height = 6 + 20 * n_slots + 24 * n_widgets + 30 * multiline + (8 if n_widgets else 0)
+    width = max(220, int(7.4 * len(title)) + 50, int(7.2 * max(map(len, widget_labels), default=0)) + 102)
+    return [width, height + (24 if multiline else 0), False]
+
+
+def note_size(text: str, width: int = 440) -> list:
+    """Room for the note's Markdown as both frontends draw it (about 5.6 px a character, 15 px a line)."""
+    chars = width // 5.6
+    rows = sum(max(1, -(-len(line) // chars)) for line in text.splitlines())
+    return [width, 60 + 15 * rows]
+
+
+def _columns(keys: list, sizes: dict, deps: dict, max_h: float) -> list:
+    """Nodes of one stage in columns: each node in the first column after every node of the stage it reads from
+    (a node that reads nothing of the stage goes in the column just before its first reader's), columns filled
+    top-down up to max_h."""
+    inside = set(keys)
+    readers = {k: [r for r in keys if k in deps[r]] for k in keys}
+    depth = {}
+    for k in keys:
+        depth[k] = max((depth[d] + 1 for d in deps[k] if d in inside), default=0)
+    for k in reversed(keys):  # sources as late as their readers allow: shorter first columns
+        if not any(d in inside for d in deps[k]) and readers[k]:
+            depth[k] = max(0, min(depth[r] for r in readers[k]) - 1)
+    src = {k: [d for d in deps[k] if d in inside] for k in keys}
+    below = {k for k in keys if sizes[k][2] and len(src[k]) == 1}
+    for k in keys:  # a preview (or a folded node) sits under the node it reads, in its column
+        if k in below:
+            depth[k] = depth[src[k][0]]
+    cols, where = [], {}
+    for k in sorted(keys, key=lambda k: (depth[k], keys.index(src[k][0]) + 0.5 if k in below else keys.index(k))):
+        c = max([depth[k]] + [where[d] + (0 if k in below else 1) for d in deps[k] if d in where])
+        while True:
+            while len(cols) <= c:
+                cols.append([])
+            used = sum(sizes[x][1] + TITLE_H + GAP for x in cols[c])
+            if not cols[c] or used + sizes[k][1] + TITLE_H <= max_h:
+                break
+            c += 1
+        cols[c].append(k)
+        where[k] = c
+    return [c for c in cols if c]
+
+
+def layout(stages: list, sizes: dict, deps: dict, note: list) -> tuple[dict, list, list]:
+    """Positions for every node, group boxes, and the graph's bounds: stages left to right (a second row when one
+    row would be too wide for the page at a readable scale), the note first."""
+    import itertools
+    best = None
+    n = len(stages)
+    splits = [set(c) for r in range(3) for c in itertools.combinations(range(1, n), r)]  # where a new row starts
+    for max_h in range(700, 2000, 50):
+        for breaks in splits:
+            pos, groups, x, y0, row_w, row_h = {}, [], note[0] + 2 * GAP, 0, [], 0
+            for i, (title, keys) in enumerate(stages):
+                if i in breaks:
+                    row_w.append(x)
+                    y0 = y0 + row_h + 2 * GAP
+                    x = 0 if y0 > note[1] + TITLE_H + GAP else note[0] + 2 * GAP  # under the note if it ends
+                    row_h = 0
+                cols = _columns(keys, sizes, deps, max_h)
+                gx, cx = x, x + GROUP_PAD
+                height = 0
+                for col in cols:
+                    w = max(sizes[k][0] for k in col)
+                    cy = y0 + GROUP_HEAD + TITLE_H
+                    for k in col:
+                        pos[k] = [cx, cy]
+                        cy += sizes[k][1] + TITLE_H + GAP
+                    height = max(height, cy - GAP - y0 + GROUP_PAD)
+                    cx += w + GAP
+                width = max(cx - GAP + GROUP_PAD - gx, 8.5 * len(title) + 40)
+                groups.append({"title": title, "bounding": [gx, y0, width, height]})
+                x = gx + width + 2 * GAP
+                row_h = max(row_h, height)
+            row_w.append(x)
+            w, h = max(row_w) - 2 * GAP, max(y0 + row_h, note[1] + TITLE_H)
+            scale = min((SAFE[2] - SAFE[0]) / w, (SAFE[3] - SAFE[1]) / h)
+            if best is None or scale > best[0] + 1e-6:
+                best = (scale, pos, groups, (w, h))
+    return best
 
 
 def build(name: str, info: dict) -> dict:
     description, spec = SPECS[name]
-    ids = {key: i + 1 for i, (key, _, _) in enumerate(spec)}
-    links, nodes = [], []
-    depth = {}
-    for key, cls, values in spec:
-        srcs = [v[0] for v in values.values() if isinstance(v, tuple)]
-        depth[key] = 1 + max((depth[s] for s in srcs), default=-1)
-    rows = {}
-    for order, (key, cls, values) in enumerate(spec):
+    entries, stages = [], []
+    for item in spec:
+        if item[0] == "@stage":
+            stages.append((item[1], []))
+            continue
+        key, cls, values, *title = item
+        entries.append((key, cls, values, title[0] if title else None))
+        stages[-1][1].append(key)
+    note = note_text(name)
+    ids = {key: i + 2 for i, (key, *_) in enumerate(entries)}  # 1 is the note
+    counts = {}
+    for _, cls, _, _ in entries:
+        counts[cls] = counts.get(cls, 0) + 1
+    for key, cls, _, title in entries:
+        if counts[cls] > 1 and not title:
+            raise ValueError(f"{name}: {cls} appears {counts[cls]} times: give '{key}' a title")
+    links, nodes, sizes, deps = [], [], {}, {}
+    for order, (key, cls, values, title) in enumerate(entries):
         d = info[cls]
         unknown = set(values) - set(d["input"].get("required", {})) - set(d["input"].get("optional", {}))
         if unknown:
@@ -670,103 +969,166 @@ def build(name: str, info: dict) -> dict:
             widgets.append(v)
             if control:
                 widgets.append("fixed")
-        # link slots: index of the input among the node's inputs, type of the source output
         for e in inputs:
             if e["link"] is not None:
                 link = links[e["link"] - 1]
                 link[4] = inputs.index(e)
-                src_cls = spec[link[1] - 1][1]
+                src_cls = entries[link[1] - 2][1]
                 link[5] = info[src_cls]["output"][link[2]]
-        col = depth[key]
-        y = rows.get(col, 60)
-        height = 80 + 26 * (len(widgets) + len(inputs))
-        if cls in ("Preview3D", "SaveImage", "PreviewImage"):
-            height = max(height, 360)
-        rows[col] = y + height + 40
+        deps[key] = [v[0] for v in values.values() if isinstance(v, tuple)]
+        shown = title or d.get("display_name") or cls
+        slot_inputs = [e for e in inputs if "widget" not in e]
+        labels = [w for w, control in widget_names(d) for w in ([w, "seed"] if control else [w])]
+        sizes[key] = node_size(d, shown, labels, max(len(slot_inputs), len(d["output"])))
         outputs = [{"name": n, "type": t, "links": [], "slot_index": i}
                    for i, (n, t) in enumerate(zip(d["output_name"], d["output"]))]
-        nodes.append({"id": ids[key], "type": cls, "pos": [60 + 400 * col, y], "size": [340, height],
-                      "flags": {}, "order": order, "mode": 0, "inputs": inputs, "outputs": outputs,
-                      "properties": {"Node name for S&R": cls}, "widgets_values": widgets})
+        node = {"id": ids[key], "type": cls, "pos": [0, 0], "size": sizes[key][:2], "flags": {}, "order": order + 1,
+                "mode": 0, "inputs": inputs, "outputs": outputs, "properties": {"Node name for S&R": cls},
+                "widgets_values": widgets}
+        if title:
+            node["title"] = title
+        files = [f for f in TEMPLATES[name].files if f[0] in widgets]
+        if files:  # the frontend's missing-model card names the folder (and the source) from these
+            node["properties"]["models"] = [{"name": f, "directory": folder, "url": src}
+                                            for f, folder, src in files if src.startswith("https://")]
+        nodes.append(node)
     for link in links:
-        nodes[link[1] - 1]["outputs"][link[2]]["links"].append(link[0])
+        nodes[link[1] - 2]["outputs"][link[2]]["links"].append(link[0])
+    nsize = note_size(note)
+    scale, pos, groups, (w, h) = layout(stages, sizes, deps, nsize)
+    folded = set()
+    if scale < MIN_SCALE:  # fold the plumbing
+        folded = {key for key, cls, *_ in entries if cls in FOLDABLE}
+        scale, pos, groups, (w, h) = layout(stages, {k: ([v[0], 0, True] if k in folded else v)
+                                                     for k, v in sizes.items()}, deps, nsize)
+    if scale < MIN_SCALE and not os.environ.get("D3_LAYOUT_DRAFT"):
+        raise ValueError(f"{name}: the graph ({w:.0f} x {h:.0f}) would show at {scale:.2f}, where the frontend hides "
+                         f"text: split a stage or trim the graph")
+    for node, (key, *_) in zip(nodes, entries):
+        node["pos"] = pos[key]
+        if key in folded:
+            node["flags"] = {"collapsed": True}
+    note_node = {"id": 1, "type": "MarkdownNote", "pos": [0, TITLE_H], "size": nsize, "flags": {}, "order": 0,
+                 "mode": 0, "inputs": [], "outputs": [], "title": "Read me", "properties": {},
+                 "widgets_values": [note], "color": "#432", "bgcolor": "#653"}
+    scale = round(min(scale, 1.0), 3)
     return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"distill3d/{name}")), "revision": 0,
-            "last_node_id": len(nodes), "last_link_id": len(links), "nodes": nodes, "links": links, "groups": [],
-            "config": {}, "extra": {"ds": {"scale": 0.7, "offset": [90, 40]}, "distill3d": {"description": description}},
+            "last_node_id": len(nodes) + 1, "last_link_id": len(links), "nodes": [note_node, *nodes], "links": links,
+            "groups": [{"id": i + 1, "title": g["title"], "bounding": [round(v) for v in g["bounding"]],
+                        "color": GROUP_COLORS[i % len(GROUP_COLORS)], "font_size": 24, "flags": {}}
+                       for i, g in enumerate(groups)],
+            "config": {},
+            "extra": {"ds": {"scale": scale, "offset": [SAFE[0] / scale, SAFE[1] / scale]},
+                      "distill3d": {"name": name, "description": description}},
             "version": 0.4}
 
 
+def _video_frames(data: bytes, count: int) -> list:
+    """`count` frames spread over an MP4 (the turntable: the result seen from around)."""
+    import av
+    with av.open(io.BytesIO(data)) as container:
+        frames = [f.to_image() for f in container.decode(video=0)]
+    return [frames[i * len(frames) // count] for i in range(count)]
+
+
 def thumbnail(host: ComfyHost, wf: dict, info: dict, path: str):
-    from PIL import Image
+    """The workflow's real result, from a run in the host: four turntable frames where it makes a turntable, else
+    the images it saves, else those of its last preview."""
+    from PIL import Image, ImageOps
 
     entry = host.run(ui_to_api(wf, info), timeout=3600)
     if entry["status"]["status_str"] != "success":
         raise RuntimeError(f"{path}: the workflow failed: {entry['status']}")
-    imgs = [r for r in host.output_files(entry) if r["filename"].endswith(".png") and r["kind"] == "images"]
-    saved = [r for r in imgs if r.get("type") == "output"]
-    if not saved:  # only previews: take those of the last previewing node of the graph (its result)
-        last = max(int(r["node"]) for r in imgs)
-        saved = [r for r in imgs if int(r["node"]) == last]
-    imgs = saved
-    tiles = [Image.open(io.BytesIO(host.view(r))).convert("RGB") for r in imgs[:4]]
-    from PIL import ImageOps
+    files = host.output_files(entry)
+    videos = [r for r in files if r["filename"].endswith(".mp4")]
+    if videos:
+        tiles = _video_frames(host.view(videos[-1]), 4)
+    else:
+        imgs = [r for r in files if r["filename"].endswith(".png") and r["kind"] == "images"]
+        saved = [r for r in imgs if r.get("type") == "output"]
+        if not saved:  # only previews: take those of the last previewing node of the graph (its result)
+            last = max(int(r["node"]) for r in imgs)
+            saved = [r for r in imgs if int(r["node"]) == last]
+        tiles = [Image.open(io.BytesIO(host.view(r))).convert("RGB") for r in saved[:4]]
     sheet = Image.new("RGB", (512, 512), "white")
     cells = [(0, 0, 512)] if len(tiles) == 1 else [((i % 2) * 256, (i // 2) * 256, 256) for i in range(len(tiles))]
     for t, (x, y, size) in zip(tiles, cells):
-        t = ImageOps.contain(t, (size, size))
+        t = ImageOps.contain(t.convert("RGB"), (size, size))
         sheet.paste(t, (x + (size - t.width) // 2, y + (size - t.height) // 2))
-    sheet.save(path)
+    _label(sheet, "CPU: this workflow's own result")
+    sheet.save(path, quality=90)
+
+
+def _label(sheet, text: str):
+    from PIL import ImageDraw
+    draw = ImageDraw.Draw(sheet)
+    draw.rectangle([0, sheet.height - 30, sheet.width, sheet.height], fill=(20, 20, 24))
+    draw.text((10, sheet.height - 22), text, fill=(255, 255, 255), font_size=16)
 
 
 def graph_thumbnail(wf: dict, path: str):
-    """A drawing of the graph itself, for workflows that need the user's model files to produce anything."""
+    """A drawing of the graph itself (its stages and nodes), marked as needing a GPU and model files: for the
+    workflows whose result this machine cannot make, so the card never shows a result they did not produce."""
     from PIL import Image, ImageDraw
-    nodes = wf["nodes"]
-    x0 = min(n["pos"][0] for n in nodes)
-    y0 = min(n["pos"][1] for n in nodes)
-    x1 = max(n["pos"][0] + n["size"][0] for n in nodes)
-    y1 = max(n["pos"][1] + min(n["size"][1], 200) for n in nodes)
-    scale = min(500 / (x1 - x0), 500 / (y1 - y0))
-    top = (512 - (y1 - y0) * scale) / 2  # centered
+    nodes = [n for n in wf["nodes"] if n["type"] != "MarkdownNote"]
+    boxes = [g["bounding"] for g in wf["groups"]]
+    x0 = min(b[0] for b in boxes)
+    y0 = min(b[1] for b in boxes)
+    x1 = max(b[0] + b[2] for b in boxes)
+    y1 = max(b[1] + b[3] for b in boxes)
+    scale = min(492 / (x1 - x0), 430 / (y1 - y0))
+    left, top = (512 - (x1 - x0) * scale) / 2, 52 + (430 - (y1 - y0) * scale) / 2
 
-    def box(n):
-        x, y = (n["pos"][0] - x0) * scale + 6, (n["pos"][1] - y0) * scale + top
-        return x, y, x + n["size"][0] * scale, y + min(n["size"][1], 200) * scale
+    def at(x, y):
+        return left + (x - x0) * scale, top + (y - y0) * scale
 
     sheet = Image.new("RGB", (512, 512), (32, 32, 36))
     draw = ImageDraw.Draw(sheet)
+    draw.text((12, 10), "GPU + your model files", fill=(255, 200, 120), font_size=20)
+    draw.text((12, 34), "(a drawing of the graph, not a result)", fill=(200, 200, 200), font_size=13)
+    for g in wf["groups"]:
+        a, b = at(g["bounding"][0], g["bounding"][1]), at(g["bounding"][0] + g["bounding"][2],
+                                                          g["bounding"][1] + g["bounding"][3])
+        draw.rectangle([a, b], outline=g["color"], width=2)
     by_id = {n["id"]: n for n in nodes}
     for _, src, _, dst, _, _ in wf["links"]:
-        a, b = box(by_id[src]), box(by_id[dst])
-        draw.line([(a[2], (a[1] + a[3]) / 2), (b[0], (b[1] + b[3]) / 2)], fill=(150, 200, 255), width=2)
+        a, b = by_id[src], by_id[dst]
+        p = at(a["pos"][0] + a["size"][0], a["pos"][1] + 10)
+        q = at(b["pos"][0], b["pos"][1] + 10)
+        draw.line([p, q], fill=(150, 200, 255), width=1)
     for n in nodes:
-        b = box(n)
+        a = at(n["pos"][0], n["pos"][1] - 30)
+        b = at(n["pos"][0] + n["size"][0], n["pos"][1] + n["size"][1])
         ours = n["type"].startswith("Distill3D")
-        draw.rectangle(b, fill=(60, 70, 95) if ours else (70, 70, 70), outline=(200, 200, 200))
-        title = n["type"].replace("Distill3D", "")
-        draw.text((b[0] + 3, b[1] + 3), title[: max(4, int((b[2] - b[0]) / 6))], fill=(255, 255, 255))
-    sheet.save(path)
+        draw.rectangle([a, b], fill=(60, 70, 95) if ours else (70, 70, 70), outline=(200, 200, 200))
+    _label(sheet, "GPU: needs the model files its note names")
+    sheet.save(path, quality=90)
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--thumbnails", action="store_true")
+    ap.add_argument("--thumbnails", action="store_true", help="also make each workflow's .jpg (runs the CPU ones)")
     ap.add_argument("names", nargs="*")
     args = ap.parse_args()
+    known = {os.path.basename(workflow_file(n))[:-5] for n in SPECS}
+    for f in os.listdir(WORKFLOW_DIR):  # files of workflows no longer shipped (or renamed) go
+        if os.path.splitext(f)[0] not in known:
+            os.remove(os.path.join(WORKFLOW_DIR, f))
+            print("removed", f)
     with ComfyHost() as host:
         info = host.object_info()
+        if not any(k.startswith("Distill3D") for k in info):
+            raise SystemExit(f"the host did not load the pack: see {host.log_path}")
         for name in args.names or SPECS:
             wf = build(name, info)
-            path = os.path.join(WORKFLOW_DIR, f"{name}.json")
+            path = workflow_file(name)
             with open(path, "w") as f:
                 json.dump(wf, f, indent=1)
             print("wrote", path)
-            if args.thumbnails and name in NEEDS_MODEL_FILES:
-                graph_thumbnail(wf, path[:-5] + ".png")
-                print("wrote", path[:-5] + ".png")
-            elif args.thumbnails:
-                thumbnail(host, wf, info, path[:-5] + ".png")
-                print("wrote", path[:-5] + ".png")
+            if args.thumbnails:
+                (graph_thumbnail(wf, path[:-5] + ".jpg") if name in NEEDS_MODEL_FILES else
+                 thumbnail(host, wf, info, path[:-5] + ".jpg"))
+                print("wrote", path[:-5] + ".jpg")
 
 
 if __name__ == "__main__":

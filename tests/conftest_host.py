@@ -4,12 +4,11 @@ Two hosts are set up by the README's test command: ComfyUI 0.3.75 (every host an
 ComfyUI source (tests marked `both_hosts` or `newest_only`). A test that uses the `host` fixture (directly or
 through object_info / api_workflow / page) runs once per host it is marked for; its id ends in the host's name.
 """
-import os
 
 import pytest
 
-from comfy_host import HOST_DIRS, ComfyHost, load_workflow, ui_to_api
-from hostutil import WORKFLOW_DIR
+from comfy_host import HOST_DIRS, ComfyHost, ui_to_api
+from hostutil import shipped_workflow
 
 DEFAULT_HOST = "0.3.75"
 
@@ -52,5 +51,5 @@ def object_info(host):
 @pytest.fixture(scope="session")
 def api_workflow(object_info):
     def make(name: str) -> dict:
-        return ui_to_api(load_workflow(os.path.join(WORKFLOW_DIR, f"{name}.json")), object_info)
+        return ui_to_api(shipped_workflow(name), object_info)
     return make

@@ -2,13 +2,21 @@
 import json
 import os
 
-from comfy_host import ROOT
+from build_workflows import SPECS, workflow_file
+from comfy_host import ROOT, load_workflow
 
 WORKFLOW_DIR = os.path.join(ROOT, "workflows")
 
 
 def shipped_workflows() -> list[str]:
-    return sorted(f[:-5] for f in os.listdir(WORKFLOW_DIR) if f.endswith(".json"))
+    """The shipped workflows by their short names (build_workflows.SPECS keys; the files are named by their
+    template titles: build_workflows.workflow_file)."""
+    return sorted(SPECS)
+
+
+def shipped_workflow(name: str) -> dict:
+    """The UI-format workflow `name` as shipped."""
+    return load_workflow(workflow_file(name))
 
 
 def find_node(api: dict, class_type: str) -> str:

@@ -49,3 +49,49 @@ def queue_and_wait(page, host, timeout: float) -> dict:
         pytest.fail("the prompt queued from the page did not finish")
     assert entry["status"]["status_str"] == "success", entry["status"]
     return entry
+
+
+# What a user sees of the loaded graph at its saved view: for every node, whether its title bar lies on the page and
+# is not covered by anything (the frontend's toolbars, side bar, minimap, another node's DOM widget: probed with
+# elementFromPoint at five points of the title bar), whether it is at least as large as the frontend computes it
+# (else widgets are clipped), and which nodes overlap; the groups and the scale.
+LAYOUT_REPORT = """() => {
+    const c = app.canvas, ds = c.ds, el = c.canvas, r = el.getBoundingClientRect();
+    const toPage = (x, y) => [r.x + (x + ds.offset[0]) * ds.scale, r.y + (y + ds.offset[1]) * ds.scale];
+    const T = LiteGraph.NODE_TITLE_HEIGHT;
+    const nodes = app.graph._nodes.map(n => {
+        const collapsed = !!(n.flags && n.flags.collapsed);
+        const w = collapsed ? (n._collapsed_width || LiteGraph.NODE_COLLAPSED_WIDTH || 80) : n.size[0];
+        const [x0, y0] = toPage(n.pos[0], n.pos[1] - T), [x1, y1] = toPage(n.pos[0] + w, n.pos[1]);
+        const probes = [[x0 + 4, y0 + 4], [x1 - 4, y0 + 4], [x0 + 4, y1 - 4], [x1 - 4, y1 - 4],
+                        [(x0 + x1) / 2, (y0 + y1) / 2]];
+        const covered = probes.map(([x, y]) => {
+            if (x < 0 || y < 0 || x > innerWidth || y > innerHeight) return 'off the page';
+            const hit = document.elementFromPoint(x, y);
+            return hit === el ? null : (hit ? (hit.className && hit.className.baseVal === undefined ?
+                String(hit.className).slice(0, 60) : hit.tagName) || hit.tagName : 'nothing');
+        }).filter(v => v);
+        const need = collapsed ? [0, 0] : n.computeSize();
+        return {id: n.id, type: n.type, title: n.title, collapsed, covered,
+                box: collapsed ? [n.pos[0], n.pos[1] - T, w, T] : [n.pos[0], n.pos[1] - T, n.size[0], n.size[1] + T],
+                clipped: !collapsed && (n.size[0] < need[0] - 1 || n.size[1] < need[1] - 1), size: [...n.size],
+                need: [...need]};
+    });
+    const overlaps = [];
+    for (let i = 0; i < nodes.length; i++) for (let j = i + 1; j < nodes.length; j++) {
+        const a = nodes[i].box, b = nodes[j].box;
+        if (a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3])
+            overlaps.push([nodes[i].title, nodes[j].title]);
+    }
+    const groups = (app.graph._groups || app.graph.groups || []).map(g => g.title);
+    return {scale: ds.scale, nodes, overlaps, groups};
+}"""
+
+
+def layout_report(page) -> dict:
+    """LAYOUT_REPORT, after closing the dialogs and notification cards a load raises (a GPU workflow's missing-model
+    dialog on 1.32.9, its card over the top right of the canvas on 1.49.6)."""
+    page.evaluate("""() => document.querySelectorAll('[data-testid="error-overlay-dismiss"], .p-dialog-close-button')
+        .forEach(b => b.click())""")
+    page.wait_for_timeout(300)
+    return page.evaluate(LAYOUT_REPORT)

@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from comfy_host import load_workflow, ui_to_api
-from hostutil import WORKFLOW_DIR, shipped_workflows
+from comfy_host import ui_to_api
+from hostutil import shipped_workflow, shipped_workflows
 from build_workflows import NEEDS_MODEL_FILES
 from workflow_checks import CHECKS
 from pageutil import SCREENSHOT_DIR, load_graph, queue_and_wait
@@ -25,7 +25,7 @@ CPU_WORKFLOW = "world_views"  # the workflow queued from the page
 @pytest.mark.both_hosts
 def test_missing_node_is_detected(page, host):
     """Negative control: an unknown node type raises what this frontend shows for it, and `load_graph` sees it."""
-    wf = load_workflow(os.path.join(WORKFLOW_DIR, f"{CPU_WORKFLOW}.json"))
+    wf = shipped_workflow(CPU_WORKFLOW)
     wf = json.loads(json.dumps(wf))
     wf["nodes"][0]["type"] = "Distill3DNoSuchNode"
     state = load_graph(page, wf)
@@ -41,7 +41,7 @@ def test_missing_node_is_detected(page, host):
 @pytest.mark.both_hosts
 @pytest.mark.parametrize("name", shipped_workflows())
 def test_workflow_loads_cleanly_and_converts_like_the_frontend(page, object_info, name):
-    wf = load_workflow(os.path.join(WORKFLOW_DIR, f"{name}.json"))
+    wf = shipped_workflow(name)
     state = load_graph(page, wf)
     # 1.49.6 also reports model files the graph names that this machine lacks (the GPU workflows' checkpoints): a
     # user's own files fix those; they must be the only cards, name a file the workflow names, and be on loaders
@@ -88,7 +88,7 @@ def test_long_cpu_workflow_queued_from_the_page_succeeds_and_shows_what_it_must(
 
 
 def _queue_from_the_page(page, host, name):
-    wf = load_workflow(os.path.join(WORKFLOW_DIR, f"{name}.json"))
+    wf = shipped_workflow(name)
     # a value change so the server's cache cannot answer for it
     for node in wf["nodes"]:
         if node["type"] == "Distill3DOrbitCameras":

@@ -8,6 +8,7 @@ from core.metrics import mesh_iou
 from core.mesh.export import load_mesh
 from core.world import get_object, object_names, occupancy
 
+from build_workflows import workflow_file
 from hostutil import WORKFLOW_DIR, shipped_workflows
 from workflow_checks import CHECKS, CPU_SIZED
 
@@ -170,9 +171,15 @@ def _run_shipped_workflow(host, api_workflow, name):
 
 
 def test_every_shipped_workflow_has_a_check_and_a_thumbnail():
+    """Each workflow has its checks and the .jpg the template browser asks for; the folder holds nothing else
+    (a stale file would be a card of its own)."""
+    expected = set()
     for name in shipped_workflows():
         assert name in CHECKS
-        assert os.path.exists(os.path.join(WORKFLOW_DIR, name + ".png")), f"{name} has no thumbnail"
+        path = workflow_file(name)
+        assert os.path.exists(path[:-5] + ".jpg"), f"{name} has no thumbnail"
+        expected |= {os.path.basename(path), os.path.basename(path)[:-5] + ".jpg"}
+    assert set(os.listdir(WORKFLOW_DIR)) == expected
 
 
 def _mesh_prompt(name: str, prefix: str, fmt: str = "glb") -> dict:
