@@ -5,7 +5,7 @@ work: node modules import only torch and the pack's own light modules; models lo
 """
 from __future__ import annotations
 
-WEB_DIRECTORY = None  # ComfyUI's own Preview3D shows our meshes; no front-end code is needed yet
+WEB_DIRECTORY = "./web"  # page extensions: Load Mesh File's upload button and missing-file mark (web/mesh_upload.js)
 
 
 async def comfy_entrypoint():

@@ -7,6 +7,7 @@ combo. The house rule is read from the node classes (in a host's python: they im
 bad values to every node through /prompt and expects each refused at validation, naming the input.
 """
 import json
+import os
 import re
 import subprocess
 
@@ -222,3 +223,50 @@ def test_out_of_range_and_unknown_values_are_refused_at_validation_naming_the_in
     assert sent > 100  # the pack's nodes were all there
     assert not problems, "\n".join(problems)
     assert host.alive() and host.get("/system_stats")
+
+
+# ---- a user's mesh file: a list of the input folder's meshes, uploads, a missing file refused by name ------------------
+def _upload(host, path: str, subfolder: str) -> dict:
+    """POST /upload/image as the page does (multipart: image, subfolder, type=input)."""
+    import urllib.request
+    import uuid
+    boundary = uuid.uuid4().hex
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+             for k, v in (("subfolder", subfolder), ("type", "input"))]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{os.path.basename(path)}"'
+                 f'\r\nContent-Type: application/octet-stream\r\n\r\n'.encode() + open(path, "rb").read() + b"\r\n")
+    req = urllib.request.Request(host.url + "/upload/image", data=b"".join(parts) + f"--{boundary}--\r\n".encode(),
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}, method="POST")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
+
+
+@pytest.mark.both_hosts
+def test_load_mesh_file_lists_uploads_and_refuses_a_missing_file_by_name(host, tmp_path):
+    """Load Mesh File's `file` is the list of the input folder's meshes, with the upload flags both frontends read
+    (and the pack's page extension, which adds the upload button and marks a missing file on load); a mesh uploaded
+    the way the page uploads it (into input/3d) is in the list and loads; a name the input folder lacks is refused
+    at validation, naming the input and saying how to fix it."""
+    import uuid
+    spec = host.get("/object_info/Distill3DLoadMeshFile")["Distill3DLoadMeshFile"]["input"]["required"]["file"]
+    assert spec[0] == "COMBO" and spec[1]["mesh_upload"] is True and spec[1]["upload_subfolder"] == "3d", spec
+    script = [e for e in host.get("/extensions") if e.endswith("/mesh_upload.js")]
+    assert script and b"Distill3DLoadMeshFile" in host.get(script[0], raw=True), script
+    mesh = tmp_path / f"distill3d_test_upload_{uuid.uuid4().hex[:8]}.obj"
+    mesh.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    answer = _upload(host, str(mesh), "3d")
+    name = f"{answer['subfolder']}/{answer['name']}"
+    try:
+        assert name == f"3d/{mesh.name}", answer
+        spec = host.get("/object_info/Distill3DLoadMeshFile")["Distill3DLoadMeshFile"]["input"]["required"]["file"]
+        assert name in spec[1]["options"], spec
+        entry = host.run({"1": {"class_type": "Distill3DLoadMeshFile", "inputs": {"file": name}},
+                          "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}})
+        assert entry["status"]["status_str"] == "success", entry["status"]
+    finally:
+        os.remove(os.path.join(host.base, "input", answer["subfolder"], answer["name"]))
+    status, body = host.queue({"1": {"class_type": "Distill3DLoadMeshFile", "inputs": {"file": mesh.name}},
+                               "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}})
+    (error,) = body["node_errors"]["1"]["errors"]
+    assert status == 400 and error["details"].startswith(f"file - file: no mesh file '{mesh.name}'"), body
+    assert "upload it on the node" in error["details"], error
