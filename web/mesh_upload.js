@@ -18,7 +18,9 @@ function isMesh(file) {
   return EXTENSIONS.some((ext) => file.name.toLowerCase().endsWith(ext));
 }
 
-// Marks (or clears) a chosen file that is not in the list; leaves the server's own validation marks alone.
+// Marks (or clears) a chosen file that is not in the list: the widget's label, the node's error flag (the older
+// frontend draws it as a red outline; the newest recomputes that flag from its own error lists, so the node also
+// draws the outline itself, below); leaves the server's own validation marks alone.
 function showMissing(node) {
   const widget = fileWidget(node);
   if (!widget) return;
@@ -91,6 +93,21 @@ app.registerExtension({
         input.remove();
         return onRemoved?.apply(this, arguments);
       };
+      return r;
+    };
+    const onDrawForeground = nodeType.prototype.onDrawForeground;
+    nodeType.prototype.onDrawForeground = function (ctx) {
+      const r = onDrawForeground?.apply(this, arguments);
+      if (this.distill3dMissingFile && !this.has_errors && !this.flags?.collapsed) {
+        const title = LiteGraph.NODE_TITLE_HEIGHT;
+        ctx.save();
+        ctx.strokeStyle = LiteGraph.NODE_ERROR_COLOUR ?? "#E00";
+        ctx.lineWidth = 6;
+        ctx.beginPath();
+        ctx.roundRect(-8, -title - 8, this.size[0] + 16, this.size[1] + title + 16, 12);
+        ctx.stroke();
+        ctx.restore();
+      }
       return r;
     };
     nodeType.prototype.onDragOver = function (e) {
