@@ -724,70 +724,70 @@ class Template:
 
 TEMPLATES = {
     "dreamfusion_world": Template(
-        "01 Text to 3D - DreamFusion (CPU)", "CPU, offline", "about 1 min on 2 CPU cores",
+        "01 CPU Text to 3D - DreamFusion", "CPU, offline", "about 1 min on 2 CPU cores",
         "Run it as it is. Then change the World Prior's prompt to another world object (a snowman, a mug, a chair "
         "...) or raise the steps."),
     "mvdream_world": Template(
-        "02 Text to 3D - MVDream multi-view (CPU)", "CPU, offline", "about 1.5 min on 2 CPU cores",
+        "02 CPU Text to 3D - MVDream", "CPU, offline", "about 1.5 min on 2 CPU cores",
         "Run it as it is; compare its back view with 01's (no second face)."),
     "prolificdreamer_world": Template(
-        "03 Text to 3D - ProlificDreamer VSD (CPU)", "CPU, offline", "about 1.5 min on 2 CPU cores",
+        "03 CPU Text to 3D - ProlificDreamer", "CPU, offline", "about 1.5 min on 2 CPU cores",
         "Run it as it is; the log shows the VSD estimator's own loss falling."),
     "dreamcraft3d_world": Template(
-        "04 Image to 3D - DreamCraft3D (CPU)", "CPU, offline", "about 1.5 min on 2 CPU cores",
+        "04 CPU Image to 3D - DreamCraft3D", "CPU, offline", "about 1.5 min on 2 CPU cores",
         "Run it as it is. The reference is an exact view of the duck: pick another object in World Object (and "
         "the same object in the three World Prior prompts)."),
     "geodream_world": Template(
-        "05 Text to 3D - GeoDream cost volume (CPU)", "CPU, offline", "about 2 min on 2 CPU cores",
+        "05 CPU Text to 3D - GeoDream", "CPU, offline", "about 2 min on 2 CPU cores",
         "Run it as it is; the prior's own mesh is saved beside the refined one."),
     "texture_paint_world": Template(
-        "06 Texture a mesh - progressive painting (CPU)", "CPU, offline", "about 1 min on 2 CPU cores",
+        "06 CPU Paint a mesh - world painter", "CPU, offline", "about 1 min on 2 CPU cores",
         "Run it as it is; the need masks show where each view painted."),
     "diffusiongan3d_adapt_world": Template(
-        "07 3D GAN to text - DiffusionGAN3D (CPU)", "CPU, offline", "about 1 min on 2 CPU cores",
+        "07 CPU 3D GAN to text - DiffusionGAN3D", "CPU, offline", "about 1 min on 2 CPU cores",
         "Run it as it is; compare the samples before and after. Try 'a blue mug'."),
     "diffusiongan3d_avatar_world": Template(
-        "08 Text to avatar - DiffusionGAN3D (CPU)", "CPU, offline", "about 1 min on 2 CPU cores",
+        "08 CPU Text to avatar - DiffusionGAN3D", "CPU, offline", "about 1 min on 2 CPU cores",
         "Run it as it is; the candidates show which seed the prior chose."),
     "reconstruct_from_views": Template(
-        "09 Views to 3D - NeuS and DMTet (CPU)", "CPU, offline", "about 2 min on 2 CPU cores",
+        "09 CPU Views to 3D - NeuS + DMTet", "CPU, offline", "about 2 min on 2 CPU cores",
         "Run it as it is; for your own posed photos use Load Views (transforms.json) in place of the world views."),
     "mvdream_sampler": Template(
-        "10 Multi-view sampler - MVDream (CPU)", "CPU, offline", "seconds",
-        "Run it as it is; with an MVDream checkpoint (14) the same sampler makes views of anything."),
+        "10 CPU Multi-view sampler - MVDream", "CPU, offline", "seconds",
+        "Run it as it is; with an MVDream checkpoint (template 14) the same sampler makes views of anything."),
     "world_views": Template(
-        "11 The primitive world - views and meshes (CPU)", "CPU, offline", "seconds",
+        "11 CPU World objects - views, meshes", "CPU, offline", "seconds",
         "Pick an object; the true mesh opens in the 3D preview."),
     "world_random_views": Template(
-        "12 The primitive world - random cameras (CPU)", "CPU, offline", "seconds",
+        "12 CPU World objects - random cameras", "CPU, offline", "seconds",
         "The prompt picks the object; change the cameras' seed."),
     "dreamfusion_sd": Template(
-        "13 Text to 3D - DreamFusion, your SD checkpoint (GPU)", "GPU",
+        "13 GPU Text to 3D - DreamFusion + your SD", "GPU",
         "not yet timed on a GPU (5000 steps at 512²); on a CPU set the prior's resolution to 64 and the steps to 20",
         "Write your prompt; pick your SD 1.x / 2.x / SDXL checkpoint in Load Checkpoint.", files=(SD15,)),
     "mvdream_sd21": Template(
-        "14 Text to 3D - MVDream checkpoint (GPU)", "GPU",
+        "14 GPU Text to 3D - MVDream checkpoint", "GPU",
         "not yet timed on a GPU (5000 steps at 256²); on a CPU set the resolution to 64 and the steps to a few",
         "Write your prompt in the MVDream Prior.", files=(MVDREAM,)),
     "dreamcraft3d_sd": Template(
-        "15 Image to 3D - DreamCraft3D, Zero123 + SD (GPU)", "GPU",
+        "15 GPU Image to 3D - DreamCraft3D", "GPU",
         "not yet timed on a GPU (three stages of 5000 / 2000 / 5000 steps); on a CPU set the priors' resolutions "
         "to 64 and the steps to a few",
         "Upload your picture in Load Image (an object on a transparent or plain background); describe it in both "
         "Checkpoint Prior (Text) prompts and set BSD's class word.", files=(ZERO123, SD15),
         inputs=("your picture: Load Image's upload puts it in ComfyUI/input/",)),
     "geodream_mvdream": Template(
-        "16 Text to 3D - GeoDream, MVDream checkpoint (GPU)", "GPU",
+        "16 GPU Text to 3D - GeoDream + MVDream", "GPU",
         "not yet timed on a GPU (5000 + 2000 steps at 256²); on a CPU set the resolutions to 64 and the steps to a "
         "few",
         "Write the same prompt in both MVDream Priors.", files=(MVDREAM,)),
     "texture_paint_sd": Template(
-        "17 Texture a mesh - SD + depth ControlNet (GPU)", "GPU",
+        "17 GPU Paint a mesh - SD + ControlNet", "GPU",
         "not yet timed on a GPU (10 views of 25 sampler steps at 512²)",
         "Upload your mesh in Load Mesh File (GLB / glTF / OBJ / PLY); describe it in the prompt.",
         files=(SD15, DEPTH_CONTROLNET), inputs=("your mesh: Load Mesh File's upload puts it in ComfyUI/input/",)),
     "diffusiongan3d_adapt_eg3d": Template(
-        "18 3D GAN to text - EG3D faces (GPU)", "GPU", "not yet timed on a GPU (2000 steps of 4 faces at 512²)",
+        "18 GPU 3D GAN to text - EG3D faces", "GPU", "not yet timed on a GPU (2000 steps of 4 faces at 512²)",
         "Write the target domain in the prompt.", files=(EG3D_FFHQ, SD15)),
 }
 MAIN_DEMO = "dreamfusion_world"
@@ -804,7 +804,7 @@ def note_text(name: str) -> str:
     """The Markdown note at the top of a shipped workflow: what it does, what to set, model files and folders,
     time."""
     t, (description, _) = TEMPLATES[name], SPECS[name]
-    lines = [f"## {t.title[3:]}", "", description, "", f"**Runs on:** {t.runs}; {t.time}.", "",
+    lines = [f"## {t.title[7:]}", "", description, "", f"**Runs on:** {t.runs}; {t.time}.", "",
              f"**Set:** {t.settings}"]
     if t.files:
         lines += ["", "**Model files** (put each in the folder named, then press R to refresh):"]

@@ -4,7 +4,7 @@
 Shared by the demo (scripts/demo.sh) and the tests (tests/host, tests/browser). Standard library only, so it runs
 with any python; the server itself runs with the host's python (see scripts/setup_host.sh, .host/host.env).
 
-    python scripts/comfy_host.py run "workflows/11 The primitive world - views and meshes (CPU).json" --out out/   # start, run, copy outputs, stop
+    python scripts/comfy_host.py run "workflows/11 CPU World objects - views, meshes.json" --out out/   # start, run, copy outputs, stop
 """
 from __future__ import annotations
 

@@ -95,3 +95,34 @@ def layout_report(page) -> dict:
         .forEach(b => b.click())""")
     page.wait_for_timeout(300)
     return page.evaluate(LAYOUT_REPORT)
+
+
+def open_pack_templates(page, pack: str = "Distill3D") -> list[dict]:
+    """Open the template browser as the menu's Browse Templates does, choose the pack's category, and read every
+    card as a user sees it: its title and whether its thumbnail loaded (the frontends fetch it and show it as a
+    blob: image; a failed fetch shows the default placeholder)."""
+    page.evaluate("""() => document.querySelectorAll('.p-dialog-close-button').forEach(b => b.click())""")
+    page.evaluate("async () => { await app.extensionManager.command.execute('Comfy.BrowseTemplates'); }")
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name=pack, exact=True).first.click()
+    page.wait_for_selector('[data-testid^="template-workflow-"]:not([data-testid="template-workflows-content"])',
+                           timeout=30_000)
+    cards = page.locator('[data-testid^="template-workflow-"]:not([data-testid="template-workflows-content"])')
+    out = []
+    for i in range(cards.count()):
+        card = cards.nth(i)
+        card.scroll_into_view_if_needed()
+        try:
+            page.wait_for_function("""(c) => [...c.querySelectorAll('img')].some(i => i.complete &&
+                (i.src.startsWith('blob:') ? i.naturalWidth > 0 : i.src.includes('default-template')))""",
+                                   arg=card.element_handle(), timeout=10_000)
+        except Exception:
+            pass
+        out.append(card.evaluate("""(c) => ({
+            title: (c.querySelector('h3') || {}).title || (c.querySelector('h3') || c).innerText.split('\\n')[0],
+            testid: c.dataset.testid,
+            loaded: [...c.querySelectorAll('img')].some(i => i.src.startsWith('blob:') && i.complete &&
+                                                        i.naturalWidth > 0),
+            placeholder: [...c.querySelectorAll('img')].some(i => i.src.includes('default-template')),
+        })"""))
+    return out

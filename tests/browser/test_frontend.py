@@ -11,13 +11,13 @@ import pytest
 
 from comfy_host import ui_to_api
 from hostutil import shipped_workflow, shipped_workflows
-from build_workflows import NEEDS_MODEL_FILES
+from build_workflows import MAIN_DEMO, MIN_SCALE, NEEDS_MODEL_FILES, TEMPLATES
 from workflow_checks import CHECKS
-from pageutil import SCREENSHOT_DIR, load_graph, queue_and_wait
+from pageutil import SCREENSHOT_DIR, layout_report, load_graph, open_pack_templates, queue_and_wait
 
 # nodes that name a file of the user's: a model, or (image-to-3D) the picture Load Image opens
 MODEL_LOADERS = {"CheckpointLoaderSimple", "ImageOnlyCheckpointLoader", "Distill3DMVDreamPrior", "LoadImage",
-                 "ControlNetLoader", "Distill3DLoadGenerator"}
+                 "ControlNetLoader", "Distill3DLoadGenerator", "Distill3DLoadMeshFile"}
 
 CPU_WORKFLOW = "world_views"  # the workflow queued from the page
 
@@ -50,7 +50,14 @@ def test_workflow_loads_cleanly_and_converts_like_the_frontend(page, object_info
     # (1.49.6 says "Missing Models" in one card when several loaders name missing files, as geodream_mvdream's two
     # MVDream Prior nodes do)
     summarized = [c for c in state["cards"] if re.match(r"\d+ errors found", c) or c.startswith("Missing Models")]
-    assert not state["dialogs"] and not state["unknown"], state
+    # 1.32.9 opens its Missing Models dialog for the files a GPU workflow's loaders name in properties.models: it
+    # must name each by its folder ("checkpoints / v1-5-pruned-emaonly.safetensors"), never "Unknown"
+    model_dialogs = [d for d in state["dialogs"] if d.startswith("Missing Models")]
+    if model_dialogs:
+        assert name in NEEDS_MODEL_FILES, state
+        for file, folder, _ in TEMPLATES[name].files:
+            assert f"{folder} / {file}" in model_dialogs[0] or "Unknown" not in model_dialogs[0], model_dialogs
+    assert len(model_dialogs) == len(state["dialogs"]) and not state["unknown"], state
     if summarized:
         assert name in NEEDS_MODEL_FILES and len(state["cards"]) == 1, state
         erring = {t for t, err in state["nodes"] if err}
@@ -63,12 +70,54 @@ def test_workflow_loads_cleanly_and_converts_like_the_frontend(page, object_info
         assert summarized or all(c.split(" is missing")[0] in named for c in missing_files), (missing_files, named)
         erring = {t for t, err in state["nodes"] if err}
         assert erring <= MODEL_LOADERS, state["nodes"]
-    else:
-        assert state["nodes"] and not any(err for _, err in state["nodes"]), state["nodes"]
+    erring = {t for t, err in state["nodes"] if err}
+    assert state["nodes"] and erring <= (MODEL_LOADERS if name in NEEDS_MODEL_FILES else set()), state["nodes"]
+    if name == "texture_paint_sd" and not state["cards"]:
+        # its mesh file (input/distill3d_mesh.glb) is missing here: 1.32.9 outlines Load Mesh File on load (a combo
+        # value not in the list); 1.49.6's load-time scan covers image / video / audio inputs only, so there the
+        # missing mesh is named when queued (ComfyUI's own combo check: tests/host)
+        assert "Distill3DLoadMeshFile" in erring, state
     frontend = page.evaluate("async () => (await app.graphToPrompt()).output")
     ours = ui_to_api(wf, object_info)
     strip = lambda api: {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in api.items()}
     assert strip(ours) == strip(frontend)
+    _reads_at_its_saved_view(page, name)
+
+
+def _reads_at_its_saved_view(page, name):
+    """What a user sees on a 1920x1080 page at the workflow's saved view: a scale at which the frontend draws text,
+    a note and groups, every node's title on the page and under nothing (toolbars, side bar, minimap), no node
+    smaller than the frontend computes it (no clipped widget), no two nodes overlapping."""
+    report = layout_report(page)
+    print(f"LAYOUT {name}: scale {report['scale']:.3f}, {len(report['groups'])} groups, {len(report['nodes'])} nodes")
+    assert report["scale"] >= MIN_SCALE, report["scale"]
+    assert len(report["groups"]) >= 2 and "MarkdownNote" in {n["type"] for n in report["nodes"]}, report["groups"]
+    assert not [(n["title"], n["covered"]) for n in report["nodes"] if n["covered"]]
+    assert not [(n["title"], n["size"], n["need"]) for n in report["nodes"] if n["clipped"]]
+    assert not report["overlaps"]
+    titles = [n["title"] for n in report["nodes"]]
+    assert len(set(titles)) == len(titles), titles  # a repeated node type has titles that tell them apart
+
+
+@pytest.mark.both_hosts
+def test_template_browser_shows_every_workflow_with_its_thumbnail(page, host):
+    """The template browser, opened as its menu item does, lists every shipped workflow under the pack, titled by
+    what it does and where it runs, each with its own thumbnail loaded (no 404, no placeholder card); sorted by
+    title, the main demo comes first."""
+    missing = []
+    page.on("response", lambda r: r.status >= 400 and "/workflow_templates/" in r.url and missing.append(r.url))
+    cards = open_pack_templates(page)
+    os.makedirs(SCREENSHOT_DIR, exist_ok=True)
+    page.screenshot(path=os.path.join(SCREENSHOT_DIR, f"templates_comfyui-{host.version}.png"))
+    page.keyboard.press("Escape")
+    titles = sorted(c["title"] for c in cards)
+    print(f"TEMPLATES on ComfyUI {host.version}: {len(cards)} cards, {sum(c['loaded'] for c in cards)} thumbnails "
+          f"loaded: {titles}")
+    assert titles == sorted(TEMPLATES[n].title for n in shipped_workflows())
+    assert titles[0] == TEMPLATES[MAIN_DEMO].title
+    assert all(t[3:7] in ("CPU ", "GPU ") for t in titles)
+    assert all(c["loaded"] and not c["placeholder"] for c in cards), cards
+    assert not missing, missing
 
 
 @pytest.mark.both_hosts
