@@ -13,7 +13,7 @@ from ..core.mesh.export import FORMATS, gltf_arrays, save_mesh
 from ..core.mesh.clean import remove_small_components
 from ..core.mesh.extract import field_mesh
 from ..core.mesh.texture import bake
-from .types import CATEGORY, D3Field, D3Mesh
+from .types import CATEGORY, D3Field, D3Mesh, checked_inputs
 
 
 def graph_metadata(hidden) -> dict[str, str]:
@@ -56,6 +56,11 @@ class SaveMesh(io.ComfyNode):
                                       tooltip="The file's path relative to the output folder (for Preview3D).")],
             hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
         )
+
+    @classmethod
+    def validate_inputs(cls, format=None):
+        """ComfyUI 0.3.75 checks no V3 combo's value: the format is re-checked here."""
+        return checked_inputs(cls, format=format)
 
     @classmethod
     def execute(cls, mesh, filename_prefix, format) -> io.NodeOutput:
@@ -187,6 +192,11 @@ class RenderTurntable(io.ComfyNode):
             outputs=[io.Image.Output(display_name="images"), io.String.Output(display_name="video_file")],
             hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
         )
+
+    @classmethod
+    def validate_inputs(cls, shading=None):
+        """ComfyUI 0.3.75 checks no V3 combo's value: the shading is re-checked here."""
+        return checked_inputs(cls, shading=shading)
 
     @classmethod
     def execute(cls, mesh, frames, resolution, elevation, distance, fov, shading, fps,
