@@ -59,6 +59,36 @@ def object_mask(mask: torch.Tensor, name: str = "mask") -> tuple[torch.Tensor, s
     return obj.clamp(0, 1), note
 
 
+def object_masks(mask, n: int, size, names=None) -> tuple[torch.Tensor, list[str]]:
+    """([N,H,W] masks that are 1 on the object, notes) from a MASK [H,W] / [1|N,H,W] in either convention for n
+    views of `size` (H, W): each read by `object_mask`, so that a mask it cannot read is named by its view (index,
+    and name where `names` gives one); one mask serves every view."""
+    m = torch.as_tensor(mask, dtype=torch.float32)
+    if m.ndim == 2:
+        m = m[None]
+    if m.ndim != 3:
+        raise ValueError(f"the masks must be [N,H,W] (one per view, or one for all), got {tuple(m.shape)}")
+    if m.shape[0] not in (1, n):
+        raise ValueError(f"{m.shape[0]} masks for {n} images: give one mask per image, or one for all")
+    if tuple(m.shape[1:]) != tuple(size):
+        raise ValueError(f"the masks are {m.shape[2]}x{m.shape[1]} but the images {size[1]}x{size[0]}: "
+                         f"give masks of the images' size")
+    out, notes = [], []
+    for i, one in enumerate(m):
+        try:
+            one, note = object_mask(one, "mask")
+        except ValueError:
+            if len(m) == 1:
+                raise
+            name = f", '{names[i]}'" if names is not None and i < len(names) else ""
+            object_mask(one, f"mask of view {i} of {n} (counting from 0{name})")  # raises, naming the view
+            raise
+        out.append(one)
+        if note and note not in notes:
+            notes.append(note)
+    return torch.stack(out).expand(n, -1, -1).contiguous(), notes
+
+
 def mask_from_background(image: torch.Tensor, tolerance: float = 0.04,
                          border_share: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
     """(object mask, background colour) of an [H,W,3] image on a near-uniform background; refuses any other.

@@ -60,25 +60,13 @@ class ReferenceViewsLossNode(io.ComfyNode):
 
 
 def _object_masks(mask, n: int, size) -> torch.Tensor:
-    """[N,H,W] masks that are 1 on the object, from a MASK in either convention (core.reference.object_mask),
-    one per image; says once if they were inverted."""
-    from ..core.reference import object_mask
+    """[N,H,W] masks that are 1 on the object, from a MASK in either convention (core.reference.object_masks: a
+    mask it cannot read is named by its view), one per image or one for all; says once if they were inverted."""
+    from ..core.reference import object_masks
     from .reference import tell
-    if mask.ndim == 2:
-        mask = mask[None]
-    if mask.shape[0] not in (1, n):
-        raise ValueError(f"{mask.shape[0]} masks for {n} images: give one mask per image, or one for all")
-    if tuple(mask.shape[1:]) != tuple(size):
-        raise ValueError(f"the masks are {mask.shape[2]}x{mask.shape[1]} but the images {size[1]}x{size[0]}: "
-                         f"give masks of the images' size")
-    out, notes = [], set()
-    for m in mask:
-        m, note = object_mask(m, "mask")
-        out.append(m)
-        if note:
-            notes.add(note)
-    tell(sorted(notes), "Reference Views Loss")
-    return torch.stack(out).expand(n, -1, -1).contiguous()
+    masks, notes = object_masks(mask, n, size)
+    tell(notes, "Reference Views Loss")
+    return masks
 
 
 SHADING_MIXES = {

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 
 from comfy_api.latest import io
@@ -32,8 +33,10 @@ class LoadViewsNode(io.ComfyNode):
                         "from a transforms.json (nerfstudio / instant-ngp / Blender: camera-to-world matrices, "
                         "fl_x/fl_y/cx/cy or camera_angle_x, optional mask_path or alpha). Read in file-name "
                         "order, cut to centred squares, and moved into the pack's world: the region every view "
-                        "(and mask) sees fills the unit cube. For Reference Views Loss, Cost Volume Builder and "
-                        "the fits.",
+                        "(and mask) sees fills the unit cube. A frame whose mask the other views do not explain "
+                        "(another scene's, or a pose off by more than a few degrees) is named and left out of that "
+                        "region. Files must lie inside the folder. For Reference Views Loss, Cost Volume Builder "
+                        "and the fits.",
             inputs=[
                 io.Combo.Input("folder", options=view_folders(),
                                tooltip="A folder under ComfyUI's input folder holding transforms.json and the "
@@ -51,13 +54,23 @@ class LoadViewsNode(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, folder, resolution, up_axis, margin):
+    def validate_inputs(cls, folder):
+        """Names only `folder` (ComfyUI skips its own checks for the inputs named here) and re-checks it fully: a
+        folder inside the input folder, one of the listed options, holding a transforms.json. A linked folder
+        (None here: its value is not known before the run) is checked when the node runs."""
         if folder is None:
             return True
+        if not isinstance(folder, str):
+            return f"folder must be the name of a folder under ComfyUI's input folder, got {folder!r}"
         try:
             path = _folder_path(folder)
         except ValueError as e:
             return str(e)
+        options = view_folders()
+        if folder not in options:
+            shown = ", ".join(f"'{o}'" for o in options[:10]) + (" ..." if len(options) > 10 else "")
+            return (f"folder '{folder}' is not one of the folders under ComfyUI's input folder that hold a "
+                    f"{TRANSFORMS} (up to 3 levels deep): " + (shown or "there are none; put one there"))
         if not os.path.isfile(os.path.join(path, TRANSFORMS)):
             return f"no {TRANSFORMS} in input/{folder}"
         return True
@@ -79,8 +92,14 @@ class LoadViewsNode(io.ComfyNode):
         from ..core.views import load_views
         views = load_views(_folder_path(folder), resolution, up_axis, margin)
         mask = views.masks if views.masks is not None else torch.ones(views.images.shape[:3])
-        return io.NodeOutput(image_batch(views.images), mask.float().contiguous(), views.cameras,
-                             "\n".join(views.names))
+        for note in views.notes:
+            logging.warning("Distill3D Load Views (%s): %s", folder, note)
+        names = [n + ("  [left out of the object box: its mask disagrees with the other views]"
+                      if i in views.left_out else "") for i, n in enumerate(views.names)]
+        kept = len(views.names) - len(views.left_out)
+        text = "\n".join([f"{len(views.names)} views, object box from {kept}", *views.notes])
+        return io.NodeOutput(image_batch(views.images), mask.float().contiguous(), views.cameras, "\n".join(names),
+                             ui={"text": [text]})
 
 
 NODES = [LoadViewsNode]

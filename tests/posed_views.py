@@ -51,3 +51,22 @@ def write_scene(root, obj, cams, res=64, stretch_frame=None, pad=(6, 10)):
     with open(os.path.join(root, "transforms.json"), "w") as fh:
         json.dump({"frames": [frames[i] for i in order]}, fh)
     return rec
+
+
+def add_frame(root, obj, cam, name, res=64, c2w=None):
+    """One more frame in a written scene: `obj` rendered from `cam` (one pack camera) as `name` (an RGBA PNG,
+    centred principal point), posed at theirs(cam) or at the given c2w (their world); returns the frame's entry."""
+    rec = render_object(obj, cam, res, background=(0.0, 0.0, 0.0))
+    rgba = torch.cat([(rec.rgb[0] / rec.alpha[0][..., None].clamp_min(1e-6)).clamp(0, 1), rec.alpha[0][..., None]], -1)
+    os.makedirs(os.path.dirname(os.path.join(root, name)), exist_ok=True)
+    Image.fromarray((rgba.numpy() * 255).round().astype(np.uint8), "RGBA").save(os.path.join(root, name))
+    f = 0.5 * res / math.tan(math.radians(FOV) / 2)
+    frame = {"file_path": name, "transform_matrix": (theirs(cam.c2w[0]) if c2w is None else c2w).tolist(),
+             "fl_x": f, "fl_y": f, "cx": res / 2, "cy": res / 2, "w": res, "h": res}
+    path = os.path.join(root, "transforms.json")
+    with open(path) as fh:
+        spec = json.load(fh)
+    spec["frames"].append(frame)
+    with open(path, "w") as fh:
+        json.dump(spec, fh)
+    return frame

@@ -310,8 +310,9 @@ def test_reference_views_loss_reads_load_images_mask_convention(host):
 
 def test_load_views_feeds_a_fit_from_a_transforms_json_folder(host):
     """A nerfstudio-style folder (z-up world, shifted and scaled, off-centre principal points, alpha masks) in the
-    input folder: Load Views gives the images, masks and cameras that Reference Views Loss fits the cube from; a
-    folder outside the input folder is refused before anything runs."""
+    input folder: Load Views gives the images, masks and cameras that Reference Views Loss fits the cube from, and
+    reports (its ui text) how many views made the object box; a folder outside the input folder or not in the list,
+    and out-of-range numbers (ComfyUI's own checks, no longer switched off) are refused before anything runs."""
     import re
     import uuid
     from core.cameras import Cameras
@@ -328,9 +329,15 @@ def test_load_views_feeds_a_fit_from_a_transforms_json_folder(host):
     log = entry["outputs"]["6"]["text"][0]
     first, last = map(float, re.search(r"reference/mask: ([\d.]+) -> ([\d.]+)", log).groups())
     assert last < 0.5 * first, log
+    assert entry["outputs"]["9"]["text"] == ["6 views, object box from 6"], entry["outputs"].get("9")
     p["9"]["inputs"]["folder"] = "../output"
     status, body = host.queue(p)
     assert status == 400 and "leaves ComfyUI's input folder" in _node_error_text(body), body
+    for change, expected in (({"folder": "distill3d_no_such_views"}, "is not one of the folders"),
+                             ({"resolution": 4}, "resolution"), ({"margin": 1.5}, "margin")):
+        p["9"]["inputs"] = {"folder": folder, "resolution": 32, "up_axis": "+z", "margin": 0.9, **change}
+        status, body = host.queue(p)
+        assert status == 400 and expected in _node_error_text(body), (change, body)
 
 
 def test_cancel_stops_a_long_optimization_promptly(host):
