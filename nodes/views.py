@@ -7,7 +7,7 @@ import os
 
 from comfy_api.latest import io
 
-from .types import CATEGORY, D3Cameras, image_batch, input_entries, input_path
+from .types import CATEGORY, D3Cameras, image_batch, input_entries, input_errors, input_path
 
 TRANSFORMS = "transforms.json"
 
@@ -54,10 +54,14 @@ class LoadViewsNode(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, folder):
-        """Names only `folder` (ComfyUI skips its own checks for the inputs named here) and re-checks it fully: a
-        folder inside the input folder, one of the listed options, holding a transforms.json. A linked folder
-        (None here: its value is not known before the run) is checked when the node runs."""
+    def validate_inputs(cls, folder=None, up_axis=None):
+        """Names the two combos (ComfyUI 0.3.75 checks no V3 combo's value, and ComfyUI skips its own checks for the
+        inputs named here) and re-checks both: up_axis against its options; folder inside the input folder, one of
+        the listed options, holding a transforms.json. A linked folder (None here: its value is not known before
+        the run) is checked when the node runs; resolution and margin are left to ComfyUI's own range checks."""
+        problem = input_errors(cls, up_axis=up_axis)
+        if problem:
+            return problem
         if folder is None:
             return True
         if not isinstance(folder, str):
@@ -65,14 +69,14 @@ class LoadViewsNode(io.ComfyNode):
         try:
             path = _folder_path(folder)
         except ValueError as e:
-            return str(e)
+            return f"folder {e}"
         options = view_folders()
         if folder not in options:
             shown = ", ".join(f"'{o}'" for o in options[:10]) + (" ..." if len(options) > 10 else "")
             return (f"folder '{folder}' is not one of the folders under ComfyUI's input folder that hold a "
                     f"{TRANSFORMS} (up to 3 levels deep): " + (shown or "there are none; put one there"))
         if not os.path.isfile(os.path.join(path, TRANSFORMS)):
-            return f"no {TRANSFORMS} in input/{folder}"
+            return f"folder '{folder}' holds no {TRANSFORMS}"
         return True
 
     @classmethod

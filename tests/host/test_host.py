@@ -312,7 +312,8 @@ def test_load_views_feeds_a_fit_from_a_transforms_json_folder(host):
     """A nerfstudio-style folder (z-up world, shifted and scaled, off-centre principal points, alpha masks) in the
     input folder: Load Views gives the images, masks and cameras that Reference Views Loss fits the cube from, and
     reports (its ui text) how many views made the object box; a folder outside the input folder or not in the list,
-    and out-of-range numbers (ComfyUI's own checks, no longer switched off) are refused before anything runs."""
+    out-of-range numbers (ComfyUI's own checks, no longer switched off) and an unlisted up_axis are refused before
+    anything runs."""
     import re
     import uuid
     from core.cameras import Cameras
@@ -334,7 +335,8 @@ def test_load_views_feeds_a_fit_from_a_transforms_json_folder(host):
     status, body = host.queue(p)
     assert status == 400 and "leaves ComfyUI's input folder" in _node_error_text(body), body
     for change, expected in (({"folder": "distill3d_no_such_views"}, "is not one of the folders"),
-                             ({"resolution": 4}, "resolution"), ({"margin": 1.5}, "margin")):
+                             ({"resolution": 4}, "resolution"), ({"margin": 1.5}, "margin"),
+                             ({"up_axis": "-x"}, "up_axis = '-x' is not one of its options")):
         p["9"]["inputs"] = {"folder": folder, "resolution": 32, "up_axis": "+z", "margin": 0.9, **change}
         status, body = host.queue(p)
         assert status == 400 and expected in _node_error_text(body), (change, body)
