@@ -6,7 +6,6 @@ import json
 import logging
 import os
 
-import torch
 from comfy_api.latest import io
 
 from ..core.files import OutputPathError, resolve_prefix, write_exclusive
