@@ -830,13 +830,16 @@ MIN_SCALE = 0.575             # below 8/14 (LiteGraph.Canvas.MinFontSizeForLOD /
 
 
 def node_size(d: dict, title: str, widget_labels: list, n_slots: int) -> list:
-    """A node's size as the frontends compute it (LiteGraph: 20 px a slot row, 24 a widget, 54 a multiline text),
-    so that no widget is clipped; previews get room for their images."""
+    """A node's size as the frontends compute it (LiteGraph: 20 px a slot row, 24 a widget or upload button, 54 a
+    multiline text), so that no widget is clipped; previews get room for their images."""
     if d["name"] in PREVIEW_TYPES:
         return [*PREVIEW_TYPES[d["name"]], True]
     multiline = sum(1 for sec in ("required", "optional") for spec in d["input"].get(sec, {}).values()
                     if len(spec) > 1 and isinstance(spec[1], dict) and spec[1].get("multiline"))
-    n_widgets = len(widget_labels)
+    uploads = sum(1 for sec in ("required", "optional") for spec in d["input"].get(sec, {}).values()
+                  if len(spec) > 1 and isinstance(spec[1], dict) and
+                  any(spec[1].get(k) for k in ("image_upload", "video_upload", "mesh_upload", "file_upload")))
+    n_widgets = len(widget_labels) + uploads  # the frontends (and web/mesh_upload.js) add an upload button
     height = 6 + 20 * n_slots + 24 * n_widgets + 30 * multiline + (8 if n_widgets else 0)
     width = max(220, int(7.4 * len(title)) + 50, int(7.2 * max(map(len, widget_labels), default=0)) + 102)
     return [width, height + (24 if multiline else 0), False]
