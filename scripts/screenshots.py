@@ -18,7 +18,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "browser"))
 from build_workflows import workflow_file  # noqa: E402
 from comfy_host import HOST_DIRS, ROOT, ComfyHost, load_workflow  # noqa: E402
-from pageutil import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, layout_report, load_graph, open_pack_templates  # noqa: E402
+from pageutil import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, close_dialogs, layout_report, load_graph, open_pack_templates  # noqa: E402
 
 DEFAULT = ["dreamfusion_world", "dreamcraft3d_sd", "texture_paint_world"]
 
@@ -47,7 +47,7 @@ def main():
         path = os.path.join(args.out, f"{label}_templates.png")
         page.screenshot(path=path)
         print(f"{path}: {len(cards)} cards, {sum(c['loaded'] for c in cards)} thumbnails loaded")
-        page.keyboard.press("Escape")
+        close_dialogs(page)
         for name in args.names:
             load_graph(page, load_workflow(workflow_file(name)))
             page.wait_for_timeout(800)

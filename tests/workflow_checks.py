@@ -270,7 +270,9 @@ def _check_dreamcraft3d_sd(host, api, entry, files):
         assert loss in log, log
     assert [f for f in files if f["filename"].endswith(".glb")]
     lora = entry["outputs"][find_node(api, "Distill3DSaveBoostedLoRA")]["text"][0]
-    assert lora.endswith(": a sks hamburger"), lora  # the boosted model, saved with its trigger prompt
+    bsd = api[find_node(api, "Distill3DBSDLoss")]["inputs"]
+    trigger = f"a {bsd['token']} {bsd['class_word']}"  # the workflow's own: "a sks object"
+    assert lora.endswith(f": {trigger}"), (lora, trigger)  # the boosted model, saved with its trigger prompt
 
 
 def _check_geodream_world(host, api, entry, files):

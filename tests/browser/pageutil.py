@@ -97,6 +97,23 @@ def layout_report(page) -> dict:
     return page.evaluate(LAYOUT_REPORT)
 
 
+def close_dialogs(page):
+    """Close every dialog on the page (1.32.9's template browser closes only by its own x button, an unlabeled
+    button holding a pi-times icon; Escape closes 1.49.6's) and wait until none is shown."""
+    for _ in range(3):
+        page.keyboard.press("Escape")
+        page.evaluate("""() => document.querySelectorAll(
+            '.p-dialog-close-button, .p-dialog [aria-label="Close"], .p-dialog button:has(> i.pi-times)')
+            .forEach(b => b.click())""")
+        page.wait_for_timeout(300)
+        if not page.evaluate("() => [...document.querySelectorAll('.p-dialog, [role=dialog]')]"
+                             ".some(d => d.getBoundingClientRect().width > 0)"):
+            return
+    raise AssertionError("a dialog stays open: " + page.evaluate(
+        "() => [...document.querySelectorAll('.p-dialog, [role=dialog]')].map(d => d.innerText.slice(0, 120))"
+        ".join(' | ')"))
+
+
 def open_pack_templates(page, pack: str = "Distill3D") -> list[dict]:
     """Open the template browser as the menu's Browse Templates does, choose the pack's category, and read every
     card as a user sees it: its title and whether its thumbnail loaded (the frontends fetch it and show it as a

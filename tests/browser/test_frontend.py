@@ -13,7 +13,7 @@ from comfy_host import ui_to_api
 from hostutil import shipped_workflow, shipped_workflows
 from build_workflows import MAIN_DEMO, MIN_SCALE, NEEDS_MODEL_FILES, TEMPLATES
 from workflow_checks import CHECKS
-from pageutil import SCREENSHOT_DIR, layout_report, load_graph, open_pack_templates, queue_and_wait
+from pageutil import SCREENSHOT_DIR, close_dialogs, layout_report, load_graph, open_pack_templates, queue_and_wait
 
 # nodes that name a file of the user's: a model, or (image-to-3D) the picture Load Image opens
 MODEL_LOADERS = {"CheckpointLoaderSimple", "ImageOnlyCheckpointLoader", "Distill3DMVDreamPrior", "LoadImage",
@@ -109,7 +109,7 @@ def test_template_browser_shows_every_workflow_with_its_thumbnail(page, host):
     cards = open_pack_templates(page)
     os.makedirs(SCREENSHOT_DIR, exist_ok=True)
     page.screenshot(path=os.path.join(SCREENSHOT_DIR, f"templates_comfyui-{host.version}.png"))
-    page.keyboard.press("Escape")
+    close_dialogs(page)
     titles = sorted(c["title"] for c in cards)
     print(f"TEMPLATES on ComfyUI {host.version}: {len(cards)} cards, {sum(c['loaded'] for c in cards)} thumbnails "
           f"loaded: {titles}")
@@ -192,8 +192,14 @@ def _view_shares(page, node_id: str, name: str, host) -> tuple[float, float]:
     screenshot of its canvas (WebGL pixels cannot be read back from the page)."""
     import numpy as np
     from PIL import Image
-    box = page.evaluate("""(id) => {  // the 3D view's canvas: the one drawn inside the node's rectangle
+    box = page.evaluate("""(id) => {  // the 3D view's canvas: the node's own DOM widget's, else the one inside
         const n = app.graph.getNodeById(+id), ds = app.canvas.ds, r = app.canvas.canvas.getBoundingClientRect();
+        const own = (n.widgets || []).map(w => w.element && w.element.querySelector &&
+                                             w.element.querySelector('canvas')).find(c => c);
+        if (own && own.getBoundingClientRect().width > 0) {
+            const b = own.getBoundingClientRect();
+            return {x: b.x, y: b.y, width: b.width, height: b.height};
+        }
         const x0 = r.x + (n.pos[0] + ds.offset[0]) * ds.scale, y0 = r.y + (n.pos[1] + ds.offset[1]) * ds.scale;
         const x1 = x0 + n.size[0] * ds.scale, y1 = y0 + n.size[1] * ds.scale;
         const b = Array.from(document.querySelectorAll('canvas'))
@@ -221,6 +227,9 @@ def test_preview3d_shows_the_texture_painted_on_a_comfyui_mesh(page, host):
     offline page (--disable-api-nodes) refuses the blob: URL three.js makes for an image in the binary chunk, and
     the duck then shows untextured (seen on 0.33.0's frontend). 0.3.75's offline page refuses data: URIs as well,
     so there the test checks that the duck is drawn and that the texture was refused by the page's policy."""
+    # no dialog over the 3D views (an earlier test's template browser), from an empty graph
+    close_dialogs(page)
+    page.evaluate("() => { app.graph.clear(); }")
     page.evaluate("async (p) => { await app.loadApiJson(p, 'preview3d_painted.json'); }",
                   _painted_mesh_prompt(host.version != "0.3.75"))
     page.evaluate("""() => {  // both previews side by side in view
