@@ -5,7 +5,8 @@ browser on the pack's category, and shipped workflows at their saved views.
     .host/venv/bin/python scripts/screenshots.py [--host newest|0.3.75] [names ...]
 
 Writes out/screenshots/<host>_templates.png and out/screenshots/<host>_<name>.png and prints, for each workflow,
-the scale it opens at and anything the browser tests would refuse (covered titles, clipped widgets, overlaps).
+the scale it opens at from the template browser (1.49.6 fits the view; 1.32.9 keeps the saved one) and at its saved
+view, and anything the browser tests would refuse there (covered titles, clipped widgets, overlaps).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "browser"))
-from build_workflows import workflow_file  # noqa: E402
+from build_workflows import TEMPLATES, workflow_file  # noqa: E402
 from comfy_host import HOST_DIRS, ROOT, ComfyHost, load_workflow  # noqa: E402
 from pageutil import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, close_dialogs, layout_report, load_graph, open_pack_templates  # noqa: E402
 
@@ -48,6 +49,13 @@ def main():
         page.screenshot(path=path)
         print(f"{path}: {len(cards)} cards, {sum(c['loaded'] for c in cards)} thumbnails loaded")
         close_dialogs(page)
+        for name in args.names:  # 1.49.6 fits the view itself when a template is opened from the dialog
+            open_pack_templates(page)
+            page.locator(f'[data-testid="template-workflow-{TEMPLATES[name].title}"]').click()
+            page.wait_for_timeout(2500)
+            print(f"{name}: opened from the template browser at scale "
+                  f"{page.evaluate('() => app.canvas.ds.scale'):.3f}")
+            close_dialogs(page)
         for name in args.names:
             load_graph(page, load_workflow(workflow_file(name)))
             page.wait_for_timeout(800)
