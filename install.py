@@ -57,18 +57,12 @@ HOST_PACKAGES = ["torch", "torchvision", "torchaudio", "transformers", "huggingf
                  "safetensors", "numpy"]
 
 
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+canonical = deps.canonical
 
 
 def installed() -> dict[str, str]:
     """{canonical name: version} of every distribution this python sees."""
-    out = {}
-    for dist in md.distributions():
-        name = dist.metadata["Name"]
-        if name:
-            out.setdefault(canonical(name), dist.version)
-    return out
+    return deps.installed_pins(exclude=())
 
 
 def constraints_text(versions: dict[str, str]) -> str:

@@ -72,15 +72,18 @@ def _quote(arg: str) -> str:
     return f'"{arg}"' if re.search(r"[\s<>|&;()^'\"$`*?]", arg) else arg
 
 
+def canonical(name: str) -> str:
+    """A distribution's name as pip compares them ('Huggingface_Hub' -> 'huggingface-hub')."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def installed_pins(exclude=("diffusers",)) -> dict[str, str]:
-    """{distribution: version} of everything this python sees (the first on sys.path wins), but `exclude`."""
+    """{canonical name: version} of everything this python sees (the first on sys.path wins), but `exclude`."""
     out: dict[str, str] = {}
     for dist in md.distributions():
         name = dist.metadata["Name"]
-        if name:
-            key = re.sub(r"[-_.]+", "-", name).lower()
-            if key not in exclude:
-                out.setdefault(key, dist.version)
+        if name and canonical(name) not in exclude:
+            out.setdefault(canonical(name), dist.version)
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import os
 import sys
@@ -884,10 +885,9 @@ def _columns(keys: list, sizes: dict, deps: dict, max_h: float) -> list:
     return [c for c in cols if c]
 
 
-def layout(stages: list, sizes: dict, deps: dict, note: list) -> tuple[dict, list, list]:
-    """Positions for every node, group boxes, and the graph's bounds: stages left to right (a second row when one
-    row would be too wide for the page at a readable scale), the note first."""
-    import itertools
+def layout(stages: list, sizes: dict, deps: dict, note: list) -> tuple[float, dict, list, tuple]:
+    """(scale, positions for every node, group boxes, the graph's size) of the arrangement that fits the page at the
+    largest scale: stages left to right, in one row or wrapped into two or three, the note first."""
     best = None
     n = len(stages)
     splits = [set(c) for r in range(3) for c in itertools.combinations(range(1, n), r)]  # where a new row starts
