@@ -31,7 +31,7 @@ FINE_TEXTURE = ("snowman", "duck", "mushroom", "house")
 
 def stage1_geometry(obj, steps: int):
     """DreamCraft3D's stage 1 on the world (coarse NeuS from one view, then the DMTet normal-render stage)."""
-    from core.evaluate import dreamcraft3d_geometry_on_world, dreamcraft3d_on_world
+    from core.recipes import dreamcraft3d_geometry_on_world, dreamcraft3d_on_world
     coarse = dreamcraft3d_on_world(obj, steps=steps).field
     return dreamcraft3d_geometry_on_world(obj, coarse, steps=40).field
 
@@ -113,7 +113,7 @@ def sd_step_costs(checkpoint: str, resolution: int, steps: int) -> dict:
     cams = pack("core.cameras").CameraDistribution((-10.0, 45.0), (-180.0, 180.0), (1.8, 1.8), (40.0, 40.0))
     field = pack("core.fields.textured").TexturedMeshField.from_source(world.true_mesh(world.get_object("duck"), 48),
                                                                       "densegrid")
-    term = bsd.BSDLoss(prior, cams, batch=1, every=2, augment_views=2, sdedit_steps=1, finetune_fraction=1.0,
+    term = bsd.BSDLoss(prior, cams, views_per_step=1, augment_every=2, augment_views=2, sdedit_steps=1, finetune_fraction=1.0,
                        estimator="prior + residual", class_word="duck")
     optimize = pack("core.optimize").optimize
     return step_costs(lambda: optimize(field, [term], steps, lr=0.01, lr_schedule="constant"), bsd.BSDLoss)

@@ -42,7 +42,8 @@ ROWS = {
 
 
 def run_one(job):
-    from core.evaluate import dreamcraft3d_on_world, dreamfusion_on_world, judge_image_to_3d
+    from core.evaluate import judge_image_to_3d
+    from core.recipes import dreamcraft3d_on_world, dreamfusion_on_world
     from core.world import get_object
     name, row, steps = job
     kind, kw = ROWS[row]
@@ -58,7 +59,7 @@ def run_one(job):
 def world_step_seconds(steps: int = 20) -> float:
     """Seconds per hybrid step of the world recipe (one thread)."""
     import torch
-    from core.evaluate import dreamcraft3d_on_world
+    from core.recipes import dreamcraft3d_on_world
     from core.world import get_object
     torch.set_num_threads(1)
     dreamcraft3d_on_world(get_object("duck"), steps=2, text_mode="2D")  # caches
@@ -71,7 +72,7 @@ import resource, time
 import torch
 import comfy.sd
 cp = importlib.import_module("distill3d_pack.nodes.comfy_prior")
-ev = importlib.import_module("distill3d_pack.core.evaluate")
+ev = importlib.import_module("distill3d_pack.core.recipes")
 world = importlib.import_module("distill3d_pack.core.world")
 g = importlib.import_module("distill3d_pack.core.guidance")
 hy = importlib.import_module("distill3d_pack.core.guidance.hybrid")
@@ -88,7 +89,7 @@ with torch.inference_mode():
 p3 = g.PromptedPrior(z, conditioning=z.conditioning())
 dist = cams.CameraDistribution((-10.0, 45.0), (-180.0, 180.0), (1.8, 1.8), (40.0, 40.0))
 for label, prior_2d in (("zero123 only", None), ("zero123 + SD 1.5", p2)):
-    term = hy.HybridSDSLoss(p3, prior_2d, dist, batch=1, guidance_2d=100.0)
+    term = hy.HybridSDSLoss(p3, prior_2d, dist, views_per_step=1, guidance_2d=100.0)
     field = fields.make_field("neus")
     with torch.inference_mode(False):
         opt.optimize(field, [term], 1, n_samples=32)  # warm-up: loads the models

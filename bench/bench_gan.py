@@ -93,7 +93,8 @@ def edit(g, args):
 
 
 def avatar(g, args):
-    from core.evaluate import dreamfusion_on_world, evaluate_field, janus_probe
+    from core.evaluate import evaluate_field, janus_probe
+    from core.recipes import dreamfusion_on_world
     from core.gan.avatar import make_avatar
     from core.world import find_in_prompt
     print(f"{'prompt':<12} {'method':<22} {'IoU':>6} {'PSNR':>6} {'az err':>7} {'janus':>6} {'s':>5}")

@@ -26,7 +26,8 @@ RUNS = {"(a) SDS, 2D prior": dict(method="sds", mode="2D"),
 
 
 def janus_row(job) -> dict:
-    from core.evaluate import dreamfusion_on_world, evaluate_field, janus_probe
+    from core.evaluate import evaluate_field, janus_probe
+    from core.recipes import dreamfusion_on_world
     from core.world import get_object
     name, run, kw = job
     obj = get_object(name)

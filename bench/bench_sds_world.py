@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 def time_breakdown(name: str, steps: int = 30):
     """Seconds per step in render / prior / backward, measured by wrapping the parts of one SDS run."""
     import torch  # noqa: F401
-    from core.evaluate import dreamfusion_on_world
+    from core.recipes import dreamfusion_on_world
     from core.fields import Field
     from core.guidance.sds import SDSLoss
     from core.world import get_object
@@ -55,7 +55,7 @@ def time_breakdown(name: str, steps: int = 30):
 
 
 def run_one(job: tuple[str, str, dict]) -> dict:
-    from core.evaluate import judge_on_world
+    from core.recipes import judge_on_world
     name, method, kw = job
     return judge_on_world(name, method, **kw) | {"object": name, "method": method}
 
@@ -74,7 +74,7 @@ def run_jobs(fn, jobs: list, workers: int):
 
 
 def main():
-    from core.evaluate import WORLD_RECIPES
+    from core.recipes import WORLD_RECIPES
     from core.world import get_object, object_names
     ap = argparse.ArgumentParser()
     ap.add_argument("--objects", nargs="+", default=None, help="default: all 16 world objects")

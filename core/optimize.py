@@ -4,12 +4,15 @@
                       on_progress=lambda s, n, logs: ..., check_cancel=lambda: ...)
 
 The loop seeds everything it samples, refreshes an occupancy grid for empty-space skipping, stops on a
-non-finite loss before the bad step is applied (so the field stays the last good one) and reports why.
+non-finite loss before the bad step is applied (so the field stays the last good one) and reports why. It starts a
+run of every term (core.losses.LossTerm.start) and uses only the runs: the terms it is given, node outputs that
+ComfyUI caches, are never changed, so the same terms give the same result however often they are used.
 """
 from __future__ import annotations
 
 import math
 import time
+import weakref
 from dataclasses import dataclass, field as dc_field
 
 import torch
@@ -26,6 +29,7 @@ class OptimizeResult:
     stopped: str | None = None                        # why the loop stopped early, if it did
     seconds: float = 0.0
     param_change: float = 0.0                         # ||theta - theta_0|| / ||theta_0||: did gradients arrive?
+    runs: list = dc_field(default_factory=list)       # the terms' runs, as they ended (previews, a boosted model)
 
     def summary(self, steps: int, where: str = "") -> list[str]:
         """The log lines a node shows: steps and time, the parameter change, each figure's mean over the first and
@@ -43,6 +47,15 @@ class OptimizeResult:
         return lines
 
 
+#: each optimized field -> the runs that made it (for what a run produced besides the field: a boosted model)
+_MADE_BY: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def run_of(field, term):
+    """The run of `term` that made `field` (optimize's result), or None."""
+    return next((r for r in _MADE_BY.get(field, ()) if r.origin is term), None)
+
+
 def lr_factor(schedule: str, step: int, total: int, warmup: int = 0) -> float:
     """Multiplier of the base learning rate: 'constant', 'cosine' (to 10%) or 'exponential' (to 10%)."""
     w = min(1.0, (step + 1) / warmup) if warmup else 1.0
@@ -58,8 +71,9 @@ def lr_factor(schedule: str, step: int, total: int, warmup: int = 0) -> float:
 
 def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="cpu", n_samples: int = 64,
              lr_schedule: str = "cosine", warmup: int = 0, occupancy: bool = True, occupancy_every: int = 16,
-             on_progress=None, check_cancel=None, grad_clip: float | None = None) -> OptimizeResult:
-    """Optimize `field` (modified in place: pass a clone) against the loss `terms` for `steps` steps."""
+             on_progress=None, check_cancel=None, grad_clip: float | None = None, on_start=None) -> OptimizeResult:
+    """Optimize `field` (modified in place: pass a clone) against the loss `terms` for `steps` steps.
+    on_start(runs): called once the terms' runs have started (what a live preview reads)."""
     if not terms:
         raise ValueError("nothing to optimize against: connect at least one loss")
     if steps < 1:
@@ -67,14 +81,16 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     field = field.to(device).train()
-    terms = [t.to(device) for t in terms]
+    terms = [t.start(device) for t in terms]
     groups = field.param_groups(lr)
     for g in groups:
         g["base_lr"] = g["lr"]
     opt = torch.optim.Adam(groups, betas=(0.9, 0.99), eps=1e-15)
     grid = OccupancyGrid(field.bound, 64, device=device) if occupancy and field.supports_rays else None
     step_size = 2 * field.bound * 1.7320508 / n_samples
-    result = OptimizeResult(field=field, steps_done=0)
+    result = OptimizeResult(field=field, steps_done=0, runs=terms)
+    if on_start is not None:
+        on_start(terms)
     start = [p.detach().clone() for p in field.parameters()]
     t0 = time.perf_counter()
     try:
@@ -83,8 +99,7 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
                 check_cancel()
             if grid is not None and step % occupancy_every == 0 and step >= occupancy_every:
                 grid.update(field, step_size, generator=gen)
-            if hasattr(field, "anneal"):
-                field.anneal(step, steps)
+            field.anneal(step, steps)
             f = lr_factor(lr_schedule, step, steps, warmup)
             x = step / max(steps - 1, 1)
             for g in opt.param_groups:  # a group's own "decay": its extra factor at the end of the run
@@ -93,7 +108,7 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
             logs = {}
             requests = [term.request(step, steps, gen, field) for term in terms]
             shared = [t for t, r in zip(terms, requests) if r is SHARED_VIEWS]
-            if shared and any(getattr(t, "wants_normals", False) for t in shared):
+            if shared and any(t.wants_normals for t in shared):
                 for r in requests:
                     if isinstance(r, ViewRequest):
                         r.want_normals = True
@@ -142,8 +157,7 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
             if on_progress is not None:
                 on_progress(step + 1, steps, logs)
     finally:
-        if hasattr(field, "anneal"):
-            field.anneal(steps, steps)
+        field.anneal(steps, steps)
         for term in terms:
             term.finish()
     result.seconds = time.perf_counter() - t0
@@ -152,4 +166,5 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
         scale = sum(float(q.pow(2).sum()) for q in start)
     result.param_change = (moved / max(scale, 1e-30)) ** 0.5
     field.eval()
+    _MADE_BY[field] = tuple(terms)
     return result

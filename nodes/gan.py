@@ -180,7 +180,7 @@ class AdaptGenerator(io.ComfyNode):
                                      relative_distance_weight, reconstruction_weight, source_prompt.strip(),
                                      truncation_psi=truncation_psi, seed=seed, n_samples=samples_per_ray,
                                      device=dev, on_progress=progress, check_cancel=Progress.check_cancel,
-                                     terms_out=run_terms)
+                                     on_start=run_terms.extend)
         img = preview()
         text = "\n".join(_summary(result.run, steps))
         return io.NodeOutput(result.generator, image_batch(img[None] if img is not None else torch.ones(1, 8, 8, 3)),

@@ -4,12 +4,13 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from ..core.guidance.sds import MultiViewSDSLoss, SDSLoss, T_SCHEDULES, WEIGHTINGS
-from ..core.guidance.vsd import ESTIMATORS, VSDLoss
+from ..core.guidance.sds import (SHADING_MIXES, T_SCHEDULES, WEIGHTINGS, MultiViewSDSConfig, MultiViewSDSLoss,
+                                  SDSConfig, SDSLoss)
+from ..core.guidance.vsd import ESTIMATORS, VSDConfig, VSDLoss
 from ..core.losses import LossList
 from ..core.losses.reference import ReferenceViewsLoss
 from ..core.losses.regularizers import EikonalLoss, RenderRegularizer
-from .types import CATEGORY, D3Cameras, D3Loss, D3Prior, fixed_cameras, input_errors
+from .types import CATEGORY, D3Cameras, D3Loss, D3Prior, fixed_cameras, input_errors, tell
 
 
 def _w(name, default, tip):
@@ -63,18 +64,9 @@ def _object_masks(mask, n: int, size) -> torch.Tensor:
     """[N,H,W] masks that are 1 on the object, from a MASK in either convention (core.reference.object_masks: a
     mask it cannot read is named by its view), one per image or one for all; says once if they were inverted."""
     from ..core.reference import object_masks
-    from .reference import tell
     masks, notes = object_masks(mask, n, size)
     tell(notes, "Reference Views Loss")
     return masks
-
-
-SHADING_MIXES = {
-    "albedo": (("albedo", 1.0),),
-    "dreamfusion (albedo / lambertian / textureless)": (("albedo", 0.4), ("lambertian", 0.4), ("textureless", 0.2)),
-    "lambertian": (("lambertian", 1.0),),
-    "normal": (("normal", 1.0),),
-}
 
 
 def _distillation_inputs(guidance_default: float, guidance_tip: str, multi_view: bool = False):
@@ -134,14 +126,6 @@ def _distillation_errors(node_cls, t_min, t_max, t_max_end, **combos):
     return True
 
 
-def _distillation_kwargs(views_per_step, guidance_scale, weighting, t_min, t_max, t_max_end, t_schedule, cfg_rescale,
-                         view_dependent_prompts, shading, grad_clip, weight, random_background=0.5) -> dict:
-    return dict(batch=views_per_step, guidance_scale=guidance_scale, weighting=weighting, t_range=(t_min, t_max),
-                t_range_end=(t_min, t_max_end), t_schedule=t_schedule, cfg_rescale_phi=cfg_rescale,
-                view_prompts=view_dependent_prompts, grad_clip=grad_clip or None, shadings=SHADING_MIXES[shading],
-                random_background=random_background, weight=weight)
-
-
 class MultiViewSDSLossNode(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -168,11 +152,9 @@ class MultiViewSDSLossNode(io.ComfyNode):
                                     shading=shading)
 
     @classmethod
-    def execute(cls, prior, cameras, views, groups_per_step, x0_form, **kw) -> io.NodeOutput:
-        kw = _distillation_kwargs(views_per_step=views * groups_per_step, view_dependent_prompts=False, **kw)
-        del kw["batch"], kw["view_prompts"]
-        term = MultiViewSDSLoss(prior, cameras, views=views, groups=groups_per_step, x0_form=x0_form, **kw)
-        return io.NodeOutput(LossList([term]))
+    def execute(cls, prior, cameras, random_background=0.5, **settings) -> io.NodeOutput:
+        config = MultiViewSDSConfig(random_background=random_background, **settings)
+        return io.NodeOutput(LossList([MultiViewSDSLoss(prior, cameras, config=config)]))
 
 
 class SDSLossNode(io.ComfyNode):
@@ -198,8 +180,9 @@ class SDSLossNode(io.ComfyNode):
                                     shading=shading)
 
     @classmethod
-    def execute(cls, prior, cameras, x0_form, **kw) -> io.NodeOutput:
-        return io.NodeOutput(LossList([SDSLoss(prior, cameras, x0_form=x0_form, **_distillation_kwargs(**kw))]))
+    def execute(cls, prior, cameras, random_background=0.5, **settings) -> io.NodeOutput:
+        config = SDSConfig(random_background=random_background, **settings)
+        return io.NodeOutput(LossList([SDSLoss(prior, cameras, config=config)]))
 
 
 class VSDLossNode(io.ComfyNode):
@@ -238,10 +221,9 @@ class VSDLossNode(io.ComfyNode):
                                     shading=shading, estimator=estimator)
 
     @classmethod
-    def execute(cls, prior, cameras, estimator, estimator_lr, estimator_steps, **kw) -> io.NodeOutput:
-        term = VSDLoss(prior, cameras, estimator=estimator, estimator_lr=estimator_lr, estimator_steps=estimator_steps,
-                       **_distillation_kwargs(**kw))
-        return io.NodeOutput(LossList([term]))
+    def execute(cls, prior, cameras, random_background=0.5, **settings) -> io.NodeOutput:
+        config = VSDConfig(random_background=random_background, **settings)
+        return io.NodeOutput(LossList([VSDLoss(prior, cameras, config=config)]))
 
 
 class EikonalLossNode(io.ComfyNode):

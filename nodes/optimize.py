@@ -54,9 +54,11 @@ class OptimizeField(io.ComfyNode):
         with torch.inference_mode(False), torch.enable_grad():
             work = field.clone().to(dev)
 
+            runs = []
+
             def preview():
                 # a score-distillation term shows what it saw: its renders over the prior's denoised targets
-                shown = [img for img in (term.preview() for term in loss) if img is not None]
+                shown = [img for img in (run.preview() for run in runs) if img is not None]
                 if shown:
                     img = shown[0].permute(2, 0, 1)[None]
                     scale = max(1, preview_resolution * 2 // img.shape[2])
@@ -69,7 +71,7 @@ class OptimizeField(io.ComfyNode):
             progress = Progress(steps, preview_every, preview)
             result = optimize(work, list(loss), steps, lr=learning_rate, seed=seed, device=dev,
                               n_samples=samples_per_ray, lr_schedule=lr_schedule, on_progress=progress,
-                              check_cancel=Progress.check_cancel)
+                              check_cancel=Progress.check_cancel, on_start=runs.extend)
             with torch.no_grad():
                 rec = result.field.render_views(preview_cams, preview_resolution, perturb=False,
                                                 n_samples=samples_per_ray)

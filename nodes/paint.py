@@ -8,6 +8,7 @@ import os
 import torch
 from comfy_api.latest import io
 
+from ..core.texture.paint import Painter
 from .types import CATEGORY, D3Cameras, D3Mesh, D3WorldObject, Progress, checked_inputs, fixed_cameras, \
     image_batch, input_entries, input_errors, input_path
 
@@ -197,9 +198,11 @@ class PaintTexture(io.ComfyNode):
             Progress.check_cancel()
             progress.show(i, n, image)
 
+        painting = painter.start()
+
         def checked(request):
             Progress.check_cancel()
-            return painter(request)
+            return painting(request)
         with torch.inference_mode(False):
             res = paint_mesh(mesh, checked, cams, size=texture_size, resolution=resolution, band=blend_band,
                              blend=blend, optimize_steps=optimize_steps, on_view=on_view)
@@ -329,7 +332,7 @@ class CheckpointPainter(io.ComfyNode):
                                            scheduler, denoise))
 
 
-class _ComfyPainter:
+class _ComfyPainter(Painter):
     """core.texture's painter protocol on ComfyUI's sampler (glue only: the loop and the blend are in core)."""
 
     def __init__(self, model, vae, positive, negative, seed, steps, cfg, sampler_name, scheduler, denoise):

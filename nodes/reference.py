@@ -9,15 +9,9 @@ from ..core.guidance import PromptedPrior
 from ..core.losses import LossList
 from ..core.losses.reference import ReferenceViewsLoss
 from ..core.reference import prepare_reference
-from .types import CATEGORY, D3Cameras, D3Loss, D3Prior, checked_inputs, device, input_errors
+from .types import CATEGORY, D3Cameras, D3Loss, D3Prior, checked_inputs, device, input_errors, tell
 
 D3Reference = io.Custom("D3_REFERENCE")  # core.reference.Reference
-
-
-def tell(notes, who: str):
-    """Say once, in the log, what was done to a user's inputs."""
-    for note in notes:
-        logging.warning("Distill3D %s: %s", who, note)
 
 
 class ReferenceImageNode(io.ComfyNode):
@@ -161,7 +155,7 @@ class ReferenceImageLossNode(io.ComfyNode):
 class HybridSDSLossNode(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        from .losses import SHADING_MIXES
+        from ..core.guidance.sds import SHADING_MIXES
         return io.Schema(
             node_id="Distill3DHybridSDSLoss",
             display_name="Hybrid SDS Loss",
@@ -219,19 +213,19 @@ class HybridSDSLossNode(io.ComfyNode):
                 prior_2d=None) -> io.NodeOutput:
         import dataclasses
         from ..core.cameras import CameraDistribution
-        from ..core.guidance.hybrid import HybridSDSLoss
-        from .losses import SHADING_MIXES
+        from ..core.guidance.hybrid import HybridSDSConfig, HybridSDSLoss
         if progressive_until > 0:
             if not isinstance(cameras, CameraDistribution):
                 raise ValueError("progressive views widen a camera distribution's ranges: connect a DreamFusion "
                                  "Camera Distribution, or set progressive_until to 0 for a fixed camera set")
-            ref = getattr(prior_3d.predictor, "reference", None)
+            ref = prior_3d.predictor.reference
             cameras = dataclasses.replace(cameras, progressive_until=progressive_until,
                                           start_elevation=ref.elevation if ref is not None else 0.0)
-        term = HybridSDSLoss(prior_3d, prior_2d, cameras, batch=views_per_step, guidance_3d=guidance_3d,
-                             guidance_2d=guidance_2d, weight_3d=weight_3d, weight_2d=weight_2d,
-                             t_range=(t_min, t_max), t_range_end=(t_min_end, t_max_end), anneal_until=anneal_until,
-                             random_background=random_background, shadings=SHADING_MIXES[shading], weight=weight)
+        config = HybridSDSConfig(guidance_3d=guidance_3d, guidance_2d=guidance_2d, weight_3d=weight_3d,
+                                 weight_2d=weight_2d, views_per_step=views_per_step, t_min=t_min, t_max=t_max,
+                                 t_min_end=t_min_end, t_max_end=t_max_end, anneal_until=anneal_until,
+                                 shading=shading, random_background=random_background, weight=weight)
+        term = HybridSDSLoss(prior_3d, prior_2d, cameras, config=config)
         return io.NodeOutput(LossList([term]))
 
 

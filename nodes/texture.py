@@ -10,10 +10,11 @@ from comfy_api.latest import io
 
 from ..core.files import OutputPathError, resolve_prefix, write_exclusive
 from ..core.fields.textured import TEXTURES, TexturedMeshField
-from ..core.guidance.bsd import BSDLoss
+from ..core.guidance.bsd import BSDConfig, BSDLoss
+from ..core.optimize import run_of
 from ..core.guidance.vsd import ESTIMATORS
 from ..core.losses import LossList
-from .losses import _distillation_errors, _distillation_inputs, _distillation_kwargs
+from .losses import _distillation_errors, _distillation_inputs
 from .types import CATEGORY, D3Field, D3Loss, D3Mesh, checked_inputs, device
 
 log = logging.getLogger("Distill3D")
@@ -107,16 +108,10 @@ class BSDLossNode(io.ComfyNode):
                                     shading=shading, estimator=estimator)
 
     @classmethod
-    def execute(cls, prior, cameras, estimator, estimator_lr, estimator_steps, augment_every, augment_views, augment_t_start, augment_t_end,
-                sdedit_steps, finetune_fraction, finetune_steps, finetune_lr, token, class_word,
-                **kw) -> io.NodeOutput:
+    def execute(cls, prior, cameras, token, random_background=0.5, **settings) -> io.NodeOutput:
         if not token.strip() or any(c.isspace() for c in token.strip()):
             raise ValueError(f"BSD Loss: the token must be one word (e.g. 'sks'), got '{token}'")
-        term = BSDLoss(prior, cameras, every=augment_every, augment_views=augment_views,
-                       augment_t=(augment_t_start, augment_t_end), sdedit_steps=sdedit_steps,
-                       finetune_fraction=finetune_fraction, finetune_steps=finetune_steps, finetune_lr=finetune_lr,
-                       token=token, class_word=class_word, estimator=estimator, estimator_lr=estimator_lr,
-                       estimator_steps=estimator_steps, **_distillation_kwargs(**kw))
+        term = BSDLoss(prior, cameras, config=BSDConfig(token=token, random_background=random_background, **settings))
         return io.NodeOutput(LossList([term]))
 
 
@@ -162,7 +157,10 @@ class SaveBoostedLoRA(io.ComfyNode):
         terms = [t for t in loss if isinstance(t, BSDLoss)]
         if len(terms) != 1:
             raise ValueError(f"Save Boosted LoRA: connect the loss that holds one BSD Loss (found {len(terms)})")
-        bsd = terms[0]
+        bsd = run_of(field, terms[0])
+        if bsd is None:
+            raise ValueError("Save Boosted LoRA: the field was not made by an Optimize Field run of this BSD Loss: "
+                             "connect the field that Optimize Field made with it")
         tensors = bsd.lora_tensors()
         root, path = lora_path(name)
         meta = {"distill3d": "BSD DreamBooth adapter", "trigger_prompt": bsd.trigger_prompt(),

@@ -1,6 +1,7 @@
 """The pack's socket types (plain core objects between nodes) and small helpers shared by every node module."""
 from __future__ import annotations
 
+import logging
 import os
 
 import comfy.model_management
@@ -139,3 +140,9 @@ def input_path(name: str, what: str) -> str:
     if os.path.commonpath([root, path]) != root:
         raise ValueError(f"'{name}' leaves ComfyUI's input folder: put {what} inside {root}")
     return path
+
+
+def tell(notes, who: str):
+    """Say once, in the log, what was done to a user's inputs."""
+    for note in notes:
+        logging.warning("Distill3D %s: %s", who, note)

@@ -21,27 +21,31 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from comfy_host import ROOT, ComfyHost, ui_to_api, widget_names  # noqa: E402
 
+sys.path.insert(0, ROOT)
+from core.recipes import RECIPES  # noqa: E402  (the world workflows' settings: defined there, once)
+
 WORKFLOW_DIR = os.environ.get("D3_WORKFLOW_OUT") or os.path.join(ROOT, "workflows")
 
 # the world prior and the camera distribution it was rendered at: the head of every world SDS / VSD graph
-WORLD_PRIOR_AND_CAMERAS = [
-    ("@stage", "1. Prior and cameras"),
-    ("prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware", "resolution": "32"}),
-    ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 75.0, "distance_min": 1.8,
-                                              "distance_max": 1.8, "fov_min": 40.0, "fov_max": 40.0}),
-]
+def world_prior_and_cameras(recipe: str) -> list:
+    """The head of every world SDS / VSD graph: the world prior and the camera distribution it was rendered at."""
+    r = RECIPES[recipe]
+    cams = "Distill3DMultiViewCameraDistribution" if "views" in r["cams"] else "Distill3DCameraDistribution"
+    return [("@stage", "1. Prior and cameras"),
+            ("prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", **r["prior"]}),
+            ("cams", cams, dict(r["cams"]))]
 
 
-def world_text_to_3d(loss: str, prefix: str, turntable: bool = True) -> list:
-    """The world text-to-3D graphs' shared rest: the loss node `loss` + eikonal -> NeuS, 300 steps -> mesh -> GLB
-    (Preview3D) and, optionally, an MP4 turntable."""
+def world_text_to_3d(recipe: str, loss: str, prefix: str, turntable: bool = True) -> list:
+    """The world text-to-3D graphs' shared rest: the loss node `loss` + eikonal -> NeuS (the recipe's optimization)
+    -> mesh -> GLB (Preview3D) and, optionally, an MP4 turntable."""
+    r = RECIPES[recipe]
     nodes = [
-        ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),
+        ("eik", "Distill3DEikonalLoss", dict(r["eik"])),
         ("losses", "Distill3DCombineLosses", {"loss_1": (loss, 0), "loss_2": ("eik", 0)}),
         ("@stage", "3. Optimize a NeuS field"),
         ("field", "Distill3DCreateNeuS", {"encoding": "auto", "seed": 0}),
-        ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), "steps": 300,
-                                           "learning_rate": 0.02, "samples_per_ray": 24, "seed": 0,
+        ("fit", "Distill3DOptimizeField", {"field": ("field", 0), "loss": ("losses", 0), **r["fit"],
                                            "preview_every": 25}),
         ("fit_preview", "PreviewImage", {"images": ("fit", 1)}, "Renders | prior's targets"),
         ("@stage", "4. Mesh and files"),
@@ -171,11 +175,11 @@ SPECS = {
         "(Preview3D) and turned into an MP4. The optimizer's preview shows the renders over the prior's denoised "
         "targets. The same graph with a Checkpoint Prior is dreamfusion_sd.",
         [
-            *WORLD_PRIOR_AND_CAMERAS,
+            *world_prior_and_cameras("dreamfusion_world"),
             ("@stage", "2. Score distillation"),
-            ("sds", "Distill3DSDSLoss", {"prior": ("prior", 0), "cameras": ("cams", 0), "guidance_scale": 10.0,
-                                         "views_per_step": 4, "t_max_end": 0.5}),
-            *world_text_to_3d("sds", "dreamfusion"),
+            ("sds", "Distill3DSDSLoss", {"prior": ("prior", 0), "cameras": ("cams", 0),
+                                         **RECIPES["dreamfusion_world"]["sds"]}),
+            *world_text_to_3d("dreamfusion_world", "sds", "dreamfusion"),
         ],
     ),
     "mvdream_world": (
@@ -184,17 +188,11 @@ SPECS = {
         "Multi-View SDS loss (one timestep per group, CFG rescale, x0 reconstruction). The views have to agree on "
         "one object, so it cannot grow a face on every side (the Janus problem; bench/bench_janus.py).",
         [
-            ("@stage", "1. Prior and cameras"),
-            ("prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "multi-view", "resolution": "32"}),
-            ("cams", "Distill3DMultiViewCameraDistribution", {"views": 4, "elevation_min": -10.0,
-                                                              "elevation_max": 75.0, "distance_min": 1.8,
-                                                              "distance_max": 1.8, "fov_min": 40.0,
-                                                              "fov_max": 40.0}),
+            *world_prior_and_cameras("mvdream_world"),
             ("@stage", "2. Score distillation"),
             ("mvsds", "Distill3DMultiViewSDSLoss", {"prior": ("prior", 0), "cameras": ("cams", 0),
-                                                    "guidance_scale": 10.0, "views": 4, "groups_per_step": 1,
-                                                    "t_max_end": 0.5, "cfg_rescale": 0.5, "x0_form": True}),
-            *world_text_to_3d("mvsds", "mvdream"),
+                                                    **RECIPES["mvdream_world"]["mvsds"]}),
+            *world_text_to_3d("mvdream_world", "mvsds", "mvdream"),
         ],
     ),
     "mvdream_sampler": (
@@ -252,12 +250,11 @@ SPECS = {
         "random noise. "
         "The log shows the estimator's own loss falling.",
         [
-            *WORLD_PRIOR_AND_CAMERAS,
+            *world_prior_and_cameras("prolificdreamer_world"),
             ("@stage", "2. Score distillation"),
-            ("vsd", "Distill3DVSDLoss", {"prior": ("prior", 0), "cameras": ("cams", 0), "guidance_scale": 10.0,
-                                         "views_per_step": 4, "t_max_end": 0.5, "estimator": "auto",
-                                         "estimator_lr": 0.001, "estimator_steps": 0}),
-            *world_text_to_3d("vsd", "prolificdreamer", turntable=False),
+            ("vsd", "Distill3DVSDLoss", {"prior": ("prior", 0), "cameras": ("cams", 0),
+                                         **RECIPES["prolificdreamer_world"]["vsd"]}),
+            *world_text_to_3d("prolificdreamer_world", "vsd", "prolificdreamer", turntable=False),
         ],
     ),
     "dreamfusion_sd": (
@@ -369,20 +366,20 @@ SPECS["dreamcraft3d_world"] = (
                                             "elevation": 15.0, "distance": 1.8, "fov": 40.0}),
         ("ref_preview", "PreviewImage", {"images": ("ref", 1)}, "Reference"),
         ("@stage", "2. Priors and cameras"),
-        ("image_prior", "Distill3DWorldImagePrior", {"reference": ("ref", 0), "resolution": "32", "tolerance": 0.01}),
-        ("text_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "2D", "resolution": "32"},
+        ("image_prior", "Distill3DWorldImagePrior", {"reference": ("ref", 0),
+                                                     **RECIPES["dreamcraft3d_world"]["image_prior"]}),
+        ("text_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", **RECIPES["dreamcraft3d_world"]["text_prior"]},
          "Text prior (2D)"),
         ("normal_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware", "resolution": "32",
                                                  "renders": "normal"}, "Normal-map prior (geometry)"),
         ("texture_prior", "Distill3DWorldPrior", {"prompt": "a rubber duck", "mode": "view-aware",
                                                   "resolution": "64"}, "Texture prior (64²)"),
-        ("cams", "Distill3DCameraDistribution", {"elevation_min": -10.0, "elevation_max": 45.0, "distance_min": 1.8,
-                                                 "distance_max": 1.8, "fov_min": 40.0, "fov_max": 40.0}),
+        ("cams", "Distill3DCameraDistribution", dict(RECIPES["dreamcraft3d_world"]["cams"])),
         *dreamcraft3d_geometry(
             "dreamcraft3d", "text_prior", "image_prior", "cams", "ref",
-            coarse={"steps": 200, "learning_rate": 0.02, "samples_per_ray": 24, "preview_every": 25},
+            coarse={**RECIPES["dreamcraft3d_world"]["coarse"], "preview_every": 25},
             refine={"steps": 40, "learning_rate": 0.01, "preview_every": 10},
-            hybrid={"guidance_3d": 5.0, "guidance_2d": 10.0, "views_per_step": 4},
+            hybrid=dict(RECIPES["dreamcraft3d_world"]["hybrid"]),
             sizes={"normal_prior": "normal_prior", "normal_sds": {"guidance_scale": 10.0, "views_per_step": 4},
                    "grid": 48, "mesh": 96, "texture": 256, "frames": 24, "turntable": 128},
             texture={"prior": "texture_prior",
@@ -923,6 +920,12 @@ def layout(stages: list, sizes: dict, deps: dict, note: list) -> tuple[float, di
     return best
 
 
+def node_ids(name: str) -> dict:
+    """The node id of each spec key in workflow `name` (1 is the note; then the nodes in spec order)."""
+    keys = [item[0] for item in SPECS[name][1] if item[0] != "@stage"]
+    return {key: i + 2 for i, key in enumerate(keys)}
+
+
 def build(name: str, info: dict) -> dict:
     description, spec = SPECS[name]
     entries, stages = [], []
@@ -934,7 +937,7 @@ def build(name: str, info: dict) -> dict:
         entries.append((key, cls, values, title[0] if title else None))
         stages[-1][1].append(key)
     note = note_text(name)
-    ids = {key: i + 2 for i, (key, *_) in enumerate(entries)}  # 1 is the note
+    ids = node_ids(name)
     counts = {}
     for _, cls, _, _ in entries:
         counts[cls] = counts.get(cls, 0) + 1

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .encodings import make_encoding
+from .interface import Optimizable
 
 
 class Background(nn.Module):
@@ -44,7 +45,7 @@ def mlp(in_dim: int, out_dim: int, hidden: int = 64, layers: int = 2) -> nn.Sequ
     return nn.Sequential(*mods)
 
 
-class Field(nn.Module):
+class Field(Optimizable):
     """Base of the volumetric fields. Subclasses set `geometry` ('density' or 'sdf') and implement `_geometry`."""
 
     kind = "field"
@@ -102,11 +103,7 @@ class Field(nn.Module):
         from ..render.volume import render_views
         return render_views(self, cameras, height, width, **kw)
 
-    # ---- optimization -----------------------------------------------------------------------------------------
-    def anneal(self, step: int, total: int):
-        """Called by the optimizer before every step (and with step = total when the run ends): a field's own
-        schedules over the run. None by default."""
-
+    # ---- optimization -------------------------------------------------------------------------------------------
     def param_groups(self, lr: float) -> list[dict]:
         """Adam groups: grids learn fast, networks slower (Instant-NGP / threestudio practice)."""
         return [{"params": list(self.encoding.parameters()), "lr": lr, "name": "encoding"},

@@ -9,10 +9,11 @@ import torch
 import torch.nn as nn
 
 from ..render import RenderRecord
+from .interface import Optimizable
 from .tets import marching_tets, tet_grid
 
 
-class DMTetField(nn.Module):
+class DMTetField(Optimizable):
     kind = "dmtet"
     geometry = "mesh"
     supports_rays = False

@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 
 import torch
-import torch.nn as nn
 
 from ..mesh import Mesh
+from .interface import Optimizable
 
 TEXTURES = ("source", "densegrid", "hashgrid")
 #: a fresh texture's grids: finer than a geometry-stage field's (16, 32, 64), as the texture stage renders larger
@@ -20,7 +20,7 @@ FRESH_TEXTURE = {"densegrid": {"resolutions": (32, 64, 128), "features": 4},
                  "hashgrid": {"n_levels": 12, "base_resolution": 16, "max_resolution": 512, "log2_hashmap_size": 17}}
 
 
-class TexturedMeshField(nn.Module):
+class TexturedMeshField(Optimizable):
     kind = "textured_mesh"
     geometry = "mesh"
     supports_rays = False

@@ -55,7 +55,8 @@ def adaptation_terms(prior, batch: int = 4, guidance_scale: float = 100.0,
                          f"use a batch of 3 or more, or a relative distance weight of 0")
     cams = cameras or CameraDistribution(elevation_range=(-10.0, 60.0),
                                          distance_range=(CAMERA_DISTANCE, CAMERA_DISTANCE), fov_range=(40.0, 40.0))
-    terms = [SDSLoss(prior, cams, batch=batch, guidance_scale=guidance_scale, t_range=t_range)]
+    terms = [SDSLoss(prior, cams, views_per_step=batch, guidance_scale=guidance_scale, t_min=t_range[0],
+                     t_max=t_range[1])]
     if relative_distance > 0:
         terms.append(RelativeDistanceLoss(temperature, weight=relative_distance))
     if reconstruction > 0:
@@ -68,16 +69,15 @@ def adapt_generator(generator: TriplaneGenerator, prior, steps: int = 200, lr: f
                     reconstruction: float = 0.0,
                     source: str = "", temperature: float = 0.1, truncation_psi: float = 1.0, seed: int = 0,
                     n_samples: int = 48, device="cpu", extra=(), on_progress=None, check_cancel=None,
-                    t_range=(0.02, 0.98), terms_out: list | None = None) -> AdaptResult:
-    """G_train from G, adapted towards the prior's prompt (see the module docstring). `terms_out`, a list, receives
-    the run's loss terms (for previews while it runs)."""
+                    t_range=(0.02, 0.98), on_start=None) -> AdaptResult:
+    """G_train from G, adapted towards the prior's prompt (see the module docstring). on_start(runs) receives the
+    runs of the loss terms (for previews while it runs)."""
     terms = adaptation_terms(prior, batch, guidance_scale, relative_distance, reconstruction, source, temperature,
                              t_range, adaptation_cameras(generator), extra=extra)
-    if terms_out is not None:
-        terms_out.extend(terms)
     trainer = GeneratorTrainer(generator, truncation_psi).to(device)
     run = optimize(trainer, terms, steps, lr=lr, seed=seed, device=device, n_samples=n_samples,
-                   lr_schedule="constant", occupancy=False, on_progress=on_progress, check_cancel=check_cancel)
+                   lr_schedule="constant", occupancy=False, on_progress=on_progress, check_cancel=check_cancel,
+                   on_start=on_start)
     return AdaptResult(trainer.adapted(), run)
 
 

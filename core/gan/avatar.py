@@ -53,6 +53,9 @@ class AvatarField(TriplaneField):
             self._planes = self.generator.planes(self.ws, self.noise_mode)[0] + self.delta
         return self._planes
 
+    def learnable_planes(self):
+        return self.delta
+
     def anneal(self, step: int, total: int):
         self._planes = None
 
@@ -175,7 +178,7 @@ def make_avatar(generator: TriplaneGenerator, prior, candidates: int = 8, seed: 
                                                                           check_cancel=check_cancel)
     best = int(torch.as_tensor(scores).argmin())
     field = AvatarField(generator, z[best:best + 1], truncation_psi, generator_lr_scale).to(device)
-    terms = [SDSLoss(prior, adaptation_cameras(generator), batch=batch, guidance_scale=guidance_scale)]
+    terms = [SDSLoss(prior, adaptation_cameras(generator), views_per_step=batch, guidance_scale=guidance_scale)]
     if tv_weight > 0:
         terms.append(MultiScaleTV(weight=tv_weight))
     run = optimize(field, terms, steps, lr=lr, seed=seed, device=device, n_samples=n_samples,

@@ -107,8 +107,8 @@ def local_edit_psnr(before: TriplaneGenerator, after: TriplaneGenerator, prior, 
     rb, _ = sample_renders(before, z, cams, resolution)
     ra, _ = sample_renders(after, z, cams, resolution)
     term = DiffusionReconstructionLoss(prior, source, repeats=4)
-    term._gen = torch.Generator().manual_seed(seed)
-    masks = torch.stack([term.edit_mask(rb[i], cams) for i in range(len(z))])  # [N,V,H,W]
+    gen = torch.Generator().manual_seed(seed)
+    masks = torch.stack([term.edit_mask(rb[i], cams, gen) for i in range(len(z))])  # [N,V,H,W]
     keep = (masks < 0.5)[..., None].expand_as(rb)
     mse = float(((ra - rb)[keep] ** 2).mean())
     import math

@@ -17,7 +17,7 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from ..fields import Background, Field
+from ..fields import Background, Field, Optimizable
 from ..render import RenderRecord
 from .eg3d import TriplaneGenerator, camera_frame
 from .render import sample_triplane
@@ -130,12 +130,14 @@ class _PlaneView(TriplaneField):
         return self.query_planes(self.planes_override, points)
 
 
-class GeneratorTrainer(torch.nn.Module):
+class GeneratorTrainer(Optimizable):
     """A generator under adaptation as the optimizer's 'field' (see the module docstring). The mapping network
     stays frozen (the latent space keeps its meaning: seed N is still 'the same' sample); the synthesis network
     and the decoder learn, the decoder at a tenth of the rate."""
 
+    kind = "generator"
     supports_rays = False
+    adapts_generator = True
     bound = 0.6
 
     def __init__(self, generator: TriplaneGenerator, truncation_psi: float = 1.0, noise_mode: str = "const"):

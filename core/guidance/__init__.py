@@ -66,6 +66,8 @@ class NoisePredictor:
     #                           because its posterior depends on it (the world prior); networks see composites
     any_background = True    # False: it judges renders only over the background of its own conditioning (e.g. a
     #                          fixed reference image's), so random backgrounds would be a wrong gradient
+    views = 1                # > 1: it denoises groups of that many views together (a multi-view prior)
+    reference = None         # the reference view it is conditioned on (core.reference.Reference), if any
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Renders [B,H,W,3] in 0..1 (already at `resolution`) -> the prior's x0 space, differentiably."""
@@ -89,6 +91,11 @@ class NoisePredictor:
     def adaptable_network(self):
         """(network, its time-embedding module) for a LoRA estimator (VSD), or None when there is no network.
         predict_eps must then let gradients through when called with them enabled."""
+        return None
+
+    def image_set_prior(self) -> "NoisePredictor | None":
+        """A new exact prior of a set of images of one object (its set_images(layers, cameras), ready), in this
+        prior's space: BSD's exact boost. None for networks, which BSD boosts by fine-tuning adaptable_network()."""
         return None
 
     def decode(self, x0: torch.Tensor) -> torch.Tensor:

@@ -19,13 +19,15 @@ The unconditional branch of CFG stays the base prior's; before the first round t
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from ..cameras import Cameras
 from . import add_noise
 from .sampler import ddim_denoise
 from .sds import cfg
-from .vsd import VSDLoss
+from .vsd import VSDConfig, VSDLoss
 
 
 def augmentation_cameras(n: int, elevations=(0.0, 20.0, 40.0), distance: float = 1.8, fov: float = 40.0) -> Cameras:
@@ -41,12 +43,42 @@ def augmentation_cameras(n: int, elevations=(0.0, 20.0, 40.0), distance: float =
     return Cameras.from_spherical(torch.tensor(el), torch.tensor(az), distance, fov)
 
 
-class ExactBooster:
-    """The world prior boosted: its conditional becomes the image-set prior of the augmented views."""
+class Booster:
+    """The interface of a boosted prior: what BSD fits on each round's augmented views and then asks for the
+    conditional epsilon."""
 
-    def __init__(self, predictor):
-        from .world_prior import ImageSetPrior
-        self.prior = ImageSetPrior(predictor)
+    #: True: an exact model of the augmented views (no weights), boosted on the prior's own camera grid and
+    #: augmented without CFG; False: a network fine-tuned on a few rings of views (its adapter can be saved)
+    exact = False
+
+    @property
+    def ready(self) -> bool:
+        """Whether it has been boosted yet (before that, BSD uses the base prior: it starts as VSD)."""
+        raise NotImplementedError
+
+    def fit(self, x0, alpha, cams, background) -> None:
+        """Take a round's augmented views x0 [N,C,R,R] (the prior's space) with their coverage and cameras."""
+        raise NotImplementedError
+
+    def train(self, generator, batch: int, steps: int) -> float | None:
+        """Fine-tuning steps on the views it holds; the mean loss, or None when there is nothing to train."""
+        return None
+
+    def eps(self, x_t, t, cams, background=None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Take off what it attached to a shared network."""
+
+
+class ExactBooster(Booster):
+    """An exact prior boosted: its conditional becomes the image-set prior of the augmented views (the
+    predictor's image_set_prior)."""
+
+    exact = True
+
+    def __init__(self, image_set_prior):
+        self.prior = image_set_prior
 
     @property
     def ready(self) -> bool:
@@ -58,20 +90,14 @@ class ExactBooster:
         colour = x0 - (1 - a) * background.to(x0)  # premultiplied, as the world prior's layers
         self.prior.set_images(torch.cat([colour, a], 1), cams)
 
-    def train(self, *_):
-        return None
-
     def eps(self, x_t, t, cams, background=None):
         cond = self.prior.condition()[0]
         if background is not None:
             return self.prior.predict_eps(x_t, t, cond, cams, background=background)
         return self.prior.predict_eps(x_t, t, cond, cams)
 
-    def release(self):
-        pass
 
-
-class AdapterBooster:
+class AdapterBooster(Booster):
     """DreamBooth on the prior's own network: a second low-rank adapter (apart from VSD's estimator) with a camera
     embedding, trained with the epsilon loss on the augmented views under the rare-token prompt."""
 
@@ -129,18 +155,56 @@ class AdapterBooster:
         self.lora.detach_hooks()
 
 
-def booster_kind(predictor) -> str:
-    """'exact' for the world prior, 'adapter' for a network that can take a LoRA; else BSD cannot run."""
-    from .world_prior import WorldPrior, WorldImagePrior
-    if isinstance(predictor, WorldPrior) and not isinstance(predictor, WorldImagePrior) \
-            and predictor.mode in ("view-aware", "2D"):
-        return "exact"  # 2D: like Stable Diffusion, blind to the camera; its boost (the image set) sees it
-    if not getattr(predictor, "exact", False) and predictor.adaptable_network() is not None:
-        return "adapter"
+def booster_class(predictor) -> type[Booster]:
+    """ExactBooster where the predictor offers an exact prior of an image set (the world prior), AdapterBooster for
+    a network that can take a LoRA (DreamBooth); else BSD cannot run."""
+    if predictor.image_set_prior() is not None:
+        return ExactBooster
+    if not predictor.exact and predictor.adaptable_network() is not None:
+        return AdapterBooster
     raise ValueError(f"BSD boosts its prior on the object's own renders, and {type(predictor).__name__} can be "
                      f"neither fine-tuned (no U-Net to adapt) nor replaced by an exact model of them: use a "
                      f"Checkpoint Prior / Checkpoint Prior (Text) / Diffusers Prior (Stable Diffusion), or the "
                      f"World Prior in view-aware or 2D mode")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BSDConfig(VSDConfig):
+    """BSD's settings: VSD's and the bootstrap's (defaults: DreamCraft3D's public code where it has one)."""
+
+    #: steps between bootstrap rounds (0: the run divided into `rounds` periods)
+    augment_every: int = 0
+    #: rounds when augment_every is 0
+    rounds: int = 5
+    #: views rendered and augmented each round (a network prior; the exact one uses its own grid)
+    augment_views: int = 16
+    #: the SDEdit noise level t' of the first and the last round, fractions of the diffusion's steps
+    augment_t_start: float = 0.5
+    augment_t_end: float = 0.2
+    #: deterministic DDIM steps from t' to a clean augmented view
+    sdedit_steps: int = 4
+    #: the part of each period spent fine-tuning, its updates per step, learning rate and batch
+    finetune_fraction: float = 0.2
+    finetune_steps: int = 1
+    finetune_lr: float = 1e-4
+    finetune_batch: int = 4
+    #: the DreamBooth prompt 'a [token] [class_word]' (class: the prior's prompt when empty)
+    token: str = "sks"
+    class_word: str = ""
+    #: the adapter's rank
+    rank: int = 4
+    #: the elevations of the rings of augmented views
+    augment_elevations: tuple = (0.0, 20.0, 40.0)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not all(0 < a < 1 for a in (self.augment_t_start, self.augment_t_end)):
+            raise ValueError(f"the augmentation noise levels t' are fractions of the diffusion's steps, within "
+                             f"(0, 1); got {(self.augment_t_start, self.augment_t_end)}")
+        if self.augment_views < 1 or self.sdedit_steps < 1 or self.rounds < 1 or self.augment_every < 0:
+            raise ValueError("BSD needs at least one augmented view, one SDEdit step and one round")
+        if not 0 < self.finetune_fraction <= 1:
+            raise ValueError(f"the fine-tune fraction of each period is within (0, 1], got {self.finetune_fraction}")
 
 
 class BSDLoss(VSDLoss):
@@ -148,30 +212,23 @@ class BSDLoss(VSDLoss):
 
     name = "bsd"
 
-    def __init__(self, prior, cameras=None, every: int = 0, rounds: int = 5, augment_views: int = 16,
-                 augment_t: tuple[float, float] = (0.5, 0.2), sdedit_steps: int = 4, finetune_fraction: float = 0.2,
-                 finetune_steps: int = 1, finetune_lr: float = 1e-4, finetune_batch: int = 4,
-                 token: str = "sks", class_word: str = "", rank: int = 4, augment_elevations=(0.0, 20.0, 40.0),
-                 **vsd_kw):
-        super().__init__(prior, cameras, **vsd_kw)
-        self.kind = booster_kind(self.predictor)
-        if not all(0 < a < 1 for a in augment_t):
-            raise ValueError(f"the augmentation noise levels t' are fractions of the diffusion's steps, within "
-                             f"(0, 1); got {augment_t}")
-        if augment_views < 1 or sdedit_steps < 1 or rounds < 1 or every < 0:
-            raise ValueError("BSD needs at least one augmented view, one SDEdit step and one round")
-        if not 0 < finetune_fraction <= 1:
-            raise ValueError(f"the fine-tune fraction of each period is within (0, 1], got {finetune_fraction}")
-        self.every, self.rounds = every, rounds
-        self.augment_views, self.augment_t, self.sdedit_steps = augment_views, tuple(augment_t), sdedit_steps
-        self.augment_elevations = tuple(augment_elevations)
-        self.finetune = dict(fraction=finetune_fraction, steps=finetune_steps, lr=finetune_lr,
-                             batch=finetune_batch, rank=rank)
-        self.token, self.class_word = token.strip(), class_word.strip()
+    config_class = BSDConfig
+
+    def __init__(self, prior, cameras=None, *, config: BSDConfig | None = None, **settings):
+        super().__init__(prior, cameras, config=config, **settings)
+        c = self.config
+        self.every, self.rounds = c.augment_every, c.rounds
+        self.augment_views, self.sdedit_steps = c.augment_views, c.sdedit_steps
+        self.augment_t = (c.augment_t_start, c.augment_t_end)
+        self.augment_elevations = tuple(c.augment_elevations)
+        self.finetune = dict(fraction=c.finetune_fraction, steps=c.finetune_steps, lr=c.finetune_lr,
+                             batch=c.finetune_batch, rank=c.rank)
+        self.token, self.class_word = c.token.strip(), c.class_word.strip()
+        self.booster_class = booster_class(self.predictor)
         # SDEdit's guidance: the loss's for a network (DreamBooth's augmentations are guided samples); none for the
         # exact world prior, whose conditional posterior is already the object's (CFG would overshoot the colours)
-        self.augment_scale = 1.0 if self.kind == "exact" else self.scale
-        self.booster = None
+        self.augment_scale = 1.0 if self.booster_class.exact else self.scale
+        self.booster = None  # each run boosts its own (begin)
         self.augmented = None  # the last round's (renders, augmented views) in 0..1, for previews
         self.boost_cameras = None  # the last round's cameras (what a saved LoRA's camera bias averages over)
         self.rounds_done = 0
@@ -182,9 +239,9 @@ class BSDLoss(VSDLoss):
         subject = self.class_word or self.prior.prompt or "object"
         return f"a {self.token} {subject}".strip()
 
-    def _make_booster(self):
-        if self.kind == "exact":
-            return ExactBooster(self.predictor)
+    def _make_booster(self) -> Booster:
+        if self.booster_class.exact:
+            return ExactBooster(self.predictor.image_set_prior())
         if self.prior.fixed is None:
             cond = self.predictor.condition(self.trigger_prompt(), self.prior.negative)[0]
         else:  # conditioning given by the host: the token cannot be added; the boosted model learns under it
@@ -207,7 +264,7 @@ class BSDLoss(VSDLoss):
         augmented view (measured on the duck, 16 ring views: 25.2 dB against VSD's 28.5)."""
         p = self.predictor
         dist, fov = p.fixed_camera or (1.8, 40.0)
-        if self.kind != "exact":
+        if not self.booster_class.exact:
             return augmentation_cameras(self.augment_views, self.augment_elevations, dist, fov)
         grid = p.cameras
         if isinstance(self.cameras, Cameras):
@@ -251,10 +308,11 @@ class BSDLoss(VSDLoss):
         self.rounds_done += 1
 
     # ---- the loss ---------------------------------------------------------------------------------------------
-    def request(self, step, total, generator, field=None):
-        if step == 0:
-            self.rounds_done, self.augmented = 0, None
-        return super().request(step, total, generator, field)
+    def begin(self, device):
+        """A run boosts its own prior: a new booster, no rounds yet."""
+        super().begin(device)
+        self.booster = self._make_booster()
+        self.rounds_done, self.augmented, self.boost_cameras = 0, None, None
 
     def finish(self):
         """Drop VSD's estimator; the booster takes its hooks off the network but keeps its adapter (to save)."""
@@ -279,10 +337,6 @@ class BSDLoss(VSDLoss):
     def loss(self, field, record, step, total):
         """The bootstrap schedule (a round at the start of each period, fine-tuning in its first part), then VSD's
         loss with the boosted score."""
-        if step == 0 or self.booster is None:
-            if self.booster is not None:
-                self.booster.release()
-            self.booster = self._make_booster()
         k = self.period(total)
         logs = {}
         if step % k == 0:
@@ -310,7 +364,7 @@ class BSDLoss(VSDLoss):
     def lora_tensors(self) -> dict:
         """The boosted adapter as ComfyUI LoRA tensors (see core.guidance.lora.comfy_lora_tensors)."""
         from .lora import comfy_lora_tensors
-        if self.kind != "adapter":
+        if self.booster_class.exact:
             raise ValueError("only a network prior's boost can be saved as a LoRA (the World Prior's is exact: "
                              "it has no weights)")
         if self.booster is None or not self.booster.ready:

@@ -7,13 +7,15 @@ their cameras and renders, so a step costs one render, not two.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 
 from ..losses import LossTerm
 from ..render import RenderRecord
 from . import PromptedPrior
-from .sds import SDSLoss
+from .sds import SDSConfig, SDSLoss, configured
 
 
 def _resized(record: RenderRecord, size: int) -> RenderRecord:
@@ -31,42 +33,83 @@ def _resized(record: RenderRecord, size: int) -> RenderRecord:
                         extras=record.extras)
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HybridSDSConfig:
+    """Hybrid SDS's settings, named as the node's inputs. The two terms share the cameras, renders, timestep
+    schedule and shading; each has its own guidance scale and weight."""
+
+    #: guidance scales of the view-conditioned term and the text term (public code: 5 on Zero123, 20 on IF)
+    guidance_3d: float = 5.0
+    guidance_2d: float = 20.0
+    #: the terms' weights (0 drops a term: the ablation; the paper weights the 3D term mu = 2)
+    weight_3d: float = 1.0
+    weight_2d: float = 1.0
+    #: renders per step (public code: 1)
+    views_per_step: int = 1
+    #: timesteps: [t_min, t_max] at the start, to [t_min_end, t_max_end] by anneal_until of the run (DreamCraft3D's)
+    t_min: float = 0.7
+    t_max: float = 0.85
+    t_min_end: float = 0.2
+    t_max_end: float = 0.5
+    anneal_until: float = 0.04
+    #: w(t), shading, random backgrounds, view suffixes of the text term, gradient clipping: as SDSConfig's
+    weighting: str = "sds"
+    shading: str | tuple = "albedo"
+    random_background: float = 0.0
+    view_dependent_prompts: bool = True
+    grad_clip: float = 0.0
+    #: the term's weight in the sum of losses
+    weight: float = 1.0
+
+    def __post_init__(self):
+        if self.weight_3d < 0 or self.weight_2d < 0:
+            raise ValueError(f"the term weights must be >= 0, got 3D {self.weight_3d} and 2D {self.weight_2d}")
+
+    def term_config(self, guidance_scale: float, view_dependent_prompts: bool, shading) -> SDSConfig:
+        """The SDS settings of one of the two terms."""
+        return SDSConfig(guidance_scale=guidance_scale, views_per_step=self.views_per_step, weighting=self.weighting,
+                         t_min=self.t_min, t_max=self.t_max, t_min_end=self.t_min_end, t_max_end=self.t_max_end,
+                         t_schedule="linear", anneal_until=self.anneal_until, shading=shading,
+                         random_background=self.random_background, grad_clip=self.grad_clip,
+                         view_dependent_prompts=view_dependent_prompts)
+
+
 class HybridSDSLoss(LossTerm):
     """2D + 3D-aware SDS on the same renders. prior_2d may be None (3D term only); weight_3d = 0 drops the 3D term
     (the ablation). Timesteps follow DreamCraft3D's annealing by default: t in [0.7, 0.85] at the start, linearly to
     [0.2, 0.5] by `anneal_until` of the run; progressive views come from the CameraDistribution (progressive_until).
-    Renders are made at the 3D prior's resolution and resized for the 2D prior when it differs."""
+    Renders are made at the 3D prior's resolution and resized for the 2D prior when it differs. Settings: a
+    HybridSDSConfig, or its fields as keywords."""
 
     name = "hybrid"
 
-    def __init__(self, prior_3d: PromptedPrior, prior_2d: PromptedPrior | None = None, cameras=None, batch: int = 1,
-                 guidance_3d: float = 5.0, guidance_2d: float = 20.0, weight_3d: float = 1.0, weight_2d: float = 1.0,
-                 t_range=(0.7, 0.85), t_range_end=(0.2, 0.5), anneal_until: float = 0.04, weighting: str = "sds",
-                 random_background: float = 0.0, view_prompts: bool = True, grad_clip: float | None = None,
-                 shadings=(("albedo", 1.0),), weight: float = 1.0, schedule=None):
-        super().__init__(weight, schedule)
-        if weight_3d < 0 or weight_2d < 0:
-            raise ValueError(f"the term weights must be >= 0, got 3D {weight_3d} and 2D {weight_2d}")
-        if prior_2d is None and weight_3d == 0:
+    def __init__(self, prior_3d: PromptedPrior, prior_2d: PromptedPrior | None = None, cameras=None, *,
+                 config: HybridSDSConfig | None = None, **settings):
+        c = configured(HybridSDSConfig, config, settings)
+        super().__init__(c.weight)
+        self.config = c
+        if prior_2d is None and c.weight_3d == 0:
             raise ValueError("the hybrid loss has nothing to judge with: no 2D prior and a 3D weight of 0")
-        if prior_2d is not None and weight_2d == 0 and weight_3d == 0:
+        if prior_2d is not None and c.weight_2d == 0 and c.weight_3d == 0:
             raise ValueError("both hybrid weights are 0: give one of them a weight above 0")
-        judged = [p for p, w in ((prior_3d, weight_3d), (prior_2d, weight_2d)) if p is not None and w > 0]
-        usable = tuple((s, q) for s, q in shadings if all(s in p.predictor.shadings for p in judged))
+        judged = [p for p, w in ((prior_3d, c.weight_3d), (prior_2d, c.weight_2d)) if p is not None and w > 0]
+        mix = SDSConfig(shading=c.shading).shading_mix
+        usable = tuple((s, q) for s, q in mix if all(s in p.predictor.shadings for p in judged))
         if not any(q > 0 for _, q in usable):
             raise ValueError("the two priors judge no shading in common with a probability above 0: "
                              + "; ".join(f"{type(p.predictor).__name__} judges {', '.join(p.predictor.shadings)}"
                                          for p in judged))
-        common = dict(cameras=cameras, batch=batch, weighting=weighting, t_range=t_range, t_range_end=t_range_end,
-                      t_schedule="linear", anneal_until=anneal_until, random_background=random_background,
-                      grad_clip=grad_clip, shadings=usable)
         self.terms = []  # (name, SDSLoss, weight), the first renders
-        if weight_3d > 0:
-            self.terms.append(("3d", SDSLoss(prior_3d, guidance_scale=guidance_3d, view_prompts=False, **common),
-                               weight_3d))
-        if prior_2d is not None and weight_2d > 0:
-            self.terms.append(("2d", SDSLoss(prior_2d, guidance_scale=guidance_2d, view_prompts=view_prompts,
-                                             **common), weight_2d))
+        if c.weight_3d > 0:
+            self.terms.append(("3d", SDSLoss(prior_3d, cameras, config=c.term_config(c.guidance_3d, False, usable)),
+                               c.weight_3d))
+        if prior_2d is not None and c.weight_2d > 0:
+            self.terms.append(("2d", SDSLoss(prior_2d, cameras, config=c.term_config(
+                c.guidance_2d, c.view_dependent_prompts, usable)), c.weight_2d))
+
+    def begin(self, device):
+        """Runs of its two terms."""
+        self.terms = [(name, term.start(device), w) for name, term, w in self.terms]
 
     def request(self, step, total, generator, field=None):
         first = self.terms[0][1]
@@ -95,8 +138,3 @@ class HybridSDSLoss(LossTerm):
     def finish(self):
         for _, term, _ in self.terms:
             term.finish()
-
-    def to(self, device):
-        for _, term, _ in self.terms:
-            term.to(device)
-        return self

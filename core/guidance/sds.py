@@ -82,33 +82,114 @@ def timestep_bounds(schedule: str, step: int, total: int, start: tuple[float, fl
     raise ValueError(f"unknown timestep schedule '{schedule}'; choose one of {', '.join(T_SCHEDULES)}")
 
 
+SHADING_MIXES = {
+    "albedo": (("albedo", 1.0),),
+    "dreamfusion (albedo / lambertian / textureless)": (("albedo", 0.4), ("lambertian", 0.4), ("textureless", 0.2)),
+    "lambertian": (("lambertian", 1.0),),
+    "normal": (("normal", 1.0),),
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SDSConfig:
+    """The settings every score-distillation loss shares (SDS, Multi-View SDS, VSD, BSD, and each of Hybrid SDS's
+    two terms). Each field has the name of the node input that sets it."""
+
+    #: classifier-free guidance scale s: eps_u + s (eps_c - eps_u) (DreamFusion: 100 on Stable Diffusion)
+    guidance_scale: float = 100.0
+    #: renders per step (the batch); with `views` > 1, a multiple of it
+    views_per_step: int = 4
+    #: w(t): one of WEIGHTINGS ('sds' = 1 - alpha_bar, DreamFusion's)
+    weighting: str = "sds"
+    #: the timestep range at the start, as fractions of the diffusion's timesteps
+    t_min: float = 0.02
+    t_max: float = 0.98
+    #: the range once annealed (None: the start's value, no annealing)
+    t_min_end: float | None = None
+    t_max_end: float | None = None
+    #: how the range moves from start to end: one of T_SCHEDULES (see timestep_bounds)
+    t_schedule: str = "linear"
+    #: the fraction of the run over which 'linear' anneals (and at which 'step' jumps)
+    anneal_until: float = 0.5
+    #: MVDream's CFG rescale phi (0 = off), over each group of `views`
+    cfg_rescale: float = 0.0
+    #: MVDream's x0-reconstruction loss 0.5 ||x - sg(x0_hat)||^2 instead of the epsilon-form gradient
+    x0_form: bool = False
+    #: append 'front / side / back / overhead view' per camera (text priors only)
+    view_dependent_prompts: bool = True
+    #: how the renders are shaded: a SHADING_MIXES name, or ((shading, probability), ...)
+    shading: str | tuple = "albedo"
+    #: the spread of the random light of shaded renders (core.cameras.random_light)
+    light_spread: float = 0.5
+    #: clip each gradient element to +-value (0 = off)
+    grad_clip: float = 0.0
+    #: views per group, denoised together (MVDream's multi-view prior); one timestep per group
+    views: int = 1
+    #: the probability that a step's views are rendered over random solid colours (threestudio's augmentation)
+    random_background: float = 0.0
+    #: the term's weight in the sum of losses
+    weight: float = 1.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.random_background <= 1.0:
+            raise ValueError(f"the random-background probability must be within 0..1, got {self.random_background}")
+        if self.views < 1 or self.views_per_step % self.views:
+            raise ValueError(f"a batch of {self.views_per_step} views cannot form groups of {self.views}: use a "
+                             f"multiple of {self.views}")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"unknown SDS weighting '{self.weighting}'; choose one of {', '.join(WEIGHTINGS)}")
+        if self.t_schedule not in T_SCHEDULES:
+            raise ValueError(f"unknown timestep schedule '{self.t_schedule}'; choose one of {', '.join(T_SCHEDULES)}")
+        for r in (self.t_range, self.t_range_end):
+            if not 0 < r[0] < r[1] <= 1:
+                raise ValueError(f"timestep ranges must satisfy 0 < min < max <= 1, got {r}")
+        if isinstance(self.shading, str) and self.shading not in SHADING_MIXES:
+            raise ValueError(f"unknown shading '{self.shading}'; choose one of {', '.join(SHADING_MIXES)}")
+
+    @property
+    def t_range(self) -> tuple[float, float]:
+        return self.t_min, self.t_max
+
+    @property
+    def t_range_end(self) -> tuple[float, float]:
+        return (self.t_min if self.t_min_end is None else self.t_min_end,
+                self.t_max if self.t_max_end is None else self.t_max_end)
+
+    @property
+    def shading_mix(self) -> tuple:
+        return SHADING_MIXES[self.shading] if isinstance(self.shading, str) else tuple(self.shading)
+
+
+def configured(config_class, config=None, settings=None):
+    """`config` (the class's defaults if None) with `settings` (field names as keywords) replaced."""
+    config = config_class() if config is None else config
+    if not isinstance(config, config_class):
+        raise TypeError(f"expected a {config_class.__name__}, got a {type(config).__name__}")
+    return dataclasses.replace(config, **settings) if settings else config
+
+
 class SDSLoss(LossTerm):
     """DreamFusion's SDS against any prior. Cameras: a CameraDistribution (sampled each step) or a fixed Cameras
     set (a random subset each step). Renders at the prior's resolution, in a shading it can judge.
     `views` > 1 makes the batch groups of that many views (MVDream): cameras drawn as groups, one timestep per
-    group, CFG rescale over each group (see MultiViewSDSLoss)."""
+    group, CFG rescale over each group (see MultiViewSDSLoss). Settings: an SDSConfig, or its fields as keywords."""
 
     name = "sds"
+    config_class = SDSConfig
 
-    def __init__(self, prior: PromptedPrior, cameras: CameraDistribution | Cameras | None = None, batch: int = 4,
-                 guidance_scale: float = 100.0, weighting: str = "sds", t_range: tuple[float, float] = (0.02, 0.98),
-                 t_range_end: tuple[float, float] | None = None, t_schedule: str = "linear",
-                 anneal_until: float = 0.5, cfg_rescale_phi: float = 0.0, rescale_group: int | None = None,
-                 x0_form: bool = False, view_prompts: bool = True, grad_clip: float | None = None,
-                 shadings=(("albedo", 1.0),), light_spread: float = 0.5, views: int = 1,
-                 random_background: float = 0.0, weight: float = 1.0, schedule=None):
-        super().__init__(weight, schedule)
-        if not 0.0 <= random_background <= 1.0:
-            raise ValueError(f"the random-background probability must be within 0..1, got {random_background}")
-        if random_background and not prior.predictor.any_background:
+    def __init__(self, prior: PromptedPrior, cameras: CameraDistribution | Cameras | None = None, *,
+                 config: SDSConfig | None = None, **settings):
+        c = configured(self.config_class, config, settings)
+        super().__init__(c.weight)
+        self.config = c
+        views = c.views
+        if c.random_background and not prior.predictor.any_background:
             raise ValueError(f"{type(prior.predictor).__name__} judges renders only over the background of its own "
                              f"conditioning, so random backgrounds would give a wrong gradient: set the "
                              f"random-background probability to 0 and give the field a solid background instead")
-        if views < 1 or batch % views:
-            raise ValueError(f"a batch of {batch} views cannot form groups of {views}: use a multiple of {views}")
-        prior_views = getattr(prior.predictor, "views", 1)
-        if prior_views > 1 and prior_views != views:
-            raise ValueError(f"this prior denoises groups of {prior_views} views; the loss makes groups of {views}")
+        if prior.predictor.views > 1 and prior.predictor.views != views:
+            raise ValueError(f"this prior denoises groups of {prior.predictor.views} views; the loss makes groups "
+                             f"of {views}")
         if isinstance(cameras, Cameras) and len(cameras) % views:
             raise ValueError(f"a fixed set of {len(cameras)} cameras cannot be split into groups of {views} views")
         if isinstance(cameras, CameraDistribution) and cameras.views_per_group != views:
@@ -116,31 +197,21 @@ class SDSLoss(LossTerm):
                 raise ValueError(f"the camera distribution draws groups of {cameras.views_per_group} views; the "
                                  f"loss wants groups of {views}")
             cameras = dataclasses.replace(cameras, views_per_group=views)
-        self.views = views
-        if views > 1 and rescale_group is None:
-            rescale_group = views
-        if weighting not in WEIGHTINGS:
-            raise ValueError(f"unknown SDS weighting '{weighting}'; choose one of {', '.join(WEIGHTINGS)}")
-        if t_schedule not in T_SCHEDULES:
-            raise ValueError(f"unknown timestep schedule '{t_schedule}'; choose one of {', '.join(T_SCHEDULES)}")
-        for r in (t_range, t_range_end or t_range):
-            if not 0 < r[0] < r[1] <= 1:
-                raise ValueError(f"timestep ranges must satisfy 0 < min < max <= 1, got {r}")
         if isinstance(cameras, Cameras) and len(cameras) == 0:
             raise ValueError("the SDS camera set is empty")
-        usable = [(s, p) for s, p in shadings if p > 0 and s in prior.predictor.shadings]
+        usable = [(s, p) for s, p in c.shading_mix if p > 0 and s in prior.predictor.shadings]
         if not usable:
             raise ValueError(f"{type(prior.predictor).__name__} judges only {', '.join(prior.predictor.shadings)} "
                              f"renders; give one of them a probability above 0")
         self.prior, self.predictor = prior, prior.predictor
         self.cameras = CameraDistribution(views_per_group=views) if cameras is None else cameras
-        self.batch, self.scale, self.weighting = batch, guidance_scale, weighting
-        self.t_range, self.t_range_end = t_range, t_range_end or t_range
-        self.t_schedule, self.anneal_until = t_schedule, anneal_until
-        self.phi, self.group, self.x0_form = cfg_rescale_phi, rescale_group, x0_form
-        self.view_prompts = view_prompts and prior.view_prompts
-        self.grad_clip, self.shadings, self.light_spread = grad_clip, usable, light_spread
-        self.random_background = random_background
+        self.views, self.batch, self.scale, self.weighting = views, c.views_per_step, c.guidance_scale, c.weighting
+        self.t_range, self.t_range_end = c.t_range, c.t_range_end
+        self.t_schedule, self.anneal_until = c.t_schedule, c.anneal_until
+        self.phi, self.group, self.x0_form = c.cfg_rescale, views, c.x0_form
+        self.view_prompts = c.view_dependent_prompts and prior.view_prompts
+        self.grad_clip, self.shadings, self.light_spread = c.grad_clip or None, usable, c.light_spread
+        self.random_background = c.random_background
         self._gen = None
         self._cams = None
         self._last = None
@@ -247,17 +318,29 @@ class SDSLoss(LossTerm):
         return torch.cat([torch.cat(list(rgb.clamp(0, 1)), 1), torch.cat(list(tgt), 1)], 0)
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MultiViewSDSConfig(SDSConfig):
+    """MVDream's defaults: guidance 50, rescale 0.5, the x0 form, no view suffixes; the batch is `views` x
+    `groups_per_step` (views_per_step is set from them)."""
+
+    guidance_scale: float = 50.0
+    cfg_rescale: float = 0.5
+    x0_form: bool = True
+    view_dependent_prompts: bool = False
+    views: int = 4
+    #: view groups per step
+    groups_per_step: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "views_per_step", self.views * self.groups_per_step)
+        super().__post_init__()
+
+
 class MultiViewSDSLoss(SDSLoss):
     """MVDream's multi-view SDS: groups of `views` cameras sharing elevation, fov and distance, azimuths
     r + i·360/V, rendered together and scored jointly by a multi-view prior (MVDream, the world prior's
     'multi-view' mode); one timestep per group, CFG rescale over each group, the x0-reconstruction form; no
-    view-dependent prompt suffixes (the prior sees the cameras). Defaults are MVDream's: guidance 50, rescale 0.5."""
+    view-dependent prompt suffixes (the prior sees the cameras). Settings: a MultiViewSDSConfig."""
 
     name = "mvsds"
-
-    def __init__(self, prior: PromptedPrior, cameras: CameraDistribution | Cameras | None = None, views: int = 4,
-                 groups: int = 1, guidance_scale: float = 50.0, cfg_rescale_phi: float = 0.5, x0_form: bool = True,
-                 view_prompts: bool = False, **kw):
-        super().__init__(prior, cameras, batch=views * groups, guidance_scale=guidance_scale,
-                         cfg_rescale_phi=cfg_rescale_phi, x0_form=x0_form, view_prompts=view_prompts, views=views,
-                         **kw)
+    config_class = MultiViewSDSConfig

@@ -18,13 +18,14 @@ renders, a few Adam steps per field step, and takes the camera. Three estimators
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
 from torch import nn
 
 from . import add_noise, eps_to_x0, x0_to_eps
-from .sds import SDSLoss, sds_from_eps, sds_weight
+from .sds import SDSConfig, SDSLoss, sds_from_eps, sds_weight
 
 
 def _timestep_features(t: torch.Tensor, dim: int = 32) -> torch.Tensor:
@@ -76,12 +77,24 @@ def _prior_eps(vsd, x_t, t, cams, background=None):
         return vsd.predict(x_t, t, vsd.prior.conditions(None)[0], cams, background)
 
 
-class LoRAEstimator(nn.Module):
+class Estimator(nn.Module):
+    """The interface of VSD's estimators of the renders' own score."""
+
+    #: the space of its training loss: 'eps' (the epsilon loss) or 'x0' (|x0_phi - x|², see RenderEstimator)
+    loss_space = "eps"
+    #: updates per field step when the loss's estimator_steps is 0
+    default_steps = 1
+
+    def eps(self, x_t, t, cams, vsd, background=None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Take off what it attached to a shared network (a LoRA's hooks); nothing by default."""
+
+
+class LoRAEstimator(Estimator):
     """eps_phi = the prior's U-Net with trained low-rank adapters and a camera embedding (ProlificDreamer).
     Trained with the epsilon loss."""
-
-    loss_space = "eps"
-    default_steps = 1
 
     def __init__(self, shape: tuple[int, int, int], width: int, predictor):
         super().__init__()
@@ -105,12 +118,9 @@ class LoRAEstimator(nn.Module):
         self.lora.detach_hooks()
 
 
-class PriorResidualEstimator(nn.Module):
+class PriorResidualEstimator(Estimator):
     """eps_phi = the prior's conditional epsilon + a zero-initialized camera-aware residual (the LoRA's cheap
     stand-in). Trained with the epsilon loss, as ProlificDreamer trains its LoRA."""
-
-    loss_space = "eps"
-    default_steps = 1
 
     def __init__(self, shape: tuple[int, int, int], width: int, predictor=None):
         super().__init__()
@@ -120,7 +130,7 @@ class PriorResidualEstimator(nn.Module):
         return _prior_eps(vsd, x_t, t, cams, background) + self.residual(x_t, t, cams.c2w)
 
 
-class RenderEstimator(nn.Module):
+class RenderEstimator(Estimator):
     """x0 of the current renders from (x_t, t, camera): D(camera) + a zero-initialized residual R. D starts at zero
     (a mid-gray image in pixel space, the zero latent) and learns the renders within a few dozen steps. Trained
     with the x0 form of the diffusion loss (|x0_phi - x|²: the same minimizer as the epsilon loss, without its
@@ -135,7 +145,7 @@ class RenderEstimator(nn.Module):
         super().__init__()
         c, h, w = shape
         self.shape = tuple(shape)
-        self.layered = bool(getattr(predictor, "background_input", False))
+        self.layered = bool(predictor is not None and predictor.background_input)
         self.decoder = nn.Sequential(nn.Linear(CAMERA_FEATURES, hidden), nn.SiLU(), nn.Linear(hidden, hidden),
                                      nn.SiLU())
         self.decoder_out = nn.Linear(hidden, (c + self.layered) * h * w)
@@ -171,38 +181,53 @@ ESTIMATORS = {"lora": LoRAEstimator, "prior + residual": PriorResidualEstimator,
 def default_estimator(predictor) -> str:
     """'renders' for exact priors (nothing left to learn from the prior's own epsilon), ProlificDreamer's LoRA
     for a network that can take one, else the residual."""
-    if getattr(predictor, "exact", False):
+    if predictor.exact:
         return "renders"
     return "lora" if predictor.adaptable_network() is not None else "prior + residual"
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VSDConfig(SDSConfig):
+    """VSD's settings: SDS's (at ProlificDreamer's guidance 7.5) and its estimator's."""
+
+    guidance_scale: float = 7.5
+    #: the estimator of the renders' score: 'auto' (default_estimator) or one of ESTIMATORS
+    estimator: str = "auto"
+    #: its Adam learning rate (ProlificDreamer's LoRA: 1e-3)
+    estimator_lr: float = 1e-3
+    #: the width of its convolutional parts
+    estimator_width: int = 32
+    #: its updates per field step (0: the estimator's own default_steps)
+    estimator_steps: int = 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.estimator != "auto" and self.estimator not in ESTIMATORS:
+            raise ValueError(f"unknown VSD estimator {self.estimator!r}: use auto, {', '.join(ESTIMATORS)}")
+
+
 class VSDLoss(SDSLoss):
-    """ProlificDreamer's VSD: SDS whose noise term is replaced by the estimator of the renders' own score."""
+    """ProlificDreamer's VSD: SDS whose noise term is replaced by the estimator of the renders' own score, which
+    each run trains from scratch. Settings: a VSDConfig."""
 
     name = "vsd"
+    config_class = VSDConfig
 
-    def __init__(self, prior, cameras=None, estimator: str = "auto", estimator_lr: float = 1e-3,
-                 estimator_width: int = 32, estimator_steps: int = 0, guidance_scale: float = 7.5, **kw):
-        super().__init__(prior, cameras, guidance_scale=guidance_scale, **kw)
-        kind = default_estimator(self.predictor) if estimator == "auto" else estimator
-        if kind not in ESTIMATORS:
-            raise ValueError(f"unknown VSD estimator {estimator!r}: use auto, {', '.join(ESTIMATORS)}")
+    def __init__(self, prior, cameras=None, *, config: VSDConfig | None = None, **settings):
+        super().__init__(prior, cameras, config=config, **settings)
+        c = self.config
+        kind = default_estimator(self.predictor) if c.estimator == "auto" else c.estimator
         self.estimator_kind = kind
         # 0 = the estimator's own: the render decoder must keep up with the renders (8 cheap updates); the LoRA and
         # the residual cost a prior call per update (1, as ProlificDreamer)
-        self.estimator_steps = estimator_steps or ESTIMATORS[kind].default_steps
-        self.estimator_lr, self.estimator_width = estimator_lr, estimator_width
+        self.estimator_steps = c.estimator_steps or ESTIMATORS[kind].default_steps
+        self.estimator_lr, self.estimator_width = c.estimator_lr, c.estimator_width
         self.estimator = None
         self._opt = None
 
-    def request(self, step, total, generator, field=None):
-        if step == 0:  # a new run (ComfyUI reuses a cached loss object): the estimator starts afresh
-            self.finish()
-        return super().request(step, total, generator, field)
-
     def finish(self):
         """Drop the estimator; a LoRA takes its hooks off the prior's network."""
-        if self.estimator is not None and hasattr(self.estimator, "release"):
+        if self.estimator is not None:
             self.estimator.release()
         self.estimator, self._opt = None, None
 

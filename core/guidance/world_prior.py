@@ -280,6 +280,11 @@ class WorldPrior(NoisePredictor):
         a = self.alphas_cumprod.to(x_t.device)[t.long()].reshape(-1, 1, 1, 1)
         return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
 
+    def image_set_prior(self):
+        """In view-aware and 2D modes (2D: like Stable Diffusion, blind to the camera; its boost, the image set,
+        sees it), the exact prior of a set of images: what fine-tuning on them would make (BSD's boost)."""
+        return ImageSetPrior(self) if self.mode in ("view-aware", "2D") else None
+
 
 UNCONDITIONAL = "unconditional"
 
@@ -307,6 +312,10 @@ class WorldImagePrior(WorldPrior):
         self.reference, self.tolerance = reference, float(tolerance)
         self.ref_camera = reference.camera
         self.components = self._match_reference()
+
+    def image_set_prior(self):
+        """None: its conditional is the reference, which an image set would replace (BSD needs a text prior)."""
+        return None
 
     def _reference_renders(self) -> tuple[torch.Tensor, torch.Tensor]:
         """([O*K,3,R,R] every object turned by every grid azimuth step, over white, at the reference camera;

@@ -3,11 +3,15 @@
 A term's `request` returns a RayRequest (a batch of rays, e.g. random pixels of reference views), a ViewRequest
 (whole images from cameras, e.g. for score distillation), SHARED_VIEWS (a regularizer of the views another term
 asked for this step: it gets (that ViewRequest, its record)), or None (a regularizer of the field itself). The
-optimizer renders every request and hands the record back to the term's `loss`. Terms sum; each has a weight and
-an optional schedule of that weight over the run.
+optimizer renders every request and hands the record back to the term's `loss`. Terms sum, each with its weight.
+
+A term is a value: a node output that ComfyUI caches and may hand to several nodes and several runs. Using it never
+changes it. The optimizer starts a run of each term (`start`: a copy that holds what the run changes: the step's
+generator and pending draws, device copies of its tensors, estimators, boosters) and uses only the run.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -37,28 +41,31 @@ class ViewRequest:
 SHARED_VIEWS = "shared-views"
 
 
-def linear_ramp(start: float, end: float, until: float):
-    """A weight schedule: `start` at step 0, linearly to `end` at fraction `until` of the run, then constant."""
-    def f(step: int, total: int) -> float:
-        x = min(step / max(until * total, 1), 1.0)
-        return start + (end - start) * x
-    return f
-
-
 class LossTerm:
-    """Base of every loss term. Subclasses implement request() and loss()."""
+    """Base of every loss term. Subclasses implement request() and loss(), and begin() where a run needs state."""
 
     name = "term"
+    #: True: it regularizes the normals of the views another term renders (they are then rendered with normals)
+    wants_normals = False
 
-    def __init__(self, weight: float = 1.0, schedule=None):
+    def __init__(self, weight: float = 1.0):
         self.weight = weight
-        self.schedule = schedule
 
     def weight_at(self, step: int, total: int) -> float:
-        return self.weight * (self.schedule(step, total) if self.schedule else 1.0)
+        return self.weight
 
-    def to(self, device) -> "LossTerm":
-        return self
+    def start(self, device) -> "LossTerm":
+        """A run of this term on `device`: a copy that the run may change (see the module docstring); the term
+        itself stays as it was made."""
+        run = copy.copy(self)
+        run.origin = self
+        run.begin(device)
+        return run
+
+    def begin(self, device) -> None:
+        """Called on a fresh run (see start): move its tensors to `device` and set up what the run changes. The
+        attributes it reassigns are the run's own; shared objects (a prior, a tensor) must be replaced, not
+        changed in place."""
 
     def preview(self) -> torch.Tensor | None:
         """An [H,W,3] image of what the term saw last step (e.g. render | target), or None."""

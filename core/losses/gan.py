@@ -50,14 +50,14 @@ class RelativeDistanceLoss(LossTerm):
 
     name = "relative_distance"
 
-    def __init__(self, temperature: float = 0.1, downsample: int = 4, weight: float = 1.0, schedule=None):
-        super().__init__(weight, schedule)
+    def __init__(self, temperature: float = 0.1, downsample: int = 4, weight: float = 1.0):
+        super().__init__(weight)
         if temperature <= 0:
             raise ValueError(f"the temperature must be above 0, got {temperature}")
         self.temperature, self.downsample = temperature, max(1, int(downsample))
 
     def request(self, step, total, generator, field=None):
-        if not hasattr(field, "frozen"):
+        if not field.adapts_generator:
             raise ValueError("the relative distance loss keeps a generator's samples apart: it applies to a "
                              "generator under adaptation (Adapt 3D GAN), not to a field")
         return SHARED_VIEWS
@@ -86,8 +86,8 @@ class DiffusionReconstructionLoss(LossTerm):
     name = "reconstruction"
 
     def __init__(self, prior, source: str = "", t_range=(0.4, 0.6), threshold: float = 0.3, repeats: int = 2,
-                 weight: float = 1.0, schedule=None):
-        super().__init__(weight, schedule)
+                 weight: float = 1.0):
+        super().__init__(weight)
         if not 0 < t_range[0] < t_range[1] <= 1:
             raise ValueError(f"the timestep range must satisfy 0 < min < max <= 1, got {t_range}")
         if not 0 < threshold < 1:
@@ -104,15 +104,17 @@ class DiffusionReconstructionLoss(LossTerm):
         self._last = None
 
     def request(self, step, total, generator, field=None):
-        if not hasattr(field, "frozen"):
+        if not field.adapts_generator:
             raise ValueError("the reconstruction loss compares a generator with its frozen original: it applies to "
                              "a generator under adaptation (Adapt 3D GAN)")
         self._gen = generator
         return SHARED_VIEWS
 
     @torch.no_grad()
-    def edit_mask(self, images: torch.Tensor, cameras, background=None) -> torch.Tensor:
-        """[B,H,W] in 0..1: where the prompt moves the denoised estimate of `images` ([B,H,W,3] 0..1)."""
+    def edit_mask(self, images: torch.Tensor, cameras, generator: torch.Generator,
+                  background=None) -> torch.Tensor:
+        """[B,H,W] in 0..1: where the prompt moves the denoised estimate of `images` ([B,H,W,3] 0..1), with the
+        timesteps and noise drawn from `generator`."""
         p = self.predictor
         x = p.encode(images)
         cond, uncond = self.prior.conditions(None)
@@ -125,8 +127,8 @@ class DiffusionReconstructionLoss(LossTerm):
         from ..guidance import add_noise, eps_to_x0
         for _ in range(self.repeats):
             t = torch.randint(int(self.t_range[0] * T), int(self.t_range[1] * T), (x.shape[0],),
-                              generator=self._gen).to(x.device)
-            eps = torch.randn(x.shape, generator=self._gen).to(x.device, x.dtype)
+                              generator=generator).to(x.device)
+            eps = torch.randn(x.shape, generator=generator).to(x.device, x.dtype)
             x_t = add_noise(x, eps, t, p.alphas_cumprod)
             kw = {} if bg is None else {"background": bg}
             x0_c = eps_to_x0(x_t, p.predict_eps(x_t, t, cond, cameras, **kw), t, p.alphas_cumprod)
@@ -144,7 +146,7 @@ class DiffusionReconstructionLoss(LossTerm):
             original = field.render_views(req.cameras, req.height, req.width, z=rec.extras["z"], frozen=True,
                                           shading=req.shading, light_dirs=req.light_dirs,
                                           background=req.background)
-            mask = self.edit_mask(original.rgb, req.cameras, original.background)
+            mask = self.edit_mask(original.rgb, req.cameras, self._gen, original.background)
         keep = (1 - mask)[..., None]
         # summed over pixels, averaged over views, in the prior's [-1,1] range: the scale of SDS's own loss, so the
         # weights of the two compare
@@ -180,18 +182,18 @@ class MultiScaleTV(LossTerm):
 
     name = "triplane_tv"
 
-    def __init__(self, scales: int = 3, weight: float = 1.0, schedule=None):
-        super().__init__(weight, schedule)
+    def __init__(self, scales: int = 3, weight: float = 1.0):
+        super().__init__(weight)
         self.scales = scales
 
     def request(self, step, total, generator, field=None):
-        if getattr(field, "delta", None) is None:
+        if field.learnable_planes() is None:
             raise ValueError("the triplane TV loss regularizes an avatar's learnable triplane: it applies to the "
                              "text-to-avatar field")
         return None
 
     def loss(self, field, record, step, total):
-        value = multiscale_tv(field.delta, self.scales)
+        value = multiscale_tv(field.learnable_planes(), self.scales)
         return value, {"tv": float(value.detach())}
 
 

@@ -19,9 +19,9 @@ class ReferenceViewsLoss(LossTerm):
 
     def __init__(self, images, cameras: Cameras, masks=None, depths=None, normals=None, rays_per_step: int = 2048,
                  rgb_weight: float = 1.0, mask_weight: float = 1.0, depth_weight: float = 0.0,
-                 normal_weight: float = 0.0, weight: float = 1.0, schedule=None, shading: str = "albedo",
+                 normal_weight: float = 0.0, weight: float = 1.0, shading: str = "albedo",
                  views_per_step: int = 4):
-        super().__init__(weight, schedule)
+        super().__init__(weight)
         images = torch.as_tensor(images, dtype=torch.float32)
         if images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"reference images must be [N,H,W,3], got {tuple(images.shape)}")
@@ -55,17 +55,17 @@ class ReferenceViewsLoss(LossTerm):
         self._rays = (o.reshape(-1, 3), d.reshape(-1, 3), (d * axis).sum(-1).reshape(-1))
         self._pending = None
 
-    def to(self, device):
+    def begin(self, device):
+        """The run's copies of the views and rays on `device`."""
         self._rays = tuple(r.to(device) for r in self._rays)
         for name in ("images", "masks", "depths", "normals"):
             v = getattr(self, name)
             if v is not None:
                 setattr(self, name, v.to(device))
         self.cameras = self.cameras.to(device)
-        return self
 
     def request(self, step, total, generator, field=None):
-        if field is not None and not getattr(field, "supports_rays", True):
+        if field is not None and not field.supports_rays:
             # a rasterized field renders whole views: take a few random ones and compare every pixel
             n, h, w, _ = self.images.shape
             k = min(self.views_per_step, n)

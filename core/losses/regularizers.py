@@ -11,8 +11,8 @@ class EikonalLoss(LossTerm):
 
     name = "eikonal"
 
-    def __init__(self, weight: float = 0.1, points_per_step: int = 1024, schedule=None):
-        super().__init__(weight, schedule)
+    def __init__(self, weight: float = 0.1, points_per_step: int = 1024):
+        super().__init__(weight)
         self.points_per_step = points_per_step
         self._gen = None
 
@@ -43,9 +43,8 @@ class RenderRegularizer(LossTerm):
 
     name = "regularizer"
 
-    def __init__(self, sparsity: float = 0.0, entropy: float = 0.0, orientation: float = 0.0, weight: float = 1.0,
-                 schedule=None):
-        super().__init__(weight, schedule)
+    def __init__(self, sparsity: float = 0.0, entropy: float = 0.0, orientation: float = 0.0, weight: float = 1.0):
+        super().__init__(weight)
         if min(sparsity, entropy, orientation) < 0:
             raise ValueError("regularizer weights must not be negative")
         self.sparsity, self.entropy, self.orientation = sparsity, entropy, orientation

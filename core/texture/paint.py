@@ -137,6 +137,18 @@ class PaintRequest:
         c2w[:, :3, 3] = c2w[:, :3, 3] / scale + centre
         return Cameras(c2w, self.camera.fov)
 
+class Painter:
+    """The painter interface: start() gives a painting, a callable PaintRequest -> image [H,W,3] in 0..1. A painter
+    is a node output that ComfyUI caches and may hand to several paintings; painting never changes it, because
+    paint_mesh paints with a fresh start() (which holds what a painting draws: a seeded generator)."""
+
+    def start(self) -> "Painter":
+        return self
+
+    def __call__(self, request: "PaintRequest") -> torch.Tensor:
+        raise NotImplementedError
+
+
 
 @dataclass
 class PaintResult:
@@ -304,6 +316,7 @@ def paint_mesh(mesh: Mesh, painter, cameras: Cameras | None = None, size: int = 
         raise ValueError(f"blend must be 'adaptive' or 'last', got {blend!r}")
     check_mesh(mesh)
     check_texture_size(size)
+    painter = painter.start() if isinstance(painter, Painter) else painter
     from ..mesh.texture import dilate, sample_texture, unwrap
     src = mesh if mesh.textured else unwrap(mesh)
     m, (centre, scale) = _placed(src, normalize)

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from core.cameras import CameraDistribution, Cameras
-from core.evaluate import judge_texture, saturation, texture_on_world
+from core.evaluate import judge_texture, saturation
+from core.recipes import texture_on_world
 from core.fields.textured import TexturedMeshField
 from core.guidance import PromptedPrior, add_noise
 from core.guidance.bsd import BSDLoss, augmentation_cameras
@@ -83,16 +84,16 @@ def test_the_texture_stage_freezes_the_geometry_and_refuses_an_empty_one():
 
 
 def test_bsd_refuses_a_prior_it_can_neither_fine_tune_nor_replace():
-    from core.evaluate import world_reference
+    from core.recipes import world_reference
     ref = world_reference(get_object("duck"))
     image_prior = WorldImagePrior(ref, 32)
     with pytest.raises(ValueError, match="neither fine-tuned.*Checkpoint Prior.*view-aware"):
         BSDLoss(PromptedPrior(image_prior, conditioning=image_prior.conditioning()), CameraDistribution())
     with pytest.raises(ValueError, match="neither fine-tuned"):
         BSDLoss(PromptedPrior(WorldPrior(32, "multi-view"), "a duck"), CameraDistribution(views_per_group=4),
-                batch=4, views=4)
+                views_per_step=4, views=4)
     with pytest.raises(ValueError, match="within \\(0, 1\\)"):
-        BSDLoss(PromptedPrior(WorldPrior(32), "a duck"), CameraDistribution(), augment_t=(1.5, 0.2))
+        BSDLoss(PromptedPrior(WorldPrior(32), "a duck"), CameraDistribution(), augment_t_start=1.5)
 
 
 class _TinyUNet(nn.Module):

@@ -35,7 +35,7 @@ def test_if_folder_loads_as_a_pixel_prior_with_cached_text(tiny_if):
 
 def test_sds_through_the_if_folder_reaches_the_field(tiny_if):
     prior = PromptedPrior(DiffusersPrior(tiny_if), "a rubber duck")
-    term = SDSLoss(prior, CameraDistribution(), batch=1, guidance_scale=20.0)
+    term = SDSLoss(prior, CameraDistribution(), views_per_step=1, guidance_scale=20.0)
     torch.manual_seed(0)
     res = optimize(make_field("nerf"), [term], 3, lr=0.01, n_samples=16)
     assert res.stopped is None and res.steps_done == 3
@@ -78,7 +78,7 @@ def test_vsd_lora_estimator_adapts_the_if_unet_only_inside_and_learns(tiny_if):
     predictor = DiffusersPrior(tiny_if, resolution=32)  # 32²: its attention at 16² (64²: 4x the test's time)
     prior = PromptedPrior(predictor, "a rubber duck")
     cams = orbit(2, 15, 2.0, 40)
-    term = VSDLoss(prior, cams, batch=2, estimator_lr=1e-2)
+    term = VSDLoss(prior, cams, views_per_step=2, estimator_lr=1e-2)
     assert term.estimator_kind == "lora" and term.estimator_steps == 1  # auto, for a network prior
     gen = torch.Generator().manual_seed(0)
     term.request(0, 100, gen)

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from core.cameras import CameraDistribution, Cameras
-from core.evaluate import WHITE, dreamcraft3d_on_world, janus_probe, world_reference
+from core.evaluate import WHITE, janus_probe
+from core.recipes import dreamcraft3d_on_world, world_reference
 from core.guidance import PromptedPrior
 from core.guidance.hybrid import HybridSDSLoss
 from core.guidance.world_prior import WorldImagePrior, WorldPrior
@@ -26,7 +27,7 @@ def test_hybrid_sds_judges_one_render_with_both_priors():
     image_prior = WorldImagePrior(world_reference(obj))
     p3 = PromptedPrior(image_prior, conditioning=image_prior.conditioning())
     p2 = PromptedPrior(WorldPrior(32, "view-aware"), "a duck")
-    term = HybridSDSLoss(p3, p2, CameraDistribution((0.0, 30.0), (-180.0, 180.0), (1.8, 1.8), (40.0, 40.0)), batch=2)
+    term = HybridSDSLoss(p3, p2, CameraDistribution((0.0, 30.0), (-180.0, 180.0), (1.8, 1.8), (40.0, 40.0)), views_per_step=2)
     req = term.request(0, 10, torch.Generator().manual_seed(0))
     assert req.height == 32 and len(req.cameras) == 2
     rec = render_object(obj, req.cameras, 32, shading="albedo")
@@ -73,7 +74,8 @@ def test_one_front_view_gives_the_whole_duck(duck_from_one_view):
 def test_the_geometry_stage_refines_the_surface_on_normal_renders(duck_from_one_view):
     """NeuS -> DMTet -> SDS on normal renders (the text prior's normal-map mode) + reference mask / normal: the
     surface's normal renders at held-out views move toward the truth's, and the shape stays right."""
-    from core.evaluate import dreamcraft3d_geometry_on_world, held_out_views
+    from core.evaluate import held_out_views
+    from core.recipes import dreamcraft3d_geometry_on_world
     from core.fields.dmtet import DMTetField
     obj = get_object("duck")
     views = held_out_views(4)

@@ -5,7 +5,8 @@ SDS at 32², guidance 10, annealed t). Figures per object: bench/bench_sds_world
 """
 import pytest
 
-from core.evaluate import dreamfusion_on_world, evaluate_field
+from core.evaluate import evaluate_field
+from core.recipes import dreamfusion_on_world
 from core.world import get_object
 
 # The duck is judged in the host, on the shipped workflows themselves (the same recipe): dreamfusion_world (SDS)

@@ -4,7 +4,8 @@ Measured figures per object: bench/bench_fit_world.py. These runs take ~45 s eac
 """
 import pytest
 
-from core.evaluate import evaluate_field, fit_to_views, training_views
+from core.evaluate import evaluate_field, training_views
+from core.recipes import fit_to_views
 from core.fields.dmtet import DMTetField
 from core.losses.reference import ReferenceViewsLoss
 from core.optimize import optimize

@@ -162,7 +162,8 @@ def test_the_reconstruction_loss_keeps_what_the_prompt_does_not_speak_about(mugs
 
 
 def test_text_to_avatar_beats_dreamfusion_at_the_same_budget(mugs):
-    from core.evaluate import dreamfusion_on_world, evaluate_field, janus_probe
+    from core.evaluate import evaluate_field, janus_probe
+    from core.recipes import dreamfusion_on_world
     from core.gan.avatar import make_avatar
     from core.world import get_object
     prior = PromptedPrior(WorldPrior(32), "a mug")

@@ -242,18 +242,18 @@ def test_sds_term_checks_its_inputs_and_uses_the_priors_cameras():
     with pytest.raises(ValueError, match="names no object"):
         PromptedPrior(WorldPrior(32), "a giraffe")
     with pytest.raises(ValueError, match="0 < min < max"):
-        SDSLoss(prior, t_range=(0.5, 0.2))
+        SDSLoss(prior, t_min=0.5, t_max=0.2)
     with pytest.raises(ValueError, match="judges only albedo"):
-        SDSLoss(prior, shadings=(("lambertian", 1.0),))
+        SDSLoss(prior, shading="lambertian")
     with pytest.raises(ValueError, match="weighting"):
         SDSLoss(prior, weighting="sqrt")
     # a distribution at other distances / fovs: the world prior's renders exist at 1.8 / 40 only
-    term = SDSLoss(prior, CameraDistribution(distance_range=(3, 4), fov_range=(60, 70)), batch=6)
+    term = SDSLoss(prior, CameraDistribution(distance_range=(3, 4), fov_range=(60, 70)), views_per_step=6)
     cams = term.sample_cameras(torch.Generator().manual_seed(0))
     assert torch.allclose(cams.distance, torch.full((6,), 1.8), atol=1e-5) and torch.allclose(cams.fov, torch.full((6,), 40.0))
     # a fixed camera set: a random subset of it each step
     fixed = orbit(8, 30, 1.8, 40)
-    term = SDSLoss(prior, fixed, batch=3)
+    term = SDSLoss(prior, fixed, views_per_step=3)
     picked = term.sample_cameras(torch.Generator().manual_seed(0))
     assert all(any(torch.allclose(c, f, atol=1e-5) for f in fixed.c2w) for c in picked.c2w)
 
@@ -267,7 +267,7 @@ def test_sds_step_pulls_a_render_toward_the_object_and_previews_it():
     prior = PromptedPrior(WorldPrior(32, elevations=(30,), azimuth_step=30.0), "a snowman")
     cams = orbit(4, 30, 1.8, 40)
     truth = render_object(get_object("snowman"), cams, 32, shading="albedo").rgb
-    term = SDSLoss(prior, cams, batch=4, guidance_scale=10.0, t_range=(0.2, 0.6))
+    term = SDSLoss(prior, cams, views_per_step=4, guidance_scale=10.0, t_min=0.2, t_max=0.6)
     img = torch.full((4, 32, 32, 3), 0.8, requires_grad=True)
     opt = torch.optim.Adam([img], lr=0.02)
     gen = torch.Generator().manual_seed(0)
@@ -293,7 +293,7 @@ def test_vsd_prior_residual_estimator_starts_as_the_prior_and_learns_the_renders
     cams = orbit(4, 30, 1.8, 40)
     sharp = render_object(get_object("snowman"), cams, 32, shading="albedo").rgb
     blurred = torch.nn.functional.avg_pool2d(sharp.permute(0, 3, 1, 2), 5, 1, 2).permute(0, 2, 3, 1)
-    term = VSDLoss(prior, cams, batch=4, estimator="prior + residual", estimator_lr=3e-3)
+    term = VSDLoss(prior, cams, views_per_step=4, estimator="prior + residual", estimator_lr=3e-3)
     gen = torch.Generator().manual_seed(0)
     term.request(0, 200, gen)
     term._cams = cams
@@ -325,7 +325,7 @@ def test_vsd_render_estimator_learns_the_renders_and_vsd_becomes_sds():
     prior = PromptedPrior(WorldPrior(32, elevations=(30,), azimuth_step=30.0), "a snowman")
     cams = orbit(4, 30, 1.8, 40)
     views = render_object(get_object("mug"), cams, 32, shading="albedo").rgb
-    term = VSDLoss(prior, cams, batch=4)
+    term = VSDLoss(prior, cams, views_per_step=4)
     assert term.estimator_kind == "renders" and term.estimator_steps == 8  # auto, for the exact world prior
     gen = torch.Generator().manual_seed(0)
     term.request(0, 200, gen)
@@ -420,7 +420,7 @@ def test_sds_draws_random_backgrounds_at_the_given_rate_and_tells_the_prior():
     from core.render import RenderRecord
 
     prior = PromptedPrior(WorldPrior(32, elevations=(30,), azimuth_step=30.0), "a duck")
-    term = SDSLoss(prior, batch=2, random_background=0.25)
+    term = SDSLoss(prior, views_per_step=2, random_background=0.25)
     gen = torch.Generator().manual_seed(0)
     reqs = [term.request(s, 400, gen) for s in range(400)]
     drawn = [r.background for r in reqs if r.background is not None]

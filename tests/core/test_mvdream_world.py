@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from core.cameras import CameraDistribution, orbit
-from core.evaluate import asymmetric_objects, dreamfusion_on_world, evaluate_field, janus_probe
+from core.evaluate import asymmetric_objects, evaluate_field, janus_probe
+from core.recipes import dreamfusion_on_world
 from core.guidance import PromptedPrior
 from core.guidance.sampler import SamplingCancelled, ddim_sample
 from core.guidance.sds import MultiViewSDSLoss
@@ -45,7 +46,7 @@ def test_multi_view_sds_fixes_what_the_2d_prior_breaks(name):
 
 def test_multi_view_sds_draws_camera_groups_with_one_timestep_each():
     prior = PromptedPrior(WorldPrior(32, "multi-view"), "a duck")
-    term = MultiViewSDSLoss(prior, CameraDistribution((0, 30), (-180, 180), (1.8, 1.8), (40, 40)), views=4, groups=2)
+    term = MultiViewSDSLoss(prior, CameraDistribution((0, 30), (-180, 180), (1.8, 1.8), (40, 40)), views=4, groups_per_step=2)
     assert (term.batch, term.group, term.x0_form, term.view_prompts, term.phi) == (8, 4, True, False, 0.5)
     req = term.request(0, 100, torch.Generator().manual_seed(0))
     cams = req.cameras
