@@ -20,7 +20,7 @@ def _figures(log: str) -> list[str]:
 
 def _optimize(field: str, preview_every: int) -> dict:
     return {"class_type": "Distill3DOptimizeField",
-            "inputs": {"field": [field, 0], "loss": ["4", 0], "steps": 8, "learning_rate": 0.02,
+            "inputs": {"field": [field, 0], "loss": ["4", 0], "steps": 4, "learning_rate": 0.02,
                        "lr_schedule": "cosine", "samples_per_ray": 16, "seed": 0, "preview_every": preview_every,
                        "preview_resolution": 32}}
 
