@@ -23,7 +23,8 @@ sys.path.insert(0, ROOT)
 
 import torch  # noqa: E402
 
-from core.evaluate import judge_texture, texture_on_world  # noqa: E402
+from core.evaluate import judge_texture  # noqa: E402
+from core.recipes import texture_on_world  # noqa: E402
 from core.world import get_object  # noqa: E402
 
 FINE_TEXTURE = ("snowman", "duck", "mushroom", "house")

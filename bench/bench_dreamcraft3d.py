@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Image-to-3D from ONE reference view (DreamCraft3D's geometry sculpting, coarse stage) on the primitive world,
 beside text-only DreamFusion on the same object and budget, with ablations (on the asymmetric objects). Every
-object sees its front at elevation 15 (core.evaluate.world_reference); NeuS + eikonal, 32², batch 4, --steps steps
+object sees its front at elevation 15 (core.recipes.world_reference); NeuS + eikonal, 32², batch 4, --steps steps
 (150; the shipped workflow runs 200).
 
 Rows per object:

@@ -14,7 +14,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from core.evaluate import evaluate_field, fit_to_views  # noqa: E402
+from core.evaluate import evaluate_field  # noqa: E402
+from core.recipes import fit_to_views  # noqa: E402
 from core.fields import make_field  # noqa: E402
 from core.world import get_object  # noqa: E402
 

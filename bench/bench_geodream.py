@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from core.costvolume import CostVolumeNet, build_cost_volume, default_weights  # noqa: E402
-from core.evaluate import sampled_views  # noqa: E402
+from core.recipes import sampled_views  # noqa: E402
 from core.recipes import dreamfusion_on_world, geodream_on_world
 from core.fields import make_field  # noqa: E402
 from core.world import CATALOGUE, get_object, grid_points, occupancy  # noqa: E402

@@ -16,7 +16,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from core.evaluate import fit_to_views  # noqa: E402
+from core.recipes import fit_to_views  # noqa: E402
 from core.fields.encodings import DenseGridEncoding, HashGridEncoding  # noqa: E402
 from core.cameras import orbit  # noqa: E402
 from core.render.occupancy import OccupancyGrid  # noqa: E402

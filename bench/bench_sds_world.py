@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Text-to-3D on the primitive world's exact prior, judged on the whole catalogue: for every world object and each
-recipe of the shipped world workflows (core.evaluate.WORLD_RECIPES: DreamFusion's view-aware SDS, MVDream's
+recipe of the shipped world workflows (core.recipes.WORLD_RECIPES: DreamFusion's view-aware SDS, MVDream's
 multi-view SDS, ProlificDreamer's VSD; NeuS + eikonal, 32², 300 steps), one table of IoU, held-out PSNR,
 silhouette IoU and seconds. Objects with a cavity (the mug) are marked: their IoU needs views into the cavity, so
 their silhouette IoU and PSNR are the figures to read.
@@ -83,7 +83,7 @@ def main():
     ap.add_argument("--cfg", type=float, default=None, help="guidance scale (default: the recipe's)")
     ap.add_argument("--random-background", type=float, default=None, help="default: the recipe's")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
-                    help="any other keyword of core.evaluate.dreamfusion_on_world, e.g. t_range_end=[0.02,0.4]")
+                    help="any other keyword of core.recipes.dreamfusion_on_world, e.g. t_max_end=0.4")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--breakdown", action="store_true", help="first time the parts of an SDS step")
     args = ap.parse_args()

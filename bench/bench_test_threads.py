@@ -12,7 +12,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN = ("import sys, time, torch; sys.path.insert(0, sys.argv[1]); torch.set_num_threads(int(sys.argv[2])); "
-       "from core.evaluate import dreamfusion_on_world; from core.world import get_object; t = time.time(); "
+       "from core.recipes import dreamfusion_on_world; from core.world import get_object; t = time.time(); "
        "dreamfusion_on_world(get_object('cube'), steps=100); print(time.time() - t)")
 
 

@@ -1,6 +1,6 @@
 """DreamFusion on the primitive world's exact prior: text -> 3D judged against the truth (ProlificDreamer: the host).
 
-The recipe of workflows/dreamfusion_world.json (core.evaluate.dreamfusion_on_world: NeuS + eikonal, 300 steps of
+The recipe of workflows/dreamfusion_world.json (core.recipes.dreamfusion_on_world: NeuS + eikonal, 300 steps of
 SDS at 32², guidance 10, annealed t). Figures per object: bench/bench_sds_world.py.
 """
 import pytest

@@ -1,6 +1,6 @@
 """MVDream's setting on the primitive world: multi-view SDS against the Janus problem, and the multi-view sampler.
 
-The recipe of workflows/mvdream_world.json (core.evaluate.dreamfusion_on_world with method 'mvsds': NeuS +
+The recipe of workflows/mvdream_world.json (core.recipes.dreamfusion_on_world with method 'mvsds': NeuS +
 eikonal, 300 steps at 32², guidance 10, groups of 4 views). The full table: bench/bench_janus.py.
 """
 import pytest

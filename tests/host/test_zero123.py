@@ -18,7 +18,7 @@ import comfy.sd
 from comfy_extras.nodes_stable3d import StableZero123_Conditioning
 cp = importlib.import_module("distill3d_pack.nodes.comfy_prior")
 cams = importlib.import_module("distill3d_pack.core.cameras")
-ev = importlib.import_module("distill3d_pack.core.evaluate")
+ev = importlib.import_module("distill3d_pack.core.recipes")
 world = importlib.import_module("distill3d_pack.core.world")
 ref = ev.world_reference(world.get_object("duck"), elevation=15.0, size=256)
 with torch.inference_mode():  # as the host loads models and runs nodes
