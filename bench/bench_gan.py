@@ -49,8 +49,8 @@ def speed(g, args):
         print(f"render 4 samples, neural rendering {res}² (+ super-resolution to {out['image'].shape[1]}²): "
               f"{time.perf_counter() - t:.2f} s")
     prior = PromptedPrior(WorldPrior(32), "a red mug")
-    for label, kw in (("SDS + relative distance", {}), ("+ reconstruction", dict(reconstruction=1.0,
-                                                                                  source="a mug"))):
+    for label, kw in (("SDS + relative distance", {}), ("+ reconstruction", dict(reconstruction_weight=1.0,
+                                                                                  source_prompt="a mug"))):
         res = adapt_generator(g, prior, steps=args.speed_steps, batch=4, guidance_scale=10.0, **kw)
         print(f"adaptation, batch 4, {label}: {res.run.seconds / res.run.steps_done:.2f} s/step "
               f"({res.run.steps_done} steps, 32² renders, 48 samples per ray)")
@@ -72,7 +72,7 @@ def diversity(g, args):
     for prompt in args.prompts:
         prior = PromptedPrior(WorldPrior(32), prompt)
         for rd in (RELATIVE_DISTANCE_WEIGHT, 0.0):
-            res = adapt_generator(g, prior, steps=args.steps, batch=4, guidance_scale=10.0, relative_distance=rd,
+            res = adapt_generator(g, prior, steps=args.steps, batch=4, guidance_scale=10.0, relative_distance_weight=rd,
                                   seed=0)
             r = compare_generators(g, res.generator, z)
             print(f"{prompt:<14} {rd:>9.0f} {r['render_diversity']:>10.3f} {r['plane_diversity']:>9.3f} "
@@ -84,8 +84,8 @@ def edit(g, args):
     z = seed_latents(EVAL_SEEDS, g.z_dim)
     prior = PromptedPrior(WorldPrior(32), "a red mug")
     for w in (args.reconstruction, 0.0):
-        res = adapt_generator(g, prior, steps=args.steps, batch=4, guidance_scale=10.0, reconstruction=w,
-                              source="a mug", seed=0)
+        res = adapt_generator(g, prior, steps=args.steps, batch=4, guidance_scale=10.0, reconstruction_weight=w,
+                              source_prompt="a mug", seed=0)
         e = local_edit_psnr(g, res.generator, prior, "a mug", z)
         r = compare_generators(g, res.generator, z)
         print(f"reconstruction weight {w:>5.1f}: PSNR outside the edit mask {e['psnr_outside']:.2f} dB (mask share "

@@ -60,21 +60,22 @@ def judge(obj, size: int, resolution: int, band: float = 0.04) -> dict:
         idx = res.surface.index
         return psnr(res.mesh.texture.reshape(-1, 3)[idx], truth.reshape(-1, 3)[idx])
     t0 = time.perf_counter()
-    exact = paint_mesh(mesh, WorldPainter(obj), size=size, resolution=resolution, band=band)
+    exact = paint_mesh(mesh, WorldPainter(obj), texture_size=size, resolution=resolution, blend_band=band)
     out = {"seconds": time.perf_counter() - t0, "held-out": held_out(exact.mesh), "texture": texture_psnr(exact)}
     drift = WorldPainter(obj, brightness_jitter=0.1, seed=1)
     for blend in ("adaptive", "last"):
-        res = paint_mesh(mesh, drift, size=size, resolution=resolution, blend=blend, band=band)
+        res = paint_mesh(mesh, drift, texture_size=size, resolution=resolution, blend=blend, blend_band=band)
         out[f"seam {blend}"] = seam_error(res, truth)
         if blend == "adaptive":
             out["held-out, drift"] = held_out(res.mesh)
     out["ratio"] = out["seam adaptive"] / max(out["seam last"], 1e-9)
-    fit = paint_mesh(mesh, drift, size=size, resolution=resolution, band=band, optimize_steps=FIT_STEPS)
+    fit = paint_mesh(mesh, drift, texture_size=size, resolution=resolution, blend_band=band,
+                     optimize_steps=FIT_STEPS)
     out["held-out, drift+fit"], out["seam fit"] = held_out(fit.mesh), seam_error(fit, truth)
     t0 = time.perf_counter()
     cams = coverage_sequence(mesh, 10, size=size, resolution=resolution)
     out["choose seconds"] = time.perf_counter() - t0
-    chosen = paint_mesh(mesh, WorldPainter(obj), cams, size=size, resolution=resolution, band=band)
+    chosen = paint_mesh(mesh, WorldPainter(obj), cams, texture_size=size, resolution=resolution, blend_band=band)
     out["held-out, coverage"], out["texture, coverage"] = held_out(chosen.mesh), texture_psnr(chosen)
     return out
 
@@ -84,16 +85,18 @@ def costs():
     for size, resolution in ((512, 256), (1024, 512), (2048, 512)):
         mesh, _ = bare_mesh(obj, size)
         t0 = time.perf_counter()
-        res = paint_mesh(mesh, WorldPainter(obj), view_sequence(views=4), size=size, resolution=resolution)
+        res = paint_mesh(mesh, WorldPainter(obj), view_sequence(views=4), texture_size=size,
+                         resolution=resolution)
         per_view = (time.perf_counter() - t0) / 4
         print(f"texture {size}², views {resolution}²: {per_view:.2f} s a painted view (world painter, 4 views, "
               f"{res.figures['texels']:,} texels)", flush=True)
     mesh, _ = bare_mesh(obj, 512)
     t0 = time.perf_counter()
-    paint_mesh(mesh, WorldPainter(obj), view_sequence(views=4), size=512, resolution=256, optimize_steps=0)
+    paint_mesh(mesh, WorldPainter(obj), view_sequence(views=4), texture_size=512, resolution=256,
+               optimize_steps=0)
     base = time.perf_counter() - t0
     t0 = time.perf_counter()
-    res = paint_mesh(mesh, WorldPainter(obj), view_sequence(views=4), size=512, resolution=256, optimize_steps=50)
+    res = paint_mesh(mesh, WorldPainter(obj), view_sequence(views=4), texture_size=512, resolution=256, optimize_steps=50)
     fit = time.perf_counter() - t0 - base
     print(f"texture fit (512², 4 views of 256²): {fit / 50:.3f} s a step; loss {res.figures['optimize_loss_start']:.2e}"
           f" -> {res.figures['optimize_loss']:.2e} in 50 steps", flush=True)

@@ -73,7 +73,7 @@ def main():
 
     def per_view(painter) -> float:
         t0 = time.perf_counter()
-        paint_mesh(mesh, painter, cams, size=args.texture, resolution=args.resolution)
+        paint_mesh(mesh, painter, cams, texture_size=args.texture, resolution=args.resolution)
         return (time.perf_counter() - t0) / args.views
 
     loop = per_view(WorldPainter(obj))

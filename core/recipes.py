@@ -216,8 +216,8 @@ def dreamcraft3d_on_world(obj, kind: str = "neus", steps: int = _DC["coarse"]["s
     prior_3d = PromptedPrior(image_prior, conditioning=image_prior.conditioning())
     prior_2d = PromptedPrior(WorldPrior(resolution, text_mode, device=device), f"a {obj.name}")
     cams = cameras_of(_DC["cams"], progressive_until=progressive_until, start_elevation=elevation)
-    terms = [HybridSDSLoss(prior_3d, prior_2d, cams, views_per_step=batch, guidance_3d=guidance_3d, guidance_2d=guidance_2d,
-                           weight_3d=weight_3d, weight_2d=weight_2d, anneal_until=anneal_until, **hybrid_kw)]
+    terms = [HybridSDSLoss(prior_3d, prior_2d, cams, views_per_step=batch, guidance_3d=guidance_3d,
+                           guidance_2d=guidance_2d, weight_3d=weight_3d, weight_2d=weight_2d, anneal_until=anneal_until, **hybrid_kw)]
     if reference_losses:
         terms.append(ReferenceViewsLoss(ref.image[None], ref.camera, masks=ref.mask[None], rays_per_step=reference_rays,
                                         rgb_weight=rgb_weight, mask_weight=mask_weight))
@@ -268,7 +268,8 @@ def texture_on_world(obj, method: str = "bsd", geometry=None, steps: int = 120, 
     """The texture stage on the world: geometry frozen (`geometry`: a field or mesh; default the object's true
     mesh), a texture optimized by SDS, VSD or BSD against the world text prior at `resolution` (64: twice the
     geometry stage's), over white. mode '2D': the prior is blind to the camera, as Stable Diffusion is (BSD's boost
-    of it sees the camera, as DreamCraft3D's camera-conditioned DreamBooth does). Returns the optimizer's result (result.field: a TexturedMeshField)."""
+    of it sees the camera, as DreamCraft3D's camera-conditioned DreamBooth does). Returns the optimizer's result
+    (result.field: a TexturedMeshField)."""
     from .cameras import CameraDistribution
     from .fields.textured import TexturedMeshField
     from .guidance import PromptedPrior

@@ -168,7 +168,7 @@ class AdaptGenerator(io.ComfyNode):
     def execute(cls, generator, prior, steps, learning_rate, batch, guidance_scale, relative_distance_weight,
                 reconstruction_weight, source_prompt, truncation_psi, samples_per_ray, seed,
                 preview_every) -> io.NodeOutput:
-        from ..core.gan.adapt import adapt_generator
+        from ..core.gan.adapt import AdaptConfig, adapt_generator
         dev = device()  # bad settings fail in adapt_generator as it builds its loss terms, before any work
 
         def preview():
@@ -176,11 +176,12 @@ class AdaptGenerator(io.ComfyNode):
         with torch.inference_mode(False), torch.enable_grad():
             run_terms = []
             progress = Progress(steps, preview_every, lambda: preview())
-            result = adapt_generator(generator, prior, steps, learning_rate, batch, guidance_scale,
-                                     relative_distance_weight, reconstruction_weight, source_prompt.strip(),
-                                     truncation_psi=truncation_psi, seed=seed, n_samples=samples_per_ray,
-                                     device=dev, on_progress=progress, check_cancel=Progress.check_cancel,
-                                     on_start=run_terms.extend)
+            config = AdaptConfig(steps=steps, learning_rate=learning_rate, batch=batch,
+                                 guidance_scale=guidance_scale, relative_distance_weight=relative_distance_weight,
+                                 reconstruction_weight=reconstruction_weight, source_prompt=source_prompt,
+                                 truncation_psi=truncation_psi, samples_per_ray=samples_per_ray, seed=seed)
+            result = adapt_generator(generator, prior, config=config, device=dev, on_progress=progress,
+                                     check_cancel=Progress.check_cancel, on_start=run_terms.extend)
         img = preview()
         text = "\n".join(_summary(result.run, steps))
         return io.NodeOutput(result.generator, image_batch(img[None] if img is not None else torch.ones(1, 8, 8, 3)),

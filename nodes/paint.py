@@ -8,7 +8,7 @@ import os
 import torch
 from comfy_api.latest import io
 
-from ..core.texture.paint import Painter
+from ..core.texture.paint import PaintConfig, Painter
 from .types import CATEGORY, D3Cameras, D3Mesh, D3WorldObject, Progress, checked_inputs, fixed_cameras, \
     image_batch, input_entries, input_errors, input_path
 
@@ -204,8 +204,9 @@ class PaintTexture(io.ComfyNode):
             Progress.check_cancel()
             return painting(request)
         with torch.inference_mode(False):
-            res = paint_mesh(mesh, checked, cams, size=texture_size, resolution=resolution, band=blend_band,
-                             blend=blend, optimize_steps=optimize_steps, on_view=on_view)
+            config = PaintConfig(texture_size=texture_size, resolution=resolution, blend=blend, blend_band=blend_band,
+                                 optimize_steps=optimize_steps)
+            res = paint_mesh(mesh, checked, cams, config=config, on_view=on_view)
         f = res.figures
         text = (f"painted {f['views']} views, {f['painted_share']:.1%} of {f['texels']:,} texels"
                 + (f"; texture fit loss {f['optimize_loss_start']:.2e} -> {f['optimize_loss']:.2e}"

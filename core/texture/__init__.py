@@ -2,11 +2,12 @@
 and Text2Tex) — views painted one after another by an image model, folded into one UV texture by an adaptive blend,
 then the texture optimized against every painted view.
 
-    painted = paint_mesh(mesh, WorldPainter(obj), size=512)      # core.texture.paint / core.texture.painters
+    painted = paint_mesh(mesh, WorldPainter(obj), texture_size=512)  # core.texture.paint / core.texture.painters
 """
-from .paint import (PaintRequest, PaintResult, adaptive_blend_weights, coverage_sequence, paint_mesh, placement, seam_error,
-                    texel_surface, texel_visibility, view_guides, view_sequence)
+from .paint import (PaintConfig, Painter, PaintRequest, PaintResult, adaptive_blend_weights, coverage_sequence,
+                    paint_mesh, placement, seam_error, texel_surface, texel_visibility, view_guides, view_sequence)
 from .painters import WorldPainter
 
-__all__ = ["PaintRequest", "PaintResult", "WorldPainter", "adaptive_blend_weights", "coverage_sequence", "paint_mesh", "placement", "seam_error",
-           "texel_surface", "texel_visibility", "view_guides", "view_sequence"]
+__all__ = ["PaintConfig", "Painter", "PaintRequest", "PaintResult", "WorldPainter", "adaptive_blend_weights",
+           "coverage_sequence", "paint_mesh", "placement", "seam_error", "texel_surface", "texel_visibility",
+           "view_guides", "view_sequence"]

@@ -12,6 +12,7 @@ Texels live on the mesh's UV layout (xatlas's where the mesh has none); everythi
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import torch
@@ -300,18 +301,37 @@ def _placed(mesh: Mesh, normalize: bool = True):
     return Mesh((mesh.vertices - centre) * scale, mesh.faces, None, mesh.uv, mesh.texture), (centre, scale)
 
 
-def paint_mesh(mesh: Mesh, painter, cameras: Cameras | None = None, size: int = 512, resolution: int = 256,
-               band: float = 0.04, blend: str = "adaptive", optimize_steps: int = 0, lr: float = 0.005,
-               normalize: bool = True, on_view=None) -> PaintResult:
-    """Paint `mesh` view by view with `painter` (a callable PaintRequest -> image [H,W,3]).
+@dataclass(frozen=True, kw_only=True)
+class PaintConfig:
+    """The painting's settings, named as the Paint Texture node's inputs."""
 
-    cameras: the sequence (view_sequence() by default); size: the texture's side; resolution: the painted views'
-    side; band: the blend band as a fraction of `resolution`; blend: 'adaptive', or 'last' (every texel a view
-    sees takes its colour: the plain projection, the baseline); normalize: paint the mesh moved into the unit cube
-    (the cameras' frame; the result keeps the mesh's own coordinates); optimize_steps: the final texture optimization
-    against every painted view (0: none; measured on the world's duck it does not beat the blend it starts from —
-    39.9 -> 39.7 dB held out, seams 0.010 -> 0.021 with a 10 % brightness drift — so it is off unless asked for);
+    #: the texture's side in texels
+    texture_size: int = 512
+    #: the painted views' side in pixels
+    resolution: int = 256
+    #: 'adaptive' (each texel from its best view, blended across a band at view borders) or 'last' (every texel a
+    #: view sees takes its colour: the plain projection, the baseline)
+    blend: str = "adaptive"
+    #: the blend band, a fraction of `resolution`
+    blend_band: float = 0.04
+    #: steps of the final texture optimization against every painted view (0: none; measured on the world's duck
+    #: it does not beat the blend it starts from — 39.9 -> 39.7 dB held out, seams 0.010 -> 0.021 with a 10 %
+    #: brightness drift — so it is off unless asked for) and its learning rate
+    optimize_steps: int = 0
+    lr: float = 0.005
+    #: paint the mesh moved into the unit cube (the cameras' frame; the result keeps the mesh's own coordinates)
+    normalize: bool = True
+
+
+def paint_mesh(mesh: Mesh, painter, cameras: Cameras | None = None, *, config: PaintConfig | None = None,
+               on_view=None, **settings) -> PaintResult:
+    """Paint `mesh` view by view with `painter` (a Painter, or any callable PaintRequest -> image [H,W,3]).
+
+    cameras: the sequence (view_sequence() by default); settings: a PaintConfig, or its fields as keywords;
     on_view(i, total, painted image): progress (it may raise to cancel)."""
+    c = dataclasses.replace(config or PaintConfig(), **settings)
+    size, resolution, band, blend = c.texture_size, c.resolution, c.blend_band, c.blend
+    optimize_steps, lr, normalize = c.optimize_steps, c.lr, c.normalize
     if blend not in ("adaptive", "last"):
         raise ValueError(f"blend must be 'adaptive' or 'last', got {blend!r}")
     check_mesh(mesh)

@@ -22,7 +22,7 @@ MUG = FAMILIES["mug"]
 FAMILY_IOU_FLOOR = 0.75
 #: a short adaptation to 'a red mug' (the diffusiongan3d_adapt_world workflow's recipe): the world prior knows one
 #: red mug, so longer runs pull every shape towards it (bench/bench_gan.py)
-ADAPT_RECIPE = dict(steps=20, lr=1e-3, batch=4, guidance_scale=10.0, relative_distance=1e4, seed=0)
+ADAPT_RECIPE = dict(steps=20, learning_rate=1e-3, batch=4, guidance_scale=10.0, relative_distance_weight=1e4, seed=0)
 EDIT_WEIGHT = 30.0
 AVATAR_STEPS = 20
 
@@ -87,12 +87,12 @@ def test_multiscale_tv_sees_every_scale():
 
 
 def test_adaptation_refuses_a_batch_without_pairs():
-    from core.gan.adapt import adaptation_terms
+    from core.gan.adapt import AdaptConfig, adaptation_terms
     prior = PromptedPrior(WorldPrior(32), "a red mug")
     for batch in (1, 2):
         with pytest.raises(ValueError, match="relative distance loss"):
-            adaptation_terms(prior, batch=batch, relative_distance=1.0)
-    assert len(adaptation_terms(prior, batch=1, relative_distance=0.0)) == 1
+            AdaptConfig(batch=batch, relative_distance_weight=1.0)
+    assert len(adaptation_terms(prior, AdaptConfig(batch=1, relative_distance_weight=0.0))) == 1
 
 
 def test_a_generator_renders_whole_views_only():
@@ -139,7 +139,7 @@ def adapted_red(mugs):
     mug')."""
     from core.gan.adapt import adapt_generator
     prior = PromptedPrior(WorldPrior(32), "a red mug")
-    return prior, adapt_generator(mugs, prior, reconstruction=EDIT_WEIGHT, source="a mug", **ADAPT_RECIPE)
+    return prior, adapt_generator(mugs, prior, reconstruction_weight=EDIT_WEIGHT, source_prompt="a mug", **ADAPT_RECIPE)
 
 
 def test_adaptation_reaches_the_prompt_and_keeps_shapes_and_diversity(mugs, adapted_red):

@@ -35,7 +35,7 @@ def _held_out_psnr(mesh, obj):
 def test_world_painter_gives_back_the_true_texture(duck):
     obj, mesh, _ = duck
     shown = []
-    res = paint_mesh(mesh, WorldPainter(obj), size=SIZE, resolution=RES, on_view=lambda i, n, img: shown.append(i))
+    res = paint_mesh(mesh, WorldPainter(obj), texture_size=SIZE, resolution=RES, on_view=lambda i, n, img: shown.append(i))
     assert shown == list(range(1, 11))
     assert res.figures["painted_share"] > 0.99
     got = _held_out_psnr(res.mesh, obj)
@@ -52,7 +52,7 @@ def test_adaptive_blend_halves_the_seams_of_a_plain_projection(duck):
     obj, mesh, truth = duck
     err = {}
     for blend in ("adaptive", "last"):
-        res = paint_mesh(mesh, WorldPainter(obj, brightness_jitter=0.1, seed=1), size=SIZE, resolution=RES,
+        res = paint_mesh(mesh, WorldPainter(obj, brightness_jitter=0.1, seed=1), texture_size=SIZE, resolution=RES,
                          blend=blend)
         err[blend] = seam_error(res, truth)
     print("seam error", err)
@@ -65,7 +65,7 @@ def test_texels_outside_every_need_mask_keep_their_colour(duck):
     obj, mesh, _ = duck
     start = torch.rand(SIZE, SIZE, 3, generator=torch.Generator().manual_seed(0))
     textured = Mesh(mesh.vertices, mesh.faces, None, mesh.uv, start)
-    res = paint_mesh(textured, WorldPainter(obj), orbit(2, 15.0, 1.8, 40.0), size=SIZE, resolution=RES)
+    res = paint_mesh(textured, WorldPainter(obj), orbit(2, 15.0, 1.8, 40.0), texture_size=SIZE, resolution=RES)
     s = res.surface
     changed = (res.mesh.texture.reshape(-1, 3)[s.index] - start.reshape(-1, 3)[s.index]).abs().amax(-1) > 1e-5
     untouched = res.owner < 0
@@ -87,10 +87,10 @@ def test_bad_meshes_sizes_and_painters_are_refused(duck):
     with pytest.raises(ValueError, match="more than the painter takes .* decimate"):
         check_mesh(mesh, max_faces=100)
     with pytest.raises(ValueError, match="texture size 8192 is outside 64..4096"):
-        paint_mesh(mesh, WorldPainter(obj), size=8192)
+        paint_mesh(mesh, WorldPainter(obj), texture_size=8192)
     with pytest.raises(ValueError, match=r"shape \(64, 64, 3\) for view 1; the painter was asked for one image of "
                                          r"128x128x3"):
-        paint_mesh(mesh, lambda req: torch.zeros(64, 64, 3), size=SIZE, resolution=RES)
+        paint_mesh(mesh, lambda req: torch.zeros(64, 64, 3), texture_size=SIZE, resolution=RES)
     with pytest.raises(ValueError, match="1..10 views"):
         view_sequence(views=11)
 
@@ -99,7 +99,7 @@ def test_the_final_texture_optimization_lowers_its_loss(duck):
     """Optional (measured: it does not beat the blend on the world): the texture fitted to every painted view by
     differentiable rendering lowers the weighted view loss it starts from."""
     obj, mesh, _ = duck
-    res = paint_mesh(mesh, WorldPainter(obj, brightness_jitter=0.1, seed=1), view_sequence(views=4), size=SIZE,
+    res = paint_mesh(mesh, WorldPainter(obj, brightness_jitter=0.1, seed=1), view_sequence(views=4), texture_size=SIZE,
                      resolution=RES, optimize_steps=20)
     assert res.figures["optimize_loss"] < res.figures["optimize_loss_start"], res.figures
 
@@ -118,7 +118,7 @@ def test_views_chosen_by_coverage_paint_the_inside_of_a_mug():
     assert len(cams) == 10 and abs(float(cams.azimuth[0])) < 1e-3  # the front first
     got = {}
     for order, c in (("fixed", view_sequence()), ("coverage", cams)):
-        res = paint_mesh(mesh, WorldPainter(obj), c, size=128, resolution=96)
+        res = paint_mesh(mesh, WorldPainter(obj), c, texture_size=128, resolution=96)
         idx = res.surface.index
         got[order] = (psnr(res.mesh.texture.reshape(-1, 3)[idx], truth.reshape(-1, 3)[idx]),
                       res.figures["painted_share"])

@@ -97,8 +97,8 @@ def test_a_painter_paints_the_same_however_often_it_is_used():
     duck = get_object("duck")
     mesh = true_mesh(duck, 24)
     painter = WorldPainter(duck, brightness_jitter=0.2, seed=3)
-    a = paint_mesh(mesh, painter, size=64, resolution=32)
-    b = paint_mesh(mesh, painter, size=64, resolution=32)
-    c = paint_mesh(mesh, WorldPainter(duck, brightness_jitter=0.2, seed=3), size=64, resolution=32)
+    a = paint_mesh(mesh, painter, texture_size=64, resolution=32)
+    b = paint_mesh(mesh, painter, texture_size=64, resolution=32)
+    c = paint_mesh(mesh, WorldPainter(duck, brightness_jitter=0.2, seed=3), texture_size=64, resolution=32)
     assert torch.equal(a.views, b.views) and torch.equal(a.views, c.views)
     assert painter.generator is None
