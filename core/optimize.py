@@ -69,6 +69,46 @@ def lr_factor(schedule: str, step: int, total: int, warmup: int = 0) -> float:
     raise ValueError(f"unknown learning-rate schedule '{schedule}'; choose constant, cosine or exponential")
 
 
+def set_learning_rates(opt, factor: float, x: float) -> None:
+    """Each group's rate at fraction x of the run: its base rate times the schedule's factor and its own "decay"
+    (its extra factor at the end of the run) to the power x."""
+    for g in opt.param_groups:
+        g["lr"] = g["base_lr"] * factor * g.get("decay", 1.0) ** x
+
+
+@torch.no_grad()
+def relative_change(params, start) -> float:
+    """||theta - theta_0|| / ||theta_0||: did gradients arrive?"""
+    moved = sum(float((p - q).pow(2).sum()) for p, q in zip(params, start))
+    scale = sum(float(q.pow(2).sum()) for q in start)
+    return (moved / max(scale, 1e-30)) ** 0.5
+
+
+def requests_of(runs, step: int, steps: int, generator, field) -> list:
+    """Every run's request for this step; views are rendered with normals when a term regularizing the shared views
+    wants them."""
+    requests = [run.request(step, steps, generator, field) for run in runs]
+    shared = [t for t, r in zip(runs, requests) if r is SHARED_VIEWS]
+    if shared and any(t.wants_normals for t in shared):
+        for r in requests:
+            if isinstance(r, ViewRequest):
+                r.want_normals = True
+    return requests
+
+
+def render_request(field, req, generator, n_samples: int, grid):
+    """The field's render of a RayRequest or ViewRequest (None for anything else)."""
+    if isinstance(req, RayRequest):
+        return field.render_rays(req.origins, req.dirs, n_samples=n_samples, generator=generator,
+                                 shading=req.shading, light_dirs=req.light_dirs, want_normals=req.want_normals,
+                                 occupancy=grid, depth_scale=req.depth_scale)
+    if isinstance(req, ViewRequest):
+        return field.render_views(req.cameras, req.height, req.width, n_samples=n_samples, generator=generator,
+                                  shading=req.shading, want_normals=req.want_normals, light_dirs=req.light_dirs,
+                                  occupancy=grid, chunk=1 << 30, background=req.background)
+    return None
+
+
 def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="cpu", n_samples: int = 64,
              lr_schedule: str = "cosine", warmup: int = 0, occupancy: bool = True, occupancy_every: int = 16,
              on_progress=None, check_cancel=None, grad_clip: float | None = None, on_start=None) -> OptimizeResult:
@@ -100,30 +140,14 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
             if grid is not None and step % occupancy_every == 0 and step >= occupancy_every:
                 grid.update(field, step_size, generator=gen)
             field.anneal(step, steps)
-            f = lr_factor(lr_schedule, step, steps, warmup)
-            x = step / max(steps - 1, 1)
-            for g in opt.param_groups:  # a group's own "decay": its extra factor at the end of the run
-                g["lr"] = g["base_lr"] * f * g.get("decay", 1.0) ** x
+            set_learning_rates(opt, lr_factor(lr_schedule, step, steps, warmup), step / max(steps - 1, 1))
             total = torch.zeros((), device=device)
             logs = {}
-            requests = [term.request(step, steps, gen, field) for term in terms]
-            shared = [t for t, r in zip(terms, requests) if r is SHARED_VIEWS]
-            if shared and any(t.wants_normals for t in shared):
-                for r in requests:
-                    if isinstance(r, ViewRequest):
-                        r.want_normals = True
+            requests = requests_of(terms, step, steps, gen, field)
             views = None
             for term, req in sorted(zip(terms, requests), key=lambda tr: tr[1] is SHARED_VIEWS):
-                rec = None
-                if isinstance(req, RayRequest):
-                    rec = field.render_rays(req.origins, req.dirs, n_samples=n_samples, generator=gen,
-                                            shading=req.shading, light_dirs=req.light_dirs,
-                                            want_normals=req.want_normals, occupancy=grid, depth_scale=req.depth_scale)
-                elif isinstance(req, ViewRequest):
-                    rec = field.render_views(req.cameras, req.height, req.width, n_samples=n_samples,
-                                             generator=gen, shading=req.shading, want_normals=req.want_normals,
-                                             light_dirs=req.light_dirs, occupancy=grid, chunk=1 << 30,
-                                             background=req.background)
+                rec = render_request(field, req, gen, n_samples, grid)
+                if isinstance(req, ViewRequest):
                     views = (req, rec) if views is None else views
                 elif req is SHARED_VIEWS:
                     if views is None:
@@ -161,10 +185,7 @@ def optimize(field, terms, steps: int, lr: float = 1e-2, seed: int = 0, device="
         for term in terms:
             term.finish()
     result.seconds = time.perf_counter() - t0
-    with torch.no_grad():
-        moved = sum(float((p - q).pow(2).sum()) for p, q in zip(field.parameters(), start))
-        scale = sum(float(q.pow(2).sum()) for q in start)
-    result.param_change = (moved / max(scale, 1e-30)) ** 0.5
+    result.param_change = relative_change(field.parameters(), start)
     field.eval()
     _MADE_BY[field] = tuple(terms)
     return result
