@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from . import NeuSField
+from .volume import NeuSField
 
 
 class CostVolumeNeuSField(NeuSField):
