@@ -48,7 +48,7 @@ class RoundWatch:
 
     def __enter__(self):
         from core.evaluate import psnr
-        from core.guidance import bsd
+        from core.losses import bsd
         from core.world import render_object
         self._saved = (bsd.BSDLoss.augment, bsd.ExactBooster.fit)
         augment, fit = self._saved
@@ -73,7 +73,7 @@ class RoundWatch:
         return self
 
     def __exit__(self, *exc):
-        from core.guidance import bsd
+        from core.losses import bsd
         bsd.BSDLoss.augment, bsd.ExactBooster.fit = self._saved
 
     def describe(self) -> str:
@@ -108,8 +108,8 @@ def sd_step_costs(checkpoint: str, resolution: int, steps: int) -> dict:
     from bench_priors import load_comfy_checkpoint
     model, clip, vae, comfy_prior, _ = load_comfy_checkpoint(checkpoint)
     pack = lambda name: importlib.import_module("distill3d_pack." + name)  # noqa: E731 (the host's copy)
-    bsd, world = pack("core.guidance.bsd"), pack("core.world")
-    prior = pack("core.guidance").PromptedPrior(comfy_prior.ComfyModelPredictor(model, vae, resolution, clip=clip),
+    bsd, world = pack("core.losses.bsd"), pack("core.world")
+    prior = pack("core.priors").PromptedPrior(comfy_prior.ComfyModelPredictor(model, vae, resolution, clip=clip),
                                                 "a rubber duck")
     cams = pack("core.cameras").CameraDistribution((-10.0, 45.0), (-180.0, 180.0), (1.8, 1.8), (40.0, 40.0))
     field = pack("core.fields.textured").TexturedMeshField.from_source(world.true_mesh(world.get_object("duck"), 48),
@@ -173,7 +173,7 @@ def main():
                 print(f"  {name:9s} {geo_name:7s} BSD - VSD {got['bsd'] - got['vsd']:+.2f} dB, "
                       f"BSD - SDS {got['bsd'] - got['sds']:+.2f} dB{oracle}")
     if args.objects:
-        from core.guidance.bsd import BSDLoss
+        from core.losses.bsd import BSDLoss
         obj = get_object(args.objects[0])
         cost = step_costs(lambda: texture_on_world(obj, "bsd", steps=max(10, args.steps // 2),
                                                    resolution=args.resolution, mode=args.mode), BSDLoss)

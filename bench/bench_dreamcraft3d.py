@@ -71,11 +71,11 @@ ZERO123_SNIPPET = r'''
 import resource, time
 import torch
 import comfy.sd
-cp = importlib.import_module("distill3d_pack.nodes.comfy_prior")
+cp = importlib.import_module("distill3d_pack.nodes.comfy.prior")
 ev = importlib.import_module("distill3d_pack.core.recipes")
 world = importlib.import_module("distill3d_pack.core.world")
-g = importlib.import_module("distill3d_pack.core.guidance")
-hy = importlib.import_module("distill3d_pack.core.guidance.hybrid")
+g = importlib.import_module("distill3d_pack.core.priors")
+hy = importlib.import_module("distill3d_pack.core.losses.hybrid")
 cams = importlib.import_module("distill3d_pack.core.cameras")
 fields = importlib.import_module("distill3d_pack.core.fields")
 opt = importlib.import_module("distill3d_pack.core.optimize")

@@ -31,8 +31,8 @@ from core.gan.adapt import RELATIVE_DISTANCE_WEIGHT, adapt_generator  # noqa: E4
 from core.gan.eg3d import render_samples, seed_latents  # noqa: E402
 from core.gan.evaluate import compare_generators, family_iou, local_edit_psnr  # noqa: E402
 from core.gan.world import default_generator  # noqa: E402
-from core.guidance import PromptedPrior  # noqa: E402
-from core.guidance.world_prior import WorldPrior  # noqa: E402
+from core.priors import PromptedPrior  # noqa: E402
+from core.priors.world_prior import WorldPrior  # noqa: E402
 
 PROMPTS = ("a red mug", "a blue mug", "a green mug", "a yellow mug")
 #: the latents every table judges on (seeds 100..107: not the ones a workflow shows)

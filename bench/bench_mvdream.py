@@ -41,11 +41,11 @@ def checkpoint(size: str) -> str:
 
 
 def make_prior(name: str, views: int, device):
-    from core.guidance import PromptedPrior
+    from core.priors import PromptedPrior
     if name == "world":
-        from core.guidance.world_prior import WorldPrior
+        from core.priors.world_prior import WorldPrior
         return PromptedPrior(WorldPrior(32, mode="multi-view", device=device), "a snowman")
-    from core.guidance.mvdream import MVDreamPrior
+    from core.priors.mvdream import MVDreamPrior
     dtype = torch.float16 if device.type == "cuda" else torch.float32
     p = MVDreamPrior(checkpoint(name), resolution=64 if name == "tiny" else 256, views=views, device=device,
                      dtype=dtype)
@@ -57,8 +57,8 @@ def one(name: str, views: int, repeat: int) -> dict:
     from types import SimpleNamespace
 
     from core.cameras import orbit
-    from core.guidance.sampler import ddim_sample
-    from core.guidance.sds import MultiViewSDSLoss
+    from core.priors.sampler import ddim_sample
+    from core.losses.sds import MultiViewSDSLoss
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     t0 = time.perf_counter()
     prior = make_prior(name, views, device)

@@ -57,7 +57,7 @@ def main():
     import importlib
     import comfy.controlnet
     import nodes as comfy_nodes
-    paint_nodes = importlib.import_module("distill3d_pack.nodes.paint")
+    painter_mod = importlib.import_module("distill3d_pack.nodes.comfy.painter")
     from core.mesh import Mesh
     from core.mesh.texture import unwrap
     from core.texture import WorldPainter, paint_mesh, view_guides, view_sequence
@@ -78,14 +78,14 @@ def main():
 
     loop = per_view(WorldPainter(obj))
     print(f"the loop alone (World Painter): {loop:.2f} s a view", flush=True)
-    plain = per_view(paint_nodes._ComfyPainter(model, vae, pos, neg, 0, args.steps, 7.5, "euler", "normal", 1.0))
+    plain = per_view(painter_mod.ComfyPainter(model, vae, pos, neg, 0, args.steps, 7.5, "euler", "normal", 1.0))
     print(f"Checkpoint Painter: {plain:.1f} s a view ({plain - loop:.1f} s of it ComfyUI's VAE and sampler)",
           flush=True)
     cn = comfy.controlnet.load_controlnet(args.controlnet)
     depth, _ = view_guides(mesh, cams, args.resolution)
     hint = depth[..., None].expand(-1, -1, -1, 3).contiguous()
     cpos, cneg = comfy_nodes.ControlNetApplyAdvanced().apply_controlnet(pos, neg, cn, hint, 1.0, 0.0, 1.0)
-    with_cn = per_view(paint_nodes._ComfyPainter(model, vae, cpos, cneg, 0, args.steps, 7.5, "euler", "normal", 1.0))
+    with_cn = per_view(painter_mod.ComfyPainter(model, vae, cpos, cneg, 0, args.steps, 7.5, "euler", "normal", 1.0))
     print(f"Checkpoint Painter + depth ControlNet (one hint per view): {with_cn:.1f} s a view "
           f"(+{with_cn - plain:.1f} s for the ControlNet)", flush=True)
 

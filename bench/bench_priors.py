@@ -37,7 +37,7 @@ def timed(fn, repeat: int) -> float:
 
 def world(batch: int = 4):
     from core.cameras import CameraDistribution
-    from core.guidance.world_prior import WorldPrior
+    from core.priors.world_prior import WorldPrior
     cams = CameraDistribution((-10, 75), (-180, 180), (1.8, 1.8), (40, 40)).sample(batch, torch.Generator().manual_seed(0))
     for res in (32, 64):
         for mode in ("view-aware", "2D"):
@@ -57,7 +57,7 @@ def world(batch: int = 4):
 
 def load_comfy_checkpoint(path: str):
     """A checkpoint loaded by the 0.3.75 host's own ComfyUI (in this process), with the pack imported as ComfyUI
-    imports it: (model, clip, vae, the pack's nodes.comfy_prior module, seconds to load)."""
+    imports it: (model, clip, vae, the pack's nodes.comfy.prior module, seconds to load)."""
     env = dict(line.strip().split("=", 1) for line in open(os.path.join(ROOT, ".host", "host.env")) if "=" in line)
     sys.path.insert(0, env["comfyui"])
     sys.argv = sys.argv[:1] + ["--cpu"] if not torch.cuda.is_available() else sys.argv[:1]
@@ -67,7 +67,7 @@ def load_comfy_checkpoint(path: str):
     pack = types.ModuleType("distill3d_pack")  # the pack as a package, as ComfyUI imports it
     pack.__path__ = [ROOT]
     sys.modules["distill3d_pack"] = pack
-    comfy_prior = importlib.import_module("distill3d_pack.nodes.comfy_prior")
+    comfy_prior = importlib.import_module("distill3d_pack.nodes.comfy.prior")
     t0 = time.perf_counter()
     model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(path, output_vae=True, output_clip=True)
     return model, clip, vae, comfy_prior, time.perf_counter() - t0
@@ -93,8 +93,8 @@ def comfy_checkpoint(path: str, resolutions, batch: int = 1):
 def vsd_updates(predictor, x, label, res):
     """ms per VSD estimator update (one Adam step of its diffusion loss) for each estimator, at batch len(x)."""
     from core import cameras
-    from core.guidance import PromptedPrior
-    from core.guidance import vsd
+    from core.priors import PromptedPrior
+    from core.losses import vsd
     cams = cameras.orbit(x.shape[0], 15, 2.0, 40)
     prior = PromptedPrior(predictor, "a hamburger")
     for kind in vsd.ESTIMATORS:
@@ -109,7 +109,7 @@ def vsd_updates(predictor, x, label, res):
 def tiny_if():
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     from tiny_diffusers import make_tiny_if
-    from core.guidance.diffusers_prior import DiffusersPrior
+    from core.priors.diffusers_prior import DiffusersPrior
     with tempfile.TemporaryDirectory() as d:
         p = DiffusersPrior(make_tiny_if(os.path.join(d, "if")))
         cond, _ = p.condition("a rubber duck")

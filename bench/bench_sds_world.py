@@ -30,7 +30,7 @@ def time_breakdown(name: str, steps: int = 30):
     import torch  # noqa: F401
     from core.recipes import dreamfusion_on_world
     from core.fields import Field
-    from core.guidance.sds import SDSLoss
+    from core.losses.sds import SDSLoss
     from core.world import get_object
     spent = {"render": 0.0, "prior": 0.0}
     orig_render, orig_guided = Field.render_views, SDSLoss.guided_eps

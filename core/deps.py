@@ -24,7 +24,7 @@ REQUIRED = {"trimesh": ("trimesh", "Save Mesh"), "skimage": ("scikit-image", "Ex
 # what decides which diffusers release fits: shown in every message
 HOST_LIBRARIES = ("huggingface-hub", "transformers", "diffusers")
 
-# The oldest diffusers the pack's code runs on (core/guidance/diffusers_prior.py, mvdream.py, lora.py), the one place
+# The oldest diffusers the pack's code runs on (core/priors/diffusers_prior.py, mvdream.py, lora.py), the one place
 # it is stated (install.py requires it too). Checked: 0.29.0 and 0.29.2 pass tests/core/test_diffusers_prior.py and
 # tests/host/test_mvdream.py (single-file LDM converters incl. convert_open_clip_checkpoint, UNet2DConditionModel
 # with a projection class embedding, AttnProcessor2_0, from_pretrained folders). 0.27.2 has no

@@ -57,6 +57,20 @@ def cameras_of(inputs: dict, **changes) -> CameraDistribution:
                               (c["distance_min"], c["distance_max"]), (c["fov_min"], c["fov_max"]), **changes)
 
 
+def _optimize_new_field(kind, terms, eikonal: float, field, field_kw, steps, lr, seed, n_samples, on_progress, device):
+    """A world run's end: the eikonal term for NeuS, a new seeded field of `kind` unless one is given, the loop."""
+    from .fields import make_field
+    from .losses.regularizers import EikonalLoss
+    from .optimize import optimize
+    if kind == "neus":
+        terms.append(EikonalLoss(eikonal))
+    if field is None:
+        torch.manual_seed(seed)
+        field = make_field(kind, **(field_kw or {}))
+    return optimize(field, terms, steps, lr=lr, seed=seed, n_samples=n_samples, on_progress=on_progress,
+                    device=device)
+
+
 def fit_to_views(obj, kind: str = "neus", steps: int = 600, lr: float = 0.02, n_views: int = 24,
                  resolution: int = 64, rays_per_step: int = 1024, n_samples: int = 48, seed: int = 0,
                  on_progress=None, device="cpu", field=None, **field_kw):
@@ -94,12 +108,10 @@ def dreamfusion_on_world(obj, kind: str = "neus", steps: int | None = None, lr: 
     (random_background 0.5, the loss nodes' default): on the field's white alone, a white object (the snowman's
     body) matches an empty field and is never built. field_kw: options of the new field (e.g. background='mlp',
     DreamFusion's learned environment)."""
-    from .fields import make_field
-    from .guidance import PromptedPrior
-    from .guidance.sds import MultiViewSDSLoss, SDSLoss
-    from .guidance.vsd import VSDLoss
-    from .guidance.world_prior import WorldPrior
-    from .optimize import optimize
+    from .priors import PromptedPrior
+    from .losses.sds import MultiViewSDSLoss, SDSLoss
+    from .losses.vsd import VSDLoss
+    from .priors.world_prior import WorldPrior
 
     workflow, loss_node = TEXT_TO_3D[method]
     recipe = RECIPES[workflow]
@@ -119,14 +131,8 @@ def dreamfusion_on_world(obj, kind: str = "neus", steps: int | None = None, lr: 
     else:
         loss["views_per_step"] = loss["views_per_step"] if batch is None else batch
         terms = [{"sds": SDSLoss, "vsd": VSDLoss}[method](prior, cams, **(loss | loss_kw))]
-    if kind == "neus":
-        from .losses.regularizers import EikonalLoss
-        terms.append(EikonalLoss(recipe["eik"]["weight"]))
-    if field is None:
-        torch.manual_seed(seed)
-        field = make_field(kind, **(field_kw or {}))
-    return optimize(field, terms, steps, lr=lr, seed=seed, n_samples=n_samples, on_progress=on_progress,
-                    device=device)
+    return _optimize_new_field(kind, terms, recipe["eik"]["weight"], field, field_kw, steps, lr, seed, n_samples,
+                               on_progress, device)
 
 
 def sampled_views(obj, views: int = 4, elevation: float = 15.0, resolution: int = 64, steps: int = 30,
@@ -134,9 +140,9 @@ def sampled_views(obj, views: int = 4, elevation: float = 15.0, resolution: int 
     """(images [N,R,R,3], cameras): the Multi-View Sampler's views of 'a <object>' on the world prior in
     multi-view mode (MVDream's setting), as geodream_world.json samples them."""
     from .cameras import orbit
-    from .guidance import PromptedPrior
-    from .guidance.sampler import ddim_sample
-    from .guidance.world_prior import WorldPrior
+    from .priors import PromptedPrior
+    from .priors.sampler import ddim_sample
+    from .priors.world_prior import WorldPrior
     prior = PromptedPrior(WorldPrior(resolution, "multi-view", views=views, device=device), f"a {obj.name}")
     cams = orbit(views, elevation, 1.8, 40.0)
     with torch.no_grad():
@@ -204,12 +210,10 @@ def dreamcraft3d_on_world(obj, kind: str = "neus", steps: int = _DC["coarse"]["s
     reference losses (masked RGB, mask) on the reference view. The recipe of the dreamcraft3d_world workflow
     (its coarse stage; RECIPES).
     Ablations: weight_3d=0 (no 3D-aware term), progressive_until=0, reference_losses=False."""
-    from .fields import make_field
-    from .guidance import PromptedPrior
-    from .guidance.hybrid import HybridSDSLoss
-    from .guidance.world_prior import WorldImagePrior, WorldPrior
+    from .priors import PromptedPrior
+    from .losses.hybrid import HybridSDSLoss
+    from .priors.world_prior import WorldImagePrior, WorldPrior
     from .losses.reference import ReferenceViewsLoss
-    from .optimize import optimize
 
     ref = world_reference(obj, elevation)
     image_prior = WorldImagePrior(ref, resolution, tolerance=_DC["image_prior"]["tolerance"], device=device)
@@ -217,18 +221,13 @@ def dreamcraft3d_on_world(obj, kind: str = "neus", steps: int = _DC["coarse"]["s
     prior_2d = PromptedPrior(WorldPrior(resolution, text_mode, device=device), f"a {obj.name}")
     cams = cameras_of(_DC["cams"], progressive_until=progressive_until, start_elevation=elevation)
     terms = [HybridSDSLoss(prior_3d, prior_2d, cams, views_per_step=batch, guidance_3d=guidance_3d,
-                           guidance_2d=guidance_2d, weight_3d=weight_3d, weight_2d=weight_2d, anneal_until=anneal_until, **hybrid_kw)]
+                           guidance_2d=guidance_2d, weight_3d=weight_3d, weight_2d=weight_2d,
+                           anneal_until=anneal_until, **hybrid_kw)]
     if reference_losses:
-        terms.append(ReferenceViewsLoss(ref.image[None], ref.camera, masks=ref.mask[None], rays_per_step=reference_rays,
-                                        rgb_weight=rgb_weight, mask_weight=mask_weight))
-    if kind == "neus":
-        from .losses.regularizers import EikonalLoss
-        terms.append(EikonalLoss(_DC["eik"]["weight"]))
-    if field is None:
-        torch.manual_seed(seed)
-        field = make_field(kind, **(field_kw or {}))
-    return optimize(field, terms, steps, lr=lr, seed=seed, n_samples=n_samples, on_progress=on_progress,
-                    device=device)
+        terms.append(ReferenceViewsLoss(ref.image[None], ref.camera, masks=ref.mask[None],
+                                        rays_per_step=reference_rays, rgb_weight=rgb_weight, mask_weight=mask_weight))
+    return _optimize_new_field(kind, terms, _DC["eik"]["weight"], field, field_kw, steps, lr, seed, n_samples,
+                               on_progress, device)
 
 
 def dreamcraft3d_geometry_on_world(obj, field, steps: int = 80, lr: float = 0.01, grid: int = 48,
@@ -241,9 +240,9 @@ def dreamcraft3d_geometry_on_world(obj, field, steps: int = 80, lr: float = 0.01
     (mask, normal, RGB) on the reference view. Returns the optimizer's result (result.field is the DMTet)."""
     from .cameras import CameraDistribution
     from .fields.dmtet import DMTetField
-    from .guidance import PromptedPrior
-    from .guidance.sds import SDSLoss
-    from .guidance.world_prior import WorldPrior
+    from .priors import PromptedPrior
+    from .losses.sds import SDSLoss
+    from .priors.world_prior import WorldPrior
     from .losses.reference import ReferenceViewsLoss
     from .optimize import optimize
 
@@ -272,11 +271,11 @@ def texture_on_world(obj, method: str = "bsd", geometry=None, steps: int = 120, 
     (result.field: a TexturedMeshField)."""
     from .cameras import CameraDistribution
     from .fields.textured import TexturedMeshField
-    from .guidance import PromptedPrior
-    from .guidance.bsd import BSDLoss
-    from .guidance.sds import SDSLoss
-    from .guidance.vsd import VSDLoss
-    from .guidance.world_prior import WorldPrior
+    from .priors import PromptedPrior
+    from .losses.bsd import BSDLoss
+    from .losses.sds import SDSLoss
+    from .losses.vsd import VSDLoss
+    from .priors.world_prior import WorldPrior
     from .optimize import optimize
     from .world import true_mesh
 

@@ -10,6 +10,7 @@ from comfy_api.latest import io
 
 import folder_paths
 
+from .comfy.clip import clip_scorer
 from .types import CATEGORY, D3Field, D3Prior, Progress, checked_inputs, device, image_batch
 
 log = logging.getLogger("Distill3D")
@@ -261,30 +262,6 @@ class GeneratorSampleToField(io.ComfyNode):
         return io.NodeOutput(field)
 
 
-def _clip_scorer(clip_vision, clip, text: str):
-    """A candidate scorer from ComfyUI's CLIP vision and CLIP text models (core.gan.avatar.clip_scores), or None
-    when they are not connected; a clear error for half of them."""
-    given = [clip_vision is not None, clip is not None, bool(text.strip())]
-    if not any(given):
-        return None
-    if not all(given):
-        raise ValueError("CLIP scoring needs all three: clip_vision, clip and clip_text (or none of them, to score "
-                         "by the prior)")
-    from ..core.gan.avatar import candidate_renders, clip_scores
-    _, pooled = clip.encode_from_tokens(clip.tokenize(text.strip()), return_pooled=True)
-
-    def embed(views):  # ComfyUI's models run in inference mode; their output is copied out of it
-        with torch.inference_mode():
-            out = clip_vision.encode_image(views)["image_embeds"]
-        return out.float().cpu().clone()
-
-    def score(generator, z):
-        renders = candidate_renders(generator, z, 128, n_samples=32)  # CLIP resizes to its 224² itself
-        with torch.no_grad():
-            return clip_scores(embed, pooled[0].float().cpu().clone(), renders)
-    return score
-
-
 class TextToAvatar(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -330,7 +307,7 @@ class TextToAvatar(io.ComfyNode):
         from ..core.gan.avatar import make_avatar
         from ..core.gan.eg3d import render_samples, seed_latents
         dev = device()
-        scorer = _clip_scorer(clip_vision, clip, clip_text)
+        scorer = clip_scorer(clip_vision, clip, clip_text)
         with torch.inference_mode(False), torch.enable_grad():
             progress = Progress(steps, 0)
             field, chosen, scores, run = make_avatar(

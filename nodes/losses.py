@@ -4,9 +4,9 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from ..core.guidance.sds import (SHADING_MIXES, T_SCHEDULES, WEIGHTINGS, MultiViewSDSConfig, MultiViewSDSLoss,
+from ..core.losses.sds import (SHADING_MIXES, T_SCHEDULES, WEIGHTINGS, MultiViewSDSConfig, MultiViewSDSLoss,
                                   SDSConfig, SDSLoss)
-from ..core.guidance.vsd import ESTIMATORS, VSDConfig, VSDLoss
+from ..core.losses.vsd import ESTIMATORS, VSDConfig, VSDLoss
 from ..core.losses import LossList
 from ..core.losses.reference import ReferenceViewsLoss
 from ..core.losses.regularizers import EikonalLoss, RenderRegularizer
@@ -288,5 +288,81 @@ class CombineLosses(io.ComfyNode):
         return io.NodeOutput(out)
 
 
+class HybridSDSLossNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DHybridSDSLoss",
+            display_name="Hybrid SDS Loss",
+            category=f"{CATEGORY}/losses",
+            description="DreamCraft3D's hybrid score distillation: each step's renders are judged by a view-"
+                        "conditioned prior (Zero123 Prior, World Image Prior: it sees the reference) and a 2D text "
+                        "prior, each with its own guidance and weight; the views start at the reference and widen "
+                        "to all around (progressive views), the timesteps anneal from [0.7, 0.85] to [0.2, 0.5]. "
+                        "Defaults are the public code's.",
+            inputs=[
+                D3Prior.Input("prior_3d", tooltip="The view-conditioned prior (sees the reference)."),
+                D3Cameras.Input("cameras", tooltip="A camera distribution (DreamFusion Camera Distribution): its "
+                                                   "ranges are what the progressive views widen to."),
+                D3Prior.Input("prior_2d", optional=True, tooltip="A text prior (World Prior, Checkpoint Prior "
+                                                                 "(Text), Diffusers Prior); none: 3D term only."),
+                io.Float.Input("guidance_3d", default=5.0, min=0.0, max=200.0, step=0.5,
+                               tooltip="Guidance of the 3D prior (public code: 5 on Stable Zero123)."),
+                io.Float.Input("guidance_2d", default=20.0, min=0.0, max=200.0, step=0.5,
+                               tooltip="Guidance of the 2D prior (public code: 20 on DeepFloyd IF; 100 for SD)."),
+                io.Float.Input("weight_3d", default=1.0, min=0.0, max=100.0, step=0.1,
+                               tooltip="Weight of the 3D term (paper: mu = 2; public code: equal weights)."),
+                io.Float.Input("weight_2d", default=1.0, min=0.0, max=100.0, step=0.1, tooltip="Weight of the 2D term."),
+                io.Int.Input("views_per_step", default=1, min=1, max=64, tooltip="Renders per step (public: 1)."),
+                io.Float.Input("t_min", default=0.7, min=0.001, max=0.999, step=0.01, tooltip="Smallest t at the start."),
+                io.Float.Input("t_max", default=0.85, min=0.002, max=1.0, step=0.01, tooltip="Largest t at the start."),
+                io.Float.Input("t_min_end", default=0.2, min=0.001, max=0.999, step=0.01, tooltip="Smallest t, annealed."),
+                io.Float.Input("t_max_end", default=0.5, min=0.002, max=1.0, step=0.01, tooltip="Largest t, annealed."),
+                io.Float.Input("anneal_until", default=0.04, min=0.0, max=1.0, step=0.01,
+                               tooltip="Fraction of the run over which t anneals (public: 200 of 5000 steps)."),
+                io.Float.Input("progressive_until", default=0.04, min=0.0, max=1.0, step=0.01,
+                               tooltip="Fraction of the run over which the views widen from the reference view to "
+                                       "the distribution's full ranges (public: 200 of 5000 steps); 0 = off."),
+                io.Combo.Input("shading", options=list(SHADING_MIXES), default="albedo"),
+                io.Float.Input("random_background", default=0.0, min=0.0, max=1.0, step=0.05,
+                               tooltip="Probability of random solid backgrounds; Zero123 judges renders only over "
+                                       "its reference's background, so keep 0 with it."),
+                io.Float.Input("weight", default=1.0, min=0.0, max=100.0, step=0.01, tooltip="Overall weight."),
+            ],
+            outputs=[D3Loss.Output(display_name="loss")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, t_min=None, t_max=None, t_min_end=None, t_max_end=None, shading=None):
+        err = input_errors(cls, t_min=t_min, t_max=t_max, t_min_end=t_min_end, t_max_end=t_max_end, shading=shading)
+        if err:
+            return err
+        for lo, hi, names in ((t_min, t_max, "t_min, t_max"), (t_min_end, t_max_end, "t_min_end, t_max_end")):
+            if isinstance(lo, float) and isinstance(hi, float) and hi <= lo:
+                return f"{names}: the timestep range is empty: t max ({hi}) must be larger than t min ({lo})"
+        return True
+
+    @classmethod
+    def execute(cls, prior_3d, cameras, guidance_3d, guidance_2d, weight_3d, weight_2d, views_per_step, t_min, t_max,
+                t_min_end, t_max_end, anneal_until, progressive_until, shading, random_background, weight,
+                prior_2d=None) -> io.NodeOutput:
+        import dataclasses
+        from ..core.cameras import CameraDistribution
+        from ..core.losses.hybrid import HybridSDSConfig, HybridSDSLoss
+        if progressive_until > 0:
+            if not isinstance(cameras, CameraDistribution):
+                raise ValueError("progressive views widen a camera distribution's ranges: connect a DreamFusion "
+                                 "Camera Distribution, or set progressive_until to 0 for a fixed camera set")
+            ref = prior_3d.predictor.reference
+            cameras = dataclasses.replace(cameras, progressive_until=progressive_until,
+                                          start_elevation=ref.elevation if ref is not None else 0.0)
+        config = HybridSDSConfig(guidance_3d=guidance_3d, guidance_2d=guidance_2d, weight_3d=weight_3d,
+                                 weight_2d=weight_2d, views_per_step=views_per_step, t_min=t_min, t_max=t_max,
+                                 t_min_end=t_min_end, t_max_end=t_max_end, anneal_until=anneal_until,
+                                 shading=shading, random_background=random_background, weight=weight)
+        term = HybridSDSLoss(prior_3d, prior_2d, cameras, config=config)
+        return io.NodeOutput(LossList([term]))
+
+
 NODES = [SDSLossNode, MultiViewSDSLossNode, VSDLossNode, ReferenceViewsLossNode, EikonalLossNode,
-         RenderRegularizersNode, CombineLosses]
+         RenderRegularizersNode, CombineLosses, HybridSDSLossNode]

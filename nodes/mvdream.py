@@ -9,8 +9,8 @@ from comfy_api.latest import io
 import folder_paths
 
 from ..core.cameras import orbit
-from ..core.guidance import PromptedPrior
-from ..core.guidance.sampler import ddim_sample
+from ..core.priors import PromptedPrior
+from ..core.priors.sampler import ddim_sample
 from .types import CATEGORY, D3Cameras, D3Prior, Progress, checked_inputs, device, image_batch
 
 MODEL_FOLDER = "mvdream"  # ComfyUI/models/mvdream (or an extra_model_paths.yaml entry of that name)
@@ -24,7 +24,7 @@ _LOADED: dict = {}  # the last loaded MVDream model, so that editing the prompt 
 def _load_mvdream(path: str, resolution: int, views: int, text: bool):
     """An MVDreamPrior, reused while the file, size, attention mode and device are unchanged (prompts are not part
     of the model: each is encoded once by the predictor's own cache)."""
-    from ..core.guidance.mvdream import MVDreamPrior
+    from ..core.priors.mvdream import MVDreamPrior
     dev = device()
     dtype = torch.float16 if dev.type == "cuda" else torch.float32
     key = (path, os.path.getmtime(path), resolution, views, text, str(dev), dtype)

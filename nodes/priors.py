@@ -1,13 +1,15 @@
 """Prior nodes: each makes a D3_PRIOR (a noise predictor and what to ask it for) for the score-distillation losses."""
 from __future__ import annotations
 
+import logging
+
 import torch
 from comfy_api.latest import io
 
-from ..core.guidance import PromptedPrior
-from ..core.guidance.world_prior import MODES as WORLD_MODES, WorldPrior
+from ..core.priors import PromptedPrior
+from ..core.priors.world_prior import MODES as WORLD_MODES, WorldPrior
 from ..core.world import UnknownObjectError, find_in_prompt
-from .types import CATEGORY, D3Prior, checked_inputs, device, input_errors
+from .types import CATEGORY, D3Prior, D3Reference, checked_inputs, device, input_errors
 
 
 class WorldPriorNode(io.ComfyNode):
@@ -82,7 +84,7 @@ class CheckpointPriorNode(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, vae, positive, negative, resolution) -> io.NodeOutput:
-        from .comfy_prior import ComfyModelPredictor
+        from .comfy.prior import ComfyModelPredictor
         return io.NodeOutput(PromptedPrior(ComfyModelPredictor(model, vae, resolution),
                                            conditioning=(positive, negative)))
 
@@ -106,7 +108,7 @@ class CheckpointTextPriorNode(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, clip, vae, prompt, negative_prompt, resolution) -> io.NodeOutput:
-        from .comfy_prior import ComfyModelPredictor
+        from .comfy.prior import ComfyModelPredictor
         return io.NodeOutput(PromptedPrior(ComfyModelPredictor(model, vae, resolution, clip=clip), prompt,
                                            negative_prompt))
 
@@ -154,11 +156,70 @@ class DiffusersPriorNode(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, prompt, negative_prompt, resolution) -> io.NodeOutput:
-        from ..core.guidance.diffusers_prior import DiffusersPrior
+        from ..core.priors.diffusers_prior import DiffusersPrior
         dev = device()
         dtype = torch.float16 if dev.type == "cuda" else torch.float32
         predictor = DiffusersPrior(_diffusers_folders()[model], resolution or None, device=dev, dtype=dtype)
         return io.NodeOutput(PromptedPrior(predictor, prompt, negative_prompt))
 
 
-NODES = [WorldPriorNode, CheckpointPriorNode, CheckpointTextPriorNode, DiffusersPriorNode]
+class WorldImagePriorNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DWorldImagePrior",
+            display_name="World Image Prior",
+            category=f"{CATEGORY}/priors",
+            description="Zero-1-to-3 of the primitive world: it recognizes which world object (and how turned) the "
+                        "reference shows, then denoises every novel view exactly, relative to the reference's "
+                        "camera. Runs offline, so image-to-3D can be judged against the truth. The reference must be "
+                        "an exact view (Reference Image with fill 0).",
+            inputs=[
+                D3Reference.Input("reference"),
+                io.Combo.Input("resolution", options=["32", "64"], default="32"),
+                io.Float.Input("tolerance", default=0.01, min=0.001, max=0.5, step=0.001,
+                               tooltip="How far (RMS colour, 0..1) a world render may differ from the reference "
+                                       "and still be what it shows."),
+            ],
+            outputs=[D3Prior.Output(display_name="prior")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, resolution=None):
+        return checked_inputs(cls, resolution=resolution)
+
+    @classmethod
+    def execute(cls, reference, resolution, tolerance) -> io.NodeOutput:
+        from ..core.priors.world_prior import WorldImagePrior
+        prior = WorldImagePrior(reference, int(resolution), tolerance, device=device())
+        logging.info("Distill3D World Image Prior: the reference shows %s", prior.describe())
+        return io.NodeOutput(PromptedPrior(prior, conditioning=prior.conditioning()))
+
+
+class Zero123PriorNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="Distill3DZero123Prior",
+            display_name="Zero123 Prior",
+            category=f"{CATEGORY}/priors",
+            description="Stable Zero123 / Zero-1-to-3 as a view-conditioned prior: MODEL, CLIP_VISION and VAE from "
+                        "Image Only Checkpoint Loader (stable_zero123.ckpt). Each rendered view is conditioned as "
+                        "ComfyUI's StableZero123_Conditioning would condition it for its elevation and azimuth "
+                        "relative to the reference; the CLIP embedding and the reference latent are computed once.",
+            inputs=[io.Model.Input("model"), io.ClipVision.Input("clip_vision"), io.Vae.Input("vae"),
+                    D3Reference.Input("reference"),
+                    io.Int.Input("resolution", default=256, min=64, max=1024, step=8,
+                                 tooltip="Render size it judges (Stable Zero123 was trained at 256).")],
+            outputs=[D3Prior.Output(display_name="prior")],
+        )
+
+    @classmethod
+    def execute(cls, model, clip_vision, vae, reference, resolution) -> io.NodeOutput:
+        from .comfy.prior import Zero123Predictor
+        prior = Zero123Predictor(model, clip_vision, vae, reference, resolution)
+        return io.NodeOutput(PromptedPrior(prior, conditioning=prior.conditioning()))
+
+
+NODES = [WorldPriorNode, CheckpointPriorNode, CheckpointTextPriorNode, DiffusersPriorNode, WorldImagePriorNode,
+         Zero123PriorNode]

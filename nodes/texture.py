@@ -10,9 +10,9 @@ from comfy_api.latest import io
 
 from ..core.files import OutputPathError, resolve_prefix, write_exclusive
 from ..core.fields.textured import TEXTURES, TexturedMeshField
-from ..core.guidance.bsd import BSDConfig, BSDLoss
+from ..core.losses.bsd import BSDConfig, BSDLoss
 from ..core.optimize import run_of
-from ..core.guidance.vsd import ESTIMATORS
+from ..core.losses.vsd import ESTIMATORS
 from ..core.losses import LossList
 from .losses import _distillation_errors, _distillation_inputs
 from .types import CATEGORY, D3Field, D3Loss, D3Mesh, checked_inputs, device

@@ -8,9 +8,10 @@ import comfy.model_management
 from comfy_api.latest import io
 
 D3Cameras = io.Custom("D3_CAMERAS")          # core.cameras.Cameras (a fixed set) or CameraDistribution
-D3Prior = io.Custom("D3_PRIOR")              # core.guidance.PromptedPrior: a noise predictor + its conditioning
+D3Prior = io.Custom("D3_PRIOR")              # core.priors.PromptedPrior: a noise predictor + its conditioning
 D3WorldObject = io.Custom("D3_WORLD_OBJECT")  # core.world.WorldObject
 D3Mesh = io.Custom("D3_MESH")                 # core.mesh.Mesh (with vertex colors / textures)
+D3Reference = io.Custom("D3_REFERENCE")       # core.reference.Reference: an image-to-3D reference view
 
 CATEGORY = "Distill3D"
 BACKGROUND_COLORS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "gray": (0.5, 0.5, 0.5)}

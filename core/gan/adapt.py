@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..cameras import CameraDistribution
-from ..guidance.sds import SDSLoss
+from ..losses.sds import SDSLoss
 from ..losses.gan import DiffusionReconstructionLoss, RelativeDistanceLoss
 from ..optimize import OptimizeResult, optimize
 from .eg3d import TriplaneGenerator

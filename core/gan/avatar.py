@@ -118,7 +118,7 @@ def latent_scores(generator: TriplaneGenerator, prior, z: torch.Tensor, views: i
         total = 0.0
         for t in ts:
             eps = torch.randn(x.shape, generator=gen)
-            from ..guidance import add_noise
+            from ..priors import add_noise
             x_t = add_noise(x, eps, t, p.alphas_cumprod)
             kw = {"background": p.encode(rec.background)} if p.background_input else {}
             total += float((p.predict_eps(x_t, t, cond, cams, **kw) - eps).pow(2).mean())
@@ -165,7 +165,7 @@ def make_avatar(generator: TriplaneGenerator, prior, candidates: int = 8, seed: 
     """The whole text-to-avatar: seeds seed .. seed+candidates-1 scored (by `scorer(generator, z) -> [K]` when
     given, e.g. CLIP; else latent_scores), the best fine-tuned (SDS + multi-scale TV on the case triplane) through
     core.optimize, baked. Returns (field, chosen seed, scores [K], the run)."""
-    from ..guidance.sds import SDSLoss
+    from ..losses.sds import SDSLoss
     from ..losses.gan import MultiScaleTV
     from ..optimize import optimize
     from .adapt import adaptation_cameras

@@ -124,7 +124,7 @@ class DiffusionReconstructionLoss(LossTerm):
         if p.background_input and background is not None:
             bg = p.encode(background)
         response = torch.zeros(x.shape[0], *x.shape[2:], device=x.device)
-        from ..guidance import add_noise, eps_to_x0
+        from ..priors import add_noise, eps_to_x0
         for _ in range(self.repeats):
             t = torch.randint(int(self.t_range[0] * T), int(self.t_range[1] * T), (x.shape[0],),
                               generator=generator).to(x.device)

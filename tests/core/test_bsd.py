@@ -10,11 +10,11 @@ from core.cameras import CameraDistribution, Cameras
 from core.evaluate import judge_texture, saturation
 from core.recipes import texture_on_world
 from core.fields.textured import TexturedMeshField
-from core.guidance import PromptedPrior, add_noise
-from core.guidance.bsd import BSDLoss, augmentation_cameras
-from core.guidance.lora import LoRA, comfy_lora_tensors
+from core.priors import PromptedPrior, add_noise
+from core.losses.bsd import BSDLoss, augmentation_cameras
+from core.priors.lora import LoRA, comfy_lora_tensors
 from core.losses import LossTerm, ViewRequest
-from core.guidance.world_prior import ImageSetPrior, WorldImagePrior, WorldPrior
+from core.priors.world_prior import ImageSetPrior, WorldImagePrior, WorldPrior
 from core.mesh import Mesh
 from core.optimize import optimize
 from core.world import get_object, render_object, true_mesh

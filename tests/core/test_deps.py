@@ -16,8 +16,8 @@ def test_a_missing_package_names_the_feature_and_the_install_script(monkeypatch)
 
 
 def test_the_priors_that_need_diffusers_say_so_before_reading_any_file(monkeypatch, tmp_path):
-    from core.guidance.diffusers_prior import DiffusersPrior
-    from core.guidance.mvdream import MVDreamPrior
+    from core.priors.diffusers_prior import DiffusersPrior
+    from core.priors.mvdream import MVDreamPrior
     monkeypatch.setitem(sys.modules, "diffusers", None)
     with pytest.raises(MissingDependency, match="The Diffusers Prior needs"):
         DiffusersPrior(str(tmp_path))

@@ -7,9 +7,9 @@ import torch
 
 from core.cameras import CameraDistribution
 from core.fields import make_field
-from core.guidance import PromptedPrior
-from core.guidance.diffusers_prior import DiffusersFolderError, DiffusersPrior
-from core.guidance.sds import SDSLoss
+from core.priors import PromptedPrior
+from core.priors.diffusers_prior import DiffusersFolderError, DiffusersPrior
+from core.losses.sds import SDSLoss
 from core.optimize import optimize
 
 from tiny_diffusers import make_tiny_if
@@ -72,8 +72,8 @@ def test_vsd_lora_estimator_adapts_the_if_unet_only_inside_and_learns(tiny_if):
     prior; trained on renders of a fixed image it learns (its epsilon loss falls); outside `active` the U-Net is
     exactly the prior again; after the run its hooks are gone."""
     from core.cameras import orbit
-    from core.guidance import add_noise
-    from core.guidance.vsd import VSDLoss
+    from core.priors import add_noise
+    from core.losses.vsd import VSDLoss
     from core.render import RenderRecord
     predictor = DiffusersPrior(tiny_if, resolution=32)  # 32²: its attention at 16² (64²: 4x the test's time)
     prior = PromptedPrior(predictor, "a rubber duck")

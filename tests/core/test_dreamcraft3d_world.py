@@ -5,9 +5,9 @@ import torch
 from core.cameras import CameraDistribution, Cameras
 from core.evaluate import WHITE, janus_probe
 from core.recipes import dreamcraft3d_on_world, world_reference
-from core.guidance import PromptedPrior
-from core.guidance.hybrid import HybridSDSLoss
-from core.guidance.world_prior import WorldImagePrior, WorldPrior
+from core.priors import PromptedPrior
+from core.losses.hybrid import HybridSDSLoss
+from core.priors.world_prior import WorldImagePrior, WorldPrior
 from core.metrics import psnr
 from core.world import get_object, render_object
 

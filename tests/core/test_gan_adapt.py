@@ -11,8 +11,8 @@ from core.cameras import Cameras
 from core.gan.eg3d import seed_latents
 from core.gan.field import GeneratorTrainer, TriplaneField
 from core.gan.world import default_generator, latent_members, world_generator
-from core.guidance import PromptedPrior
-from core.guidance.world_prior import WorldPrior
+from core.priors import PromptedPrior
+from core.priors.world_prior import WorldPrior
 from core.losses.gan import multiscale_tv, relative_distance_kl
 from core.world.families import FAMILIES
 from core.world.lookup import colour_in_prompt

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from core.cameras import Cameras, orbit
-from core.guidance import add_noise, eps_to_v, eps_to_x0, linear_beta_alphas_cumprod, v_to_eps, x0_to_eps
-from core.guidance.world_prior import WorldPrior
+from core.priors import add_noise, eps_to_v, eps_to_x0, linear_beta_alphas_cumprod, v_to_eps, x0_to_eps
+from core.priors.world_prior import WorldPrior
 from core.metrics import psnr
 from core.world import get_object, render_object
 
@@ -189,7 +189,7 @@ def test_view_aware_prior_denoises_to_the_right_view_and_2d_does_not_care():
 
 
 def test_sds_gradient_is_w_times_eps_difference():
-    from core.guidance.sds import sds_from_eps, sds_weight
+    from core.losses.sds import sds_from_eps, sds_weight
     g = torch.Generator().manual_seed(0)
     x = torch.randn(3, 3, 8, 8, generator=g, requires_grad=True)
     eps_hat, eps = torch.randn(3, 3, 8, 8, generator=g), torch.randn(3, 3, 8, 8, generator=g)
@@ -204,7 +204,7 @@ def test_sds_gradient_is_w_times_eps_difference():
 
 
 def test_cfg_and_rescale_formulas():
-    from core.guidance.sds import cfg, cfg_rescale
+    from core.priors import cfg, cfg_rescale
     u, c = torch.zeros(2, 4), torch.ones(2, 4)
     assert torch.equal(cfg(u, c, 7.5), torch.full((2, 4), 7.5))
     g = torch.Generator().manual_seed(0)
@@ -220,7 +220,7 @@ def test_cfg_and_rescale_formulas():
 
 
 def test_timestep_schedules():
-    from core.guidance.sds import timestep_bounds
+    from core.losses.sds import timestep_bounds
     start, end = (0.02, 0.98), (0.02, 0.5)
     assert timestep_bounds("linear", 0, 100, start, end) == start
     assert timestep_bounds("linear", 25, 100, start, end) == pytest.approx((0.02, 0.74))
@@ -236,8 +236,8 @@ def test_timestep_schedules():
 
 def test_sds_term_checks_its_inputs_and_uses_the_priors_cameras():
     from core.cameras import CameraDistribution
-    from core.guidance import PromptedPrior
-    from core.guidance.sds import SDSLoss
+    from core.priors import PromptedPrior
+    from core.losses.sds import SDSLoss
     prior = PromptedPrior(WorldPrior(32, elevations=(0, 30), azimuth_step=45.0), "a duck")
     with pytest.raises(ValueError, match="names no object"):
         PromptedPrior(WorldPrior(32), "a giraffe")
@@ -261,8 +261,8 @@ def test_sds_term_checks_its_inputs_and_uses_the_priors_cameras():
 def test_sds_step_pulls_a_render_toward_the_object_and_previews_it():
     """One SDS step on an image (no field): the loss's gradient moves a blank render toward the prompt's object,
     and the preview stacks the renders over the prior's targets."""
-    from core.guidance import PromptedPrior
-    from core.guidance.sds import SDSLoss
+    from core.priors import PromptedPrior
+    from core.losses.sds import SDSLoss
     from core.render import RenderRecord
     prior = PromptedPrior(WorldPrior(32, elevations=(30,), azimuth_step=30.0), "a snowman")
     cams = orbit(4, 30, 1.8, 40)
@@ -286,8 +286,8 @@ def test_sds_step_pulls_a_render_toward_the_object_and_previews_it():
 def test_vsd_prior_residual_estimator_starts_as_the_prior_and_learns_the_renders():
     """ProlificDreamer's design: at step 0 the residual is zero (eps_phi = the prior, as a zero-initialized LoRA);
     trained on renders that the prior does not predict (a blurred snowman), its diffusion loss falls."""
-    from core.guidance import PromptedPrior
-    from core.guidance.vsd import VSDLoss
+    from core.priors import PromptedPrior
+    from core.losses.vsd import VSDLoss
     from core.render import RenderRecord
     prior = PromptedPrior(WorldPrior(32, elevations=(30,), azimuth_step=30.0), "a snowman")
     cams = orbit(4, 30, 1.8, 40)
@@ -319,8 +319,8 @@ def test_vsd_render_estimator_learns_the_renders_and_vsd_becomes_sds():
     """The estimator starts at zero (x0 = mid-gray); trained on four views of a mug (which the snowman prompt
     does not predict: it learns the renders, not the prior), its loss falls and its epsilon approaches the true
     noise at every t, so the VSD gradient approaches SDS's (ProlificDreamer: VSD with one learned particle is SDS)."""
-    from core.guidance import PromptedPrior
-    from core.guidance.vsd import VSDLoss
+    from core.priors import PromptedPrior
+    from core.losses.vsd import VSDLoss
     from core.render import RenderRecord
     prior = PromptedPrior(WorldPrior(32, elevations=(30,), azimuth_step=30.0), "a snowman")
     cams = orbit(4, 30, 1.8, 40)
@@ -356,7 +356,7 @@ def test_lora_adapts_an_inference_mode_network_only_inside_active():
     plain and frozen, the LoRA trains (its loss falls) without changing a single base weight, the network is the
     base outside `active`, and detach_hooks leaves no hook behind."""
     from torch import nn
-    from core.guidance.lora import LoRA, freeze
+    from core.priors.lora import LoRA, freeze
 
     class Net(nn.Module):
         def __init__(self):
@@ -398,8 +398,8 @@ def test_lora_adapts_an_inference_mode_network_only_inside_active():
 def test_random_backgrounds_are_refused_for_a_prior_that_cannot_judge_them():
     """A prior conditioned on a fixed reference image judges renders only over that image's background: random
     colours would be a wrong gradient, so the loss refuses them and says what to do; probabilities are 0..1."""
-    from core.guidance import PromptedPrior
-    from core.guidance.sds import SDSLoss
+    from core.priors import PromptedPrior
+    from core.losses.sds import SDSLoss
 
     class FixedBackgroundPrior(WorldPrior):
         any_background = False
@@ -415,8 +415,8 @@ def test_random_backgrounds_are_refused_for_a_prior_that_cannot_judge_them():
 def test_sds_draws_random_backgrounds_at_the_given_rate_and_tells_the_prior():
     """About p of the steps get one random colour per view; the world prior is handed the backgrounds the views
     were rendered over (in its [-1, 1] space), a network prior none."""
-    from core.guidance import PromptedPrior
-    from core.guidance.sds import SDSLoss
+    from core.priors import PromptedPrior
+    from core.losses.sds import SDSLoss
     from core.render import RenderRecord
 
     prior = PromptedPrior(WorldPrior(32, elevations=(30,), azimuth_step=30.0), "a duck")

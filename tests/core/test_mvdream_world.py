@@ -9,10 +9,10 @@ import torch
 from core.cameras import CameraDistribution, orbit
 from core.evaluate import asymmetric_objects, evaluate_field, janus_probe
 from core.recipes import dreamfusion_on_world
-from core.guidance import PromptedPrior
-from core.guidance.sampler import SamplingCancelled, ddim_sample
-from core.guidance.sds import MultiViewSDSLoss
-from core.guidance.world_prior import WorldPrior
+from core.priors import PromptedPrior
+from core.priors.sampler import SamplingCancelled, ddim_sample
+from core.losses.sds import MultiViewSDSLoss
+from core.priors.world_prior import WorldPrior
 from core.metrics import psnr
 from core.world import get_object, render_object
 

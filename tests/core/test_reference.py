@@ -108,7 +108,7 @@ def _world_reference(name, azimuth=0.0, elevation=15.0, size=64):
 
 
 def test_world_image_prior_recognizes_the_object_and_how_it_is_turned():
-    from core.guidance.world_prior import WorldImagePrior
+    from core.priors.world_prior import WorldImagePrior
     p = WorldImagePrior(_world_reference("duck"))
     name, turn, logw = p.components[0]
     assert (name, turn) == ("duck", 0.0) and math.exp(logw) > 0.9, p.describe()
@@ -121,7 +121,7 @@ def test_world_image_prior_recognizes_the_object_and_how_it_is_turned():
 def test_world_image_prior_denoises_the_novel_view_relative_to_the_reference():
     """A reference of the duck turned 90°: the view 60° further round (relative azimuth +60, 5° higher) is the
     duck's render at world azimuth 150, elevation 20; at small t the prior's x0 is that render, not the mirror."""
-    from core.guidance.world_prior import WorldImagePrior
+    from core.priors.world_prior import WorldImagePrior
     p = WorldImagePrior(_world_reference("duck", azimuth=90.0))
     cond, _ = p.conditioning()
     query = Cameras.from_spherical([20.0], [60.0], [1.8], [40.0])  # pack cameras: relative to the reference's az 0

@@ -8,11 +8,11 @@ from core.cameras import CameraDistribution
 from core.recipes import world_reference
 from core.fields import make_field
 from core.fields.textured import TexturedMeshField
-from core.guidance import PromptedPrior
-from core.guidance.bsd import BSDLoss
-from core.guidance.hybrid import HybridSDSLoss
-from core.guidance.vsd import VSDLoss
-from core.guidance.world_prior import WorldImagePrior, WorldPrior
+from core.priors import PromptedPrior
+from core.losses.bsd import BSDLoss
+from core.losses.hybrid import HybridSDSLoss
+from core.losses.vsd import VSDLoss
+from core.priors.world_prior import WorldImagePrior, WorldPrior
 from core.losses.reference import ReferenceViewsLoss
 from core.losses.regularizers import EikonalLoss, RenderRegularizer
 from core.optimize import optimize, run_of

@@ -17,7 +17,7 @@ import comfy.sd, comfy.utils, folder_paths
 import comfy.model_management as mm
 from nodes import LoraLoaderModelOnly
 from safetensors.torch import safe_open
-lora_mod = importlib.import_module("distill3d_pack.core.guidance.lora")
+lora_mod = importlib.import_module("distill3d_pack.core.priors.lora")
 cams = importlib.import_module("distill3d_pack.core.cameras")
 folder_paths.add_model_folder_path("checkpoints", os.path.join(BASE, "models", "checkpoints"))
 folder_paths.add_model_folder_path("loras", os.path.join(BASE, "models", "loras"))

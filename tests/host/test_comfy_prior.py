@@ -9,7 +9,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 SNIPPET = r'''
 import comfy.latent_formats, comfy.model_base, comfy.model_sampling
-cp = importlib.import_module("distill3d_pack.nodes.comfy_prior")
+cp = importlib.import_module("distill3d_pack.nodes.comfy.prior")
 
 class Model:  # what a ModelPatcher exposes to the check
     def __init__(self, kind, sampling, fmt):
@@ -128,7 +128,7 @@ EPS_V_SNIPPET = r'''
 import torch
 import comfy.sd
 from comfy_extras.nodes_model_advanced import ModelSamplingDiscrete
-cp = importlib.import_module("distill3d_pack.nodes.comfy_prior")
+cp = importlib.import_module("distill3d_pack.nodes.comfy.prior")
 model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(CKPT)
 with torch.inference_mode(False):
     g = torch.Generator().manual_seed(0)

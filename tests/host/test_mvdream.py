@@ -14,8 +14,8 @@ import torch
 
 from comfy_host import host_env
 from core.cameras import orbit, to_mvdream
-from core.guidance import PromptedPrior
-from core.guidance.mvdream import MVDreamCheckpointError, MVDreamPrior, load_state_dict, split_checkpoint
+from core.priors import PromptedPrior
+from core.priors.mvdream import MVDreamCheckpointError, MVDreamPrior, load_state_dict, split_checkpoint
 from hostutil import ROOT, write_tiny_mvdream
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "host"))
@@ -142,8 +142,8 @@ def test_multi_view_attention_mixes_the_views_of_one_object_only(tiny):
 def test_the_sampler_and_multi_view_sds_run_on_the_tiny_checkpoint_with_text(tiny):
     """Text through the checkpoint's OpenCLIP and ComfyUI's BPE vocabulary; the sampler returns 4 views at the
     prior's size; multi-view SDS sends a gradient to a field's renders."""
-    from core.guidance.sampler import ddim_sample
-    from core.guidance.sds import MultiViewSDSLoss
+    from core.priors.sampler import ddim_sample
+    from core.losses.sds import MultiViewSDSLoss
     prior = PromptedPrior(MVDreamPrior(tiny, resolution=64, views=4, tokenizer_folder=tokenizer_folder()),
                           "a snowman", "blurry")
     c, u = prior.conditions(None)

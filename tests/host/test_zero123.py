@@ -16,7 +16,7 @@ PARITY_SNIPPET = r'''
 import torch
 import comfy.sd
 from comfy_extras.nodes_stable3d import StableZero123_Conditioning
-cp = importlib.import_module("distill3d_pack.nodes.comfy_prior")
+cp = importlib.import_module("distill3d_pack.nodes.comfy.prior")
 cams = importlib.import_module("distill3d_pack.core.cameras")
 ev = importlib.import_module("distill3d_pack.core.recipes")
 world = importlib.import_module("distill3d_pack.core.world")

@@ -2,7 +2,7 @@
 
 grad = w_2D · SDS(2D prior, text) + w_3D · SDS(view-conditioned prior, reference + relative pose), each term with
 its own guidance scale and timestep (public code: guidance 20 on DeepFloyd IF and 5 on Stable Zero123, equal
-weights; the paper weights the 3D term mu = 2). Both terms are core.guidance.sds.SDSLoss: this class only shares
+weights; the paper weights the 3D term mu = 2). Both terms are core.losses.sds.SDSLoss: this class only shares
 their cameras and renders, so a step costs one render, not two.
 """
 from __future__ import annotations
@@ -12,9 +12,9 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from ..losses import LossTerm
+from . import LossTerm
 from ..render import RenderRecord
-from . import PromptedPrior
+from ..priors import PromptedPrior
 from .sds import SDSConfig, SDSLoss, configured
 
 

@@ -1,6 +1,6 @@
 """Bootstrapped score distillation (DreamCraft3D's texture boosting) as a loss term.
 
-grad_x = w(t) (eps_DreamBooth(x_t; y, t, c) - eps_phi(x_t; y, t, c)): VSD (core.guidance.vsd) whose pretrained
+grad_x = w(t) (eps_DreamBooth(x_t; y, t, c) - eps_phi(x_t; y, t, c)): VSD (core.losses.vsd) whose pretrained
 score is replaced by a *boosted* prior that has learned this very object. The bootstrap loop, every `every` steps:
 render a multi-view set of the current field, noise it to t' and denoise it with the boosted prior (SDEdit: a
 few deterministic DDIM steps; the denoised views are sharper, more consistent versions of the renders), and make
@@ -9,10 +9,10 @@ current max step, 500 -> 200 of 1000): early rounds may change the texture a lot
 
 How the prior is boosted depends on what it is:
 - a network (Stable Diffusion through ComfyUI or diffusers): DreamBooth with a low-rank adapter and a camera
-  embedding (core.guidance.lora), fine-tuned on the augmented views under the rare-token prompt "a [V] <class>"
+  embedding (core.priors.lora), fine-tuned on the augmented views under the rare-token prompt "a [V] <class>"
   for the first part of each period (public code: 200 of every 1000 steps); the adapter can be saved as a ComfyUI
-  LoRA (core.guidance.lora.comfy_lora_tensors).
-- the world prior (exact): the image-set prior of the augmented views (core.guidance.world_prior.ImageSetPrior),
+  LoRA (core.priors.lora.comfy_lora_tensors).
+- the world prior (exact): the image-set prior of the augmented views (core.priors.world_prior.ImageSetPrior),
   which is exactly what a perfect fine-tune on them would be, so BSD's effect is measurable offline.
 The unconditional branch of CFG stays the base prior's; before the first round the boosted prior is the base one
 (BSD starts as VSD).
@@ -24,9 +24,8 @@ import dataclasses
 import torch
 
 from ..cameras import Cameras
-from . import add_noise
-from .sampler import ddim_denoise
-from .sds import cfg
+from ..priors import add_noise, cfg
+from ..priors.sampler import ddim_denoise
 from .vsd import VSDConfig, VSDLoss
 
 
@@ -102,7 +101,7 @@ class AdapterBooster(Booster):
     embedding, trained with the epsilon loss on the augmented views under the rare-token prompt."""
 
     def __init__(self, predictor, conditioning, rank: int = 4, lr: float = 1e-4):
-        from .lora import LoRA, freeze
+        from ..priors.lora import LoRA, freeze
         found = predictor.adaptable_network()
         net, time_embedding = found
         freeze(net)
@@ -122,7 +121,7 @@ class AdapterBooster(Booster):
 
     def train(self, generator, batch: int, steps: int) -> float | None:
         """`steps` Adam steps on random batches of the augmented views; returns the mean epsilon loss."""
-        from .lora import freeze
+        from ..priors.lora import freeze
         if self.data is None:
             return None
         freeze(self._net)  # a host may have reloaded it in inference mode
@@ -362,8 +361,8 @@ class BSDLoss(VSDLoss):
         return torch.cat([base, row.to(base.device)], 0)
 
     def lora_tensors(self) -> dict:
-        """The boosted adapter as ComfyUI LoRA tensors (see core.guidance.lora.comfy_lora_tensors)."""
-        from .lora import comfy_lora_tensors
+        """The boosted adapter as ComfyUI LoRA tensors (see core.priors.lora.comfy_lora_tensors)."""
+        from ..priors.lora import comfy_lora_tensors
         if self.booster_class.exact:
             raise ValueError("only a network prior's boost can be saved as a LoRA (the World Prior's is exact: "
                              "it has no weights)")

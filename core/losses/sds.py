@@ -10,8 +10,8 @@ import dataclasses
 import torch
 
 from ..cameras import CameraDistribution, Cameras, direction_label, random_light
-from ..losses import LossTerm, ViewRequest
-from . import PromptedPrior, add_noise, eps_to_x0, x0_to_eps
+from ..priors import PromptedPrior, add_noise, cfg, cfg_rescale, eps_to_x0, x0_to_eps
+from . import LossTerm, ViewRequest
 
 WEIGHTINGS = ("sds", "uniform", "fantasia3d")
 T_SCHEDULES = ("linear", "step", "dreamtime")
@@ -27,26 +27,6 @@ def sds_weight(kind: str, alphas_cumprod: torch.Tensor, t: torch.Tensor) -> torc
     if kind == "fantasia3d":
         return a.sqrt() * (1 - a)
     raise ValueError(f"unknown SDS weighting '{kind}'; choose one of {', '.join(WEIGHTINGS)}")
-
-
-def cfg(eps_uncond: torch.Tensor, eps_cond: torch.Tensor, scale: float) -> torch.Tensor:
-    """Classifier-free guidance: eps_u + s (eps_c - eps_u)."""
-    return eps_uncond + scale * (eps_cond - eps_uncond)
-
-
-def cfg_rescale(x0_cfg: torch.Tensor, x0_cond: torch.Tensor, phi: float, group: int | None = None) -> torch.Tensor:
-    """MVDream's CFG rescale in x0 space: phi * x0_cfg * std(x0_cond) / std(x0_cfg) + (1 - phi) * x0_cfg,
-    the standard deviations taken over each sample, or over each group of `group` consecutive views."""
-    if phi == 0:
-        return x0_cfg
-    b = x0_cfg.shape[0]
-    g = group or 1
-    if b % g:
-        raise ValueError(f"a batch of {b} views cannot be split into groups of {g}")
-    std_c = x0_cond.reshape(b // g, -1).std(1)
-    std_g = x0_cfg.reshape(b // g, -1).std(1).clamp_min(1e-8)
-    factor = (std_c / std_g).repeat_interleave(g).reshape(-1, *([1] * (x0_cfg.ndim - 1)))
-    return phi * x0_cfg * factor + (1 - phi) * x0_cfg
 
 
 def sds_from_eps(x: torch.Tensor, eps_hat: torch.Tensor, eps: torch.Tensor, w: torch.Tensor,

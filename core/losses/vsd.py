@@ -5,7 +5,7 @@ grad_x = w(t) (eps_pretrained_cfg(x_t) - eps_phi(x_t, t, camera)), where eps_phi
 renders, a few Adam steps per field step, and takes the camera. Three estimators (pixel or latent space):
 
 - "lora" (ProlificDreamer's): the prior's own U-Net with low-rank adapters on its attention and the camera added to
-  its time embedding (core.guidance.lora), zero-initialized so it starts as the prior. For diffusers and ComfyUI
+  its time embedding (core.priors.lora), zero-initialized so it starts as the prior. For diffusers and ComfyUI
   MODEL priors; each update is a U-Net forward and backward.
 - "prior + residual": the prior's conditional epsilon + a zero-initialized camera-aware conv net, a cheap stand-in
   for the LoRA (one U-Net forward per update, no backward through it).
@@ -24,7 +24,7 @@ import math
 import torch
 from torch import nn
 
-from . import add_noise, eps_to_x0, x0_to_eps
+from ..priors import add_noise, eps_to_x0, x0_to_eps
 from .sds import SDSConfig, SDSLoss, sds_from_eps, sds_weight
 
 
@@ -98,7 +98,7 @@ class LoRAEstimator(Estimator):
 
     def __init__(self, shape: tuple[int, int, int], width: int, predictor):
         super().__init__()
-        from .lora import LoRA, freeze
+        from ..priors.lora import LoRA, freeze
         found = predictor.adaptable_network()
         if found is None:
             raise ValueError(f"{type(predictor).__name__} has no network to adapt: use the 'renders' or "
@@ -109,7 +109,7 @@ class LoRAEstimator(Estimator):
         self._net = (net,)  # not a submodule: the U-Net stays the prior's, frozen
 
     def eps(self, x_t, t, cams, vsd, background=None):
-        from .lora import freeze
+        from ..priors.lora import freeze
         freeze(self._net[0])  # a host may have reloaded it in inference mode
         with self.lora.active(cams.c2w.to(x_t.device)):
             return vsd.predictor.predict_eps(x_t, t, vsd.prior.conditions(None)[0], cams).float()

@@ -14,8 +14,8 @@ import comfy.model_sampling
 import comfy.samplers
 import comfy.utils
 
-from ..core.cameras import to_zero123, zero123_camera_terms
-from ..core.guidance import NoisePredictor
+from ...core.cameras import to_zero123, zero123_camera_terms
+from ...core.priors import NoisePredictor
 
 SUPPORTED = "Stable Diffusion 1.x / 2.x (epsilon or v-prediction) and SDXL: discrete-time models with 4-channel " \
             "image latents"

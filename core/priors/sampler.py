@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from . import PromptedPrior, eps_to_x0, x0_to_eps
-from .sds import cfg, cfg_rescale
+from . import PromptedPrior, cfg, cfg_rescale, eps_to_x0, x0_to_eps
 
 
 class SamplingCancelled(Exception):

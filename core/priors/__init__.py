@@ -2,7 +2,7 @@
 
 A noise predictor says its space ('pixel' at resolution R, or 'latent' with a differentiable encoder), its
 alphas_cumprod over T training timesteps, and predicts epsilon for (x_t, t, conditioning, cameras). CFG,
-weighting and timestep schedules belong to the losses (core.guidance.sds), not to the predictor.
+weighting and timestep schedules belong to the losses (core.losses.sds), not to the predictor.
 Notation as METHODS.md: x_t = sqrt(a) x0 + sqrt(1-a) eps with a = alphas_cumprod[t].
 """
 from __future__ import annotations
@@ -49,6 +49,26 @@ def linear_beta_alphas_cumprod(steps: int = 1000, beta_start: float = 0.00085, b
     """Stable Diffusion's 'scaled linear' schedule (the default of the world prior too)."""
     betas = torch.linspace(beta_start ** 0.5, beta_end ** 0.5, steps, dtype=torch.float64) ** 2
     return torch.cumprod(1 - betas, 0).float()
+
+
+def cfg(eps_uncond: torch.Tensor, eps_cond: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance: eps_u + s (eps_c - eps_u)."""
+    return eps_uncond + scale * (eps_cond - eps_uncond)
+
+
+def cfg_rescale(x0_cfg: torch.Tensor, x0_cond: torch.Tensor, phi: float, group: int | None = None) -> torch.Tensor:
+    """MVDream's CFG rescale in x0 space: phi * x0_cfg * std(x0_cond) / std(x0_cfg) + (1 - phi) * x0_cfg,
+    the standard deviations taken over each sample, or over each group of `group` consecutive views."""
+    if phi == 0:
+        return x0_cfg
+    b = x0_cfg.shape[0]
+    g = group or 1
+    if b % g:
+        raise ValueError(f"a batch of {b} views cannot be split into groups of {g}")
+    std_c = x0_cond.reshape(b // g, -1).std(1)
+    std_g = x0_cfg.reshape(b // g, -1).std(1).clamp_min(1e-8)
+    factor = (std_c / std_g).repeat_interleave(g).reshape(-1, *([1] * (x0_cfg.ndim - 1)))
+    return phi * x0_cfg * factor + (1 - phi) * x0_cfg
 
 
 class NoisePredictor:
