@@ -91,7 +91,8 @@ def refine_curve(obj, net, steps: int) -> dict:
             if label == "geodream" else make_field("neus")
         holder["field"] = field
         t0 = time.perf_counter()
-        res = dreamfusion_on_world(obj, steps=steps, method="vsd", field=field, on_progress=watch)
+        res = dreamfusion_on_world(obj, steps=steps, method="vsd", recipe="geodream_world", field=field,
+                                   on_progress=watch)
         reach = next((s for s, v in curve if v >= 0.8), None)
         out[label] = {"iou": curve[-1][1], "reach_0.8": reach, "seconds": time.perf_counter() - t0,
                       "steps": res.steps_done}

@@ -44,6 +44,18 @@ RECIPES = {
         "ref_loss": {"rays_per_step": 512, "rgb_weight": 1.0, "mask_weight": 1.0},
         "eik": EIKONAL,
         "coarse": {"steps": 200, "learning_rate": 0.02, "samples_per_ray": 24, "seed": 0}},
+    "geodream_world": {
+        "mv_prior": {"mode": "multi-view", "resolution": "64"},
+        "sampler": {"views": 4, "elevation": 15.0, "azimuth_start": 0.0, "steps": 30, "guidance_scale": 7.5, "seed": 0},
+        "volume": {"method": "learned", "grid_size": 32},
+        "field": {"volume_lr": 0.1, "volume_decay": 0.1, "seed": 0},
+        "prior": {"mode": "view-aware", "resolution": "32"},
+        "cams": {"elevation_min": -10.0, "elevation_max": 45.0, "distance_min": 1.8, "distance_max": 1.8,
+                 "fov_min": 40.0, "fov_max": 40.0},
+        "vsd": {"guidance_scale": 7.5, "views_per_step": 4, "t_max_end": 0.5, "estimator": "auto",
+                "estimator_steps": 0},
+        "eik": EIKONAL,
+        "fit": {"steps": 60, "learning_rate": 0.02, "samples_per_ray": 24, "seed": 0}},
 }
 #: the loss node of each world text-to-3D recipe, by the method name core.recipes' runs take
 TEXT_TO_3D = {"sds": ("dreamfusion_world", "sds"), "mvsds": ("mvdream_world", "mvsds"),
@@ -100,10 +112,12 @@ def fit_to_views(obj, kind: str = "neus", steps: int = 600, lr: float = 0.02, n_
 def dreamfusion_on_world(obj, kind: str = "neus", steps: int | None = None, lr: float | None = None,
                          guidance_scale: float | None = None, mode: str | None = None, resolution: int | None = None,
                          batch: int | None = None, n_samples: int | None = None, seed: int = 0, on_progress=None,
-                         device="cpu", field=None, method: str = "sds", field_kw: dict | None = None, **loss_kw):
+                         device="cpu", field=None, method: str = "sds", field_kw: dict | None = None,
+                         recipe: str | None = None, **loss_kw):
     """The world text-to-3D run of a shipped workflow's recipe (RECIPES: method 'sds' dreamfusion_world, 'mvsds'
     mvdream_world, 'vsd' prolificdreamer_world), prompt 'a <object>'; evaluate_field(result.field, obj, 32) judges
-    it. Arguments left None are the recipe's; loss_kw: other settings of the loss (its config's names). NeRF wants
+    it; `recipe` names another workflow whose loss node is called `method` (geodream_world's 'vsd'). Arguments left
+    None are the recipe's; loss_kw: other settings of the loss (its config's names). NeRF wants
     lr 0.05. 'mvsds' makes `batch` views groups of 4. Half the steps render over random solid colours
     (random_background 0.5, the loss nodes' default): on the field's white alone, a white object (the snowman's
     body) matches an empty field and is never built. field_kw: options of the new field (e.g. background='mlp',
@@ -114,7 +128,7 @@ def dreamfusion_on_world(obj, kind: str = "neus", steps: int | None = None, lr: 
     from .priors.world_prior import WorldPrior
 
     workflow, loss_node = TEXT_TO_3D[method]
-    recipe = RECIPES[workflow]
+    recipe = RECIPES[recipe or workflow]
     fit, loss = recipe["fit"], dict(recipe[loss_node])
     steps = fit["steps"] if steps is None else steps
     lr = fit["learning_rate"] if lr is None else lr
@@ -135,10 +149,15 @@ def dreamfusion_on_world(obj, kind: str = "neus", steps: int | None = None, lr: 
                                on_progress, device)
 
 
-def sampled_views(obj, views: int = 4, elevation: float = 15.0, resolution: int = 64, steps: int = 30,
-                  guidance_scale: float = 7.5, seed: int = 0, device="cpu"):
+_GD = RECIPES["geodream_world"]
+
+
+def sampled_views(obj, views: int = _GD["sampler"]["views"], elevation: float = _GD["sampler"]["elevation"],
+                  resolution: int = int(_GD["mv_prior"]["resolution"]), steps: int = _GD["sampler"]["steps"],
+                  guidance_scale: float = _GD["sampler"]["guidance_scale"], seed: int = _GD["sampler"]["seed"],
+                  device="cpu"):
     """(images [N,R,R,3], cameras): the Multi-View Sampler's views of 'a <object>' on the world prior in
-    multi-view mode (MVDream's setting), as geodream_world.json samples them."""
+    multi-view mode (MVDream's setting), as the geodream_world workflow samples them."""
     from .cameras import orbit
     from .priors import PromptedPrior
     from .priors.sampler import ddim_sample
@@ -150,15 +169,16 @@ def sampled_views(obj, views: int = 4, elevation: float = 15.0, resolution: int 
     return images.cpu(), cams
 
 
-def geodream_on_world(obj, volume=None, steps: int = 100, method: str = "vsd", volume_lr: float = 0.1,
-                      volume_decay: float = 0.1, seed: int = 0, device="cpu", **kw):
+def geodream_on_world(obj, volume=None, steps: int | None = None, volume_lr: float = _GD["field"]["volume_lr"],
+                      volume_decay: float = _GD["field"]["volume_decay"], seed: int = 0, device="cpu", **kw):
     """GeoDream's refinement on the world: a cost-volume NeuS (`volume`, a core.costvolume.CostVolume) refined
-    by `method` against the world prior with dreamfusion_on_world's recipe (that of geodream_world.json)."""
+    by VSD against the world prior, the geodream_world workflow's recipe."""
     from .fields import make_field
     torch.manual_seed(seed)
     field = make_field("costvolume-neus", cost_volume=volume, volume_lr=volume_lr, volume_decay=volume_decay,
                        device=device)
-    return dreamfusion_on_world(obj, steps=steps, method=method, seed=seed, device=device, field=field, **kw)
+    return dreamfusion_on_world(obj, steps=steps, method="vsd", recipe="geodream_world", seed=seed, device=device,
+                                field=field, **kw)
 
 
 #: the recipes of the shipped world text-to-3D workflows (dreamfusion_world, mvdream_world, prolificdreamer_world)
