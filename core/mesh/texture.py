@@ -41,12 +41,12 @@ def dilate(texture: torch.Tensor, filled: torch.Tensor, iterations: int) -> torc
 def texel_hits(mesh: Mesh, size: int):
     """The texels of a size x size texture that the mesh's uv triangles cover: (face, px, py, barycentrics [K,3]),
     texel (px, py) counted from the top-left (uv's v points up). A texel on a shared edge may appear twice."""
-    from ..render.raster import _candidates, _edge_functions
+    from ..render.triangles import candidate_pixels, edge_functions
     pix_uv = torch.stack([mesh.uv[:, 0] * size, (1 - mesh.uv[:, 1]) * size], -1)
     tri_uv = pix_uv[mesh.faces]
-    face, px, py = _candidates(tri_uv, size, size, pad=0.0)
+    face, px, py = candidate_pixels(tri_uv, size, size, pad=0.0)
     p = torch.stack([px.float() + 0.5, py.float() + 0.5], -1)
-    w0, w1, w2, area = _edge_functions(p, tri_uv[face, 0], tri_uv[face, 1], tri_uv[face, 2])
+    w0, w1, w2, area = edge_functions(p, tri_uv[face, 0], tri_uv[face, 1], tri_uv[face, 2])
     ok = area.abs() > 1e-12
     s = torch.sign(area)
     inside = ok & (w0 * s >= -1e-6) & (w1 * s >= -1e-6) & (w2 * s >= -1e-6)

@@ -12,11 +12,12 @@ import torch
 from ..accel import cuda_extension_available
 from ..cameras import Cameras, camera_light
 from . import RenderRecord, shade
+from .triangles import candidate_pixels, edge_functions
 
 
 def _signed_distance(p, A, B, C):
     """Signed distance in pixels from points p to triangles ABC (positive inside): min over the edge lines."""
-    e0, e1, e2, ar = _edge_functions(p, A, B, C)
+    e0, e1, e2, ar = edge_functions(p, A, B, C)
     sgn = torch.sign(ar.detach())
     lens = torch.stack([(C - B).norm(dim=-1), (A - C).norm(dim=-1), (B - A).norm(dim=-1)], -1)
     return (torch.stack([e0, e1, e2], -1) * sgn[:, None] / lens.clamp_min(1e-9)).min(-1).values, (e0, e1, e2, ar)
@@ -70,32 +71,6 @@ def _project(vertices: torch.Tensor, cameras: Cameras, height: int, width: int):
     """Pixel coords [N,V,2] (x right, y down, pixel centers at +0.5) and view depth [N,V]."""
     uv, depth = cameras.project(vertices, height, width)
     return uv, depth
-
-
-def _candidates(uv_f: torch.Tensor, height: int, width: int, pad: float):
-    """All (face, pixel) pairs whose pixel center lies in the face's 2D bounding box grown by `pad` pixels."""
-    lo = (uv_f.min(1).values - 0.5 - pad).ceil().long()
-    hi = (uv_f.max(1).values - 0.5 + pad).floor().long()
-    lo[:, 0].clamp_(0, width)
-    lo[:, 1].clamp_(0, height)
-    hi[:, 0].clamp_(-1, width - 1)
-    hi[:, 1].clamp_(-1, height - 1)
-    nx = (hi[:, 0] - lo[:, 0] + 1).clamp_min(0)
-    ny = (hi[:, 1] - lo[:, 1] + 1).clamp_min(0)
-    counts = nx * ny
-    face = torch.repeat_interleave(torch.arange(uv_f.shape[0], device=uv_f.device), counts)
-    start = torch.cumsum(counts, 0) - counts
-    local = torch.arange(face.shape[0], device=uv_f.device) - start[face]
-    px = lo[face, 0] + local % nx[face].clamp_min(1)
-    py = lo[face, 1] + local // nx[face].clamp_min(1)
-    return face, px, py
-
-
-def _edge_functions(p, a, b, c):
-    """Signed areas (x2) of (b,c,p), (c,a,p), (a,b,p) and of (a,b,c): barycentrics up to normalization."""
-    def cross(o, u, v):
-        return (u[..., 0] - o[..., 0]) * (v[..., 1] - o[..., 1]) - (u[..., 1] - o[..., 1]) * (v[..., 0] - o[..., 0])
-    return cross(b, c, p), cross(c, a, p), cross(a, b, p), cross(a, b, c)
 
 
 def nvdiffrast_available(device) -> bool:
@@ -180,10 +155,10 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, cameras: Cameras, hei
         fidx = front.nonzero().squeeze(-1)
         with torch.no_grad():
             uv_f = uv.detach()[faces[fidx]]  # [F',3,2]
-            face, px, py = _candidates(uv_f, height, width, pad=1.0 if antialias else 0.0)
+            face, px, py = candidate_pixels(uv_f, height, width, pad=1.0 if antialias else 0.0)
             p = torch.stack([px.float() + 0.5, py.float() + 0.5], -1)
             a, b, c = uv_f[face, 0], uv_f[face, 1], uv_f[face, 2]
-            w0, w1, w2, area = _edge_functions(p, a, b, c)
+            w0, w1, w2, area = edge_functions(p, a, b, c)
             ok = area.abs() > 1e-12
             s = torch.sign(area)
             inside = ok & (w0 * s >= 0) & (w1 * s >= 0) & (w2 * s >= 0)
@@ -207,7 +182,7 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, cameras: Cameras, hei
         tri = faces[fidx[face[k]]]  # [P,3] vertex ids
         p_k = torch.stack([(cov_pix % width).float() + 0.5, (cov_pix // width).float() + 0.5], -1)
         A, B, C = uv[tri[:, 0]], uv[tri[:, 1]], uv[tri[:, 2]]  # differentiable screen positions
-        e0, e1, e2, ar = _edge_functions(p_k, A, B, C)
+        e0, e1, e2, ar = edge_functions(p_k, A, B, C)
         bary = torch.stack([e0, e1, e2], -1) / ar[:, None]
         zt = z[tri]
         persp = bary / zt
