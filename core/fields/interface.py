@@ -14,7 +14,8 @@ class Optimizable(nn.Module):
 
     #: what it is (saved configs, messages)
     kind = "field"
-    #: 'density' (NeRF, triplanes), 'sdf' (NeuS) or 'mesh' (DMTet, a textured mesh): what geometry terms apply to
+    #: 'density' (NeRF, triplanes), 'sdf' (NeuS) or 'mesh' (DMTet, a textured mesh): what geometry terms apply to.
+    #: A 'mesh' field also has surface() -> (vertices, faces) and `texture`, the field its colours come from
     geometry = "density"
     #: True: render_rays renders any batch of rays (volume rendering); False: whole views only (rasterized, or a
     #: generator's renders of random latents)

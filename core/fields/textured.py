@@ -54,9 +54,7 @@ class TexturedMeshField(Optimizable):
                     raise ValueError("a mesh has no texture field to start from: choose a fresh 'densegrid' or "
                                      "'hashgrid' texture (Bake Texture can bake its vertex colours afterwards)")
                 verts, faces, src = source.vertices, source.faces, None
-            elif getattr(source, "kind", None) == "textured_mesh":
-                verts, faces, src = source.vertices, source.faces, source.texture
-            elif getattr(source, "geometry", None) == "mesh":  # DMTet
+            elif source.geometry == "mesh":  # a textured mesh or DMTet: their surface and texture field
                 verts, faces = source.surface()
                 src = source.texture
             else:
