@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ...cameras import Cameras
+from ..cameras import Cameras
 from .views import VIEW_SIZE, VOLUME_BOUND, grid_centers, sample_views
 from .volume import CostVolume
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...cameras import Cameras
+from ..cameras import Cameras
 from .views import VOLUME_BOUND, aggregate, grid_centers, sample_views
 from .volume import CostVolume
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...cameras import Cameras
+from ..cameras import Cameras
 
 #: the cube the volume covers: the unit cube with a margin
 VOLUME_BOUND = 0.55
@@ -56,7 +56,7 @@ def aggregate(samples: torch.Tensor, valid: torch.Tensor):
 def prepare_views(images: torch.Tensor, cameras: Cameras, masks: torch.Tensor | None = None):
     """Checks and resizes the views: ([N,4,S,S] RGB + mask channels at VIEW_SIZE, cameras). Masks (1 on the
     object) default to the difference from each image's uniform background (a sampler's white, say)."""
-    from ...reference import mask_from_background
+    from ..reference import mask_from_background
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"views must be an IMAGE batch [N,H,W,3], got {tuple(images.shape)}")
     n = images.shape[0]

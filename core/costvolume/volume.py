@@ -40,7 +40,7 @@ class CostVolume:
 
 def volume_mesh(volume: CostVolume, resolution: int = 64):
     """The volume's zero level set as a mesh (what the geometry prior alone says), for previews and IoU."""
-    from ...mesh.extract import marching_cubes
+    from ..mesh.extract import marching_cubes
     with torch.no_grad():
         return marching_cubes(lambda p: volume.sdf(p.to(volume.volume.device)).cpu(), resolution=resolution,
                               bounds=(-volume.bound, volume.bound))
