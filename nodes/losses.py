@@ -241,7 +241,7 @@ class EikonalLossNode(io.ComfyNode):
 
     @classmethod
     def execute(cls, weight, points_per_step) -> io.NodeOutput:
-        return io.NodeOutput(LossList([EikonalLoss(weight, points_per_step)]))
+        return io.NodeOutput(LossList([EikonalLoss(weight, points_per_step=points_per_step)]))
 
 
 class RenderRegularizersNode(io.ComfyNode):
@@ -263,7 +263,8 @@ class RenderRegularizersNode(io.ComfyNode):
 
     @classmethod
     def execute(cls, sparsity, entropy, orientation, weight) -> io.NodeOutput:
-        return io.NodeOutput(LossList([RenderRegularizer(sparsity, entropy, orientation, weight)]))
+        term = RenderRegularizer(sparsity=sparsity, entropy=entropy, orientation=orientation, weight=weight)
+        return io.NodeOutput(LossList([term]))
 
 
 class CombineLosses(io.ComfyNode):

@@ -88,7 +88,7 @@ def adaptation_terms(prior, config: AdaptConfig, cameras: CameraDistribution | N
     terms = [SDSLoss(prior, cams, views_per_step=c.batch, guidance_scale=c.guidance_scale, t_min=c.t_min,
                      t_max=c.t_max)]
     if c.relative_distance_weight > 0:
-        terms.append(RelativeDistanceLoss(c.temperature, weight=c.relative_distance_weight))
+        terms.append(RelativeDistanceLoss(temperature=c.temperature, weight=c.relative_distance_weight))
     if c.reconstruction_weight > 0:
         terms.append(DiffusionReconstructionLoss(prior, c.source_prompt.strip(), weight=c.reconstruction_weight))
     return terms + list(extra)

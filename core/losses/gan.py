@@ -50,7 +50,7 @@ class RelativeDistanceLoss(LossTerm):
 
     name = "relative_distance"
 
-    def __init__(self, temperature: float = 0.1, downsample: int = 4, weight: float = 1.0):
+    def __init__(self, *, temperature: float = 0.1, downsample: int = 4, weight: float = 1.0):
         super().__init__(weight)
         if temperature <= 0:
             raise ValueError(f"the temperature must be above 0, got {temperature}")
@@ -85,7 +85,7 @@ class DiffusionReconstructionLoss(LossTerm):
 
     name = "reconstruction"
 
-    def __init__(self, prior, source: str = "", t_range=(0.4, 0.6), threshold: float = 0.3, repeats: int = 2,
+    def __init__(self, prior, source: str = "", *, t_range=(0.4, 0.6), threshold: float = 0.3, repeats: int = 2,
                  weight: float = 1.0):
         super().__init__(weight)
         if not 0 < t_range[0] < t_range[1] <= 1:
@@ -182,7 +182,7 @@ class MultiScaleTV(LossTerm):
 
     name = "triplane_tv"
 
-    def __init__(self, scales: int = 3, weight: float = 1.0):
+    def __init__(self, *, scales: int = 3, weight: float = 1.0):
         super().__init__(weight)
         self.scales = scales
 

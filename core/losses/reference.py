@@ -17,7 +17,7 @@ class ReferenceViewsLoss(LossTerm):
 
     name = "reference"
 
-    def __init__(self, images, cameras: Cameras, masks=None, depths=None, normals=None, rays_per_step: int = 2048,
+    def __init__(self, images, cameras: Cameras, *, masks=None, depths=None, normals=None, rays_per_step: int = 2048,
                  rgb_weight: float = 1.0, mask_weight: float = 1.0, depth_weight: float = 0.0,
                  normal_weight: float = 0.0, weight: float = 1.0, shading: str = "albedo",
                  views_per_step: int = 4):

@@ -11,7 +11,7 @@ class EikonalLoss(LossTerm):
 
     name = "eikonal"
 
-    def __init__(self, weight: float = 0.1, points_per_step: int = 1024):
+    def __init__(self, weight: float = 0.1, *, points_per_step: int = 1024):
         super().__init__(weight)
         self.points_per_step = points_per_step
         self._gen = None
@@ -43,7 +43,7 @@ class RenderRegularizer(LossTerm):
 
     name = "regularizer"
 
-    def __init__(self, sparsity: float = 0.0, entropy: float = 0.0, orientation: float = 0.0, weight: float = 1.0):
+    def __init__(self, *, sparsity: float = 0.0, entropy: float = 0.0, orientation: float = 0.0, weight: float = 1.0):
         super().__init__(weight)
         if min(sparsity, entropy, orientation) < 0:
             raise ValueError("regularizer weights must not be negative")
