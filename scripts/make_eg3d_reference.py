@@ -18,7 +18,19 @@ in eval (fused modulated convolutions) and train mode (unfused) with constant no
 
 The third (eg3d_generator_reference): EG3D's whole TriPlaneGenerator at a tiny size (GENERATOR_KWARGS), its
 weights from seeded_state() by name (not stored: the test gives ours the same by the same names), the names
-and shapes of its state dict in the file's metadata, and its outputs (image, image_raw, image_depth), and the image of synthesis from a different w per layer.
+and shapes of its state dict in the file's metadata, and its outputs (image, image_raw, image_depth), and the image
+of synthesis from a different w per layer.
+
+The fourth (eg3d_narrow_reference): the same tiny generator with a narrow mapping (NARROW_KWARGS: 3 layers, 64
+features between them, a 32-wide camera embedding, w 512) rendered at neural rendering 64², where EG3D's 2X head
+takes the render unresized and adds its first block's RGB into it in place: the fixture keeps EG3D's image_raw
+(render + that RGB) and the render itself as the head received it (image_render), with ws, image, image_depth.
+
+    python scripts/make_eg3d_reference.py --eg3d /path/to/eg3d/eg3d --check-heads   # writes nothing
+
+compares instead this port's super-resolution heads with EG3D's own (2X, 4X, 8X, 8XDC; seeded weights, fp16 clamps,
+inputs below and at each head's input size) and prints the largest differences of the image and of the RGB tensor
+each head was given (EG3D's heads add into it in place); no fixture, their fixed widths make them slow on a CPU.
 """
 from __future__ import annotations
 
@@ -61,8 +73,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--eg3d", required=True, help="the eg3d/ folder of a NVlabs/eg3d checkout")
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "tests", "data"))
+    ap.add_argument("--check-heads", action="store_true", help="compare the super-resolution heads, write nothing")
     a = ap.parse_args()
     sys.path.insert(0, os.path.abspath(a.eg3d))
+    if a.check_heads:
+        return check_heads()
     from training.volumetric_rendering.ray_sampler import RaySampler
     from training.volumetric_rendering.renderer import ImportanceRenderer
     x = inputs()
@@ -75,6 +90,7 @@ def main():
          dict(x, ray_origins=origins, ray_directions=dirs, rgb=rgb, depth=depth, weight_sum=weights))
     save(os.path.join(a.out_dir, "eg3d_networks_reference.safetensors"), networks())
     save(os.path.join(a.out_dir, "eg3d_generator_reference.safetensors"), *generator())
+    save(os.path.join(a.out_dir, "eg3d_narrow_reference.safetensors"), *narrow_generator())
 
 
 def networks() -> dict:
@@ -159,6 +175,67 @@ def generator() -> tuple[dict, dict]:
                "ws_mixed": ws, "image_mixed": mixed["image"]}
     meta = {"state_dict": json.dumps({k: list(v.shape) for k, v in state.items()})}
     return tensors, meta
+
+
+NARROW_KWARGS = dict(GENERATOR_KWARGS, mapping_kwargs={"num_layers": 3, "layer_features": 64, "embed_features": 32})
+NARROW_RESOLUTION = 64
+
+
+def narrow_generator() -> tuple[dict, dict]:
+    """EG3D's TriPlaneGenerator with a narrow mapping (NARROW_KWARGS), seeded weights, rendered at 64² (its 2X head's
+    own input size): ws with truncation 0.7, image, image_raw, image_depth, and the render as the head got it."""
+    import json
+    from training.triplane import TriPlaneGenerator
+    kwargs = {k: v for k, v in NARROW_KWARGS.items()}
+    rk = kwargs.pop("rendering_kwargs")
+    g = TriPlaneGenerator(rendering_kwargs=dict(rk), **kwargs).eval()
+    state = g.state_dict()
+    with torch.no_grad():
+        for name, value in seeded_state({k: list(v.shape) for k, v in state.items()}, seed=7).items():
+            state[name].copy_(value)
+    given = {}
+
+    def keep_render(module, args):  # the render as the head gets it, before the head adds into it
+        given["rgb"] = args[0].clone()
+    g.superresolution.register_forward_pre_hook(keep_render)
+    z = torch.randn(2, 8, generator=torch.Generator().manual_seed(8))
+    c = inputs()["c"]
+    with torch.no_grad():
+        ws = g.mapping(z, c, truncation_psi=0.7)
+        torch.manual_seed(RENDER_SEED)
+        out = g.synthesis(ws, c, neural_rendering_resolution=NARROW_RESOLUTION, noise_mode="const")
+    tensors = {"z": z, "c": c, "ws": ws, "image": out["image"], "image_raw": out["image_raw"],
+               "image_render": given["rgb"], "image_depth": out["image_depth"]}
+    meta = {"state_dict": json.dumps({k: list(v.shape) for k, v in state.items()})}
+    return tensors, meta
+
+
+def check_heads():
+    """Each of EG3D's super-resolution heads against ours with the same seeded weights and inputs: the image and
+    the RGB tensor the head was given (which EG3D's heads may add into), largest absolute differences."""
+    import training.superresolution as sr
+    from core.gan.eg3d import Superresolution
+    sr_kwargs = dict(channel_base=256, channel_max=16, fused_modconv_default="inference_only")
+    for name, out_res, in_res in (("SuperresolutionHybrid2X", 128, 64), ("SuperresolutionHybrid2X", 128, 32),
+                                  ("SuperresolutionHybrid4X", 256, 128), ("SuperresolutionHybrid4X", 256, 64),
+                                  ("SuperresolutionHybrid8X", 512, 64), ("SuperresolutionHybrid8XDC", 512, 128)):
+        theirs = getattr(sr, name)(channels=32, img_resolution=out_res, sr_num_fp16_res=4, sr_antialias=True,
+                                   **sr_kwargs).eval()
+        ours = Superresolution(f"training.superresolution.{name}", 32, out_res, 512, 4, True, sr_kwargs=sr_kwargs)
+        state = theirs.state_dict()
+        with torch.no_grad():
+            for k, v in seeded_state({k: list(v.shape) for k, v in state.items()}).items():
+                state[k].copy_(v)
+        ours.load_state_dict(theirs.state_dict(), strict=True)
+        g = torch.Generator().manual_seed(9)
+        x, ws = torch.randn(1, 32, in_res, in_res, generator=g), torch.randn(1, 3, 512, generator=g)
+        with torch.no_grad():
+            given = x.clone()
+            image = theirs(given[:, :3], given, ws, noise_mode="const")
+            mine, raw = ours.eval().run(x[:, :3].clone(), x.clone(), ws, noise_mode="const")
+        print(f"{name} from {in_res}²: image {float((image - mine).abs().max()):.3g} (std {float(image.std()):.3g}), "
+              f"given RGB {float((given[:, :3] - raw).abs().max()):.3g} (EG3D added "
+              f"{float((given[:, :3] - x[:, :3]).abs().max()):.3g} into it)")
 
 
 def save(path: str, tensors: dict, metadata: dict | None = None):

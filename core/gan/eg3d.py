@@ -2,8 +2,9 @@
 32-channel planes at 256², the triplane renderer at the neural rendering resolution, and a super-resolution head
 (StyleGAN2 blocks on the rendered features, styled by the last w). Parameter names are EG3D's, so a snapshot's
 G_ema loads (read_snapshot -> from_record) and renders what EG3D renders (parity tests against EG3D's own
-generator, tests/data/eg3d_generator_reference.safetensors). Which head a model uses, its sizes and its rendering
-settings come from the snapshot's own init arguments and rendering_kwargs, never from code in the file."""
+generator, tests/data/eg3d_generator_reference.safetensors and eg3d_narrow_reference.safetensors). Which head a
+model uses, its sizes and its rendering settings come from the snapshot's own init arguments and rendering_kwargs,
+never from code in the file; what each of EG3D's constructor arguments does here: EG3D_PORT.md §11."""
 from __future__ import annotations
 
 import torch
@@ -11,56 +12,109 @@ import torch.nn.functional as F
 
 from .networks import MappingNetwork, TriplaneDecoder
 from .render import eg3d_rays, render_triplane
-from .stylegan2 import SynthesisBlock, SynthesisNetwork
+from .stylegan2 import (BLOCK_OPTIONS, FIXED_BLOCK_OPTIONS, SynthesisBlock, SynthesisNetwork, block_options,
+                        setup_filter)
 
-#: the super-resolution heads: (input resolution, output resolution, [(out channels, block resolution, up)] ...)
+#: the super-resolution heads: input and output resolution, blocks [(out channels, block resolution, up)], whether
+#: it keeps a filter buffer of its own, and whether it resizes its input only when smaller than its input resolution
+#: (EG3D's 4X; the others whenever it differs). EG3D's own heads style their blocks with 512-wide ws (their w_dim
+#: is fixed) and add their first block's RGB into the RGB they are given in place (the generator's image_raw).
 SUPERRESOLUTION = {
-    "training.superresolution.SuperresolutionHybrid8XDC": (128, 512, [(256, 256, 2), (128, 512, 2)]),
-    "training.superresolution.SuperresolutionHybrid2X": (64, 128, [(128, 64, 1), (64, 128, 2)]),
-    # the pack's own small generators: EG3D's 2X head with a quarter of its channels
-    "distill3d.superresolution.Hybrid2XSmall": (64, 128, [(32, 64, 1), (16, 128, 2)]),
+    "training.superresolution.SuperresolutionHybrid8XDC": dict(input=128, output=512,
+                                                               blocks=[(256, 256, 2), (128, 512, 2)]),
+    "training.superresolution.SuperresolutionHybrid8X": dict(input=128, output=512,
+                                                             blocks=[(128, 256, 2), (64, 512, 2)], filter=True),
+    "training.superresolution.SuperresolutionHybrid4X": dict(input=128, output=256,
+                                                             blocks=[(128, 128, 1), (64, 256, 2)], filter=True,
+                                                             only_upsize=True),
+    "training.superresolution.SuperresolutionHybrid2X": dict(input=64, output=128,
+                                                             blocks=[(128, 64, 1), (64, 128, 2)], filter=True),
+    # the pack's own small generators: EG3D's 2X head with a quarter of its channels, any w_dim, and its raw image
+    # is the render itself (as it was trained)
+    "distill3d.superresolution.Hybrid2XSmall": dict(input=64, output=128, blocks=[(32, 64, 1), (16, 128, 2)],
+                                                    filter=True, ours=True),
 }
 #: rendering settings the generator reads (EG3D's rendering_kwargs names)
 RENDER_KEYS = ("ray_start", "ray_end", "box_warp", "depth_resolution", "depth_resolution_importance",
                "superresolution_module", "sr_antialias", "superresolution_noise_mode", "c_gen_conditioning_zero")
+#: sr_kwargs EG3D's heads take and ignore (their channels and clamps are their own)
+SR_IGNORED = ("channel_base", "channel_max", "num_fp16_res", "conv_clamp")
+
+
+def check_rendering(rk: dict) -> None:
+    """Refuses rendering_kwargs this port does not render as EG3D does, naming them."""
+    missing = [k for k in RENDER_KEYS if k not in rk]
+    if missing:
+        raise ValueError(f"rendering_kwargs lacks {', '.join(missing)}")
+    if rk.get("ray_start") == "auto" or rk.get("ray_end") == "auto" or rk.get("disparity_space_sampling") or \
+            rk.get("clamp_mode", "softplus") != "softplus":
+        raise ValueError("ported: fixed ray limits, linear depth sampling and softplus densities (EG3D's "
+                         f"FFHQ / AFHQ / ShapeNet settings); got ray_start {rk.get('ray_start')!r}, ray_end "
+                         f"{rk.get('ray_end')!r}, disparity sampling {rk.get('disparity_space_sampling')!r}, "
+                         f"clamp_mode {rk.get('clamp_mode')!r}")
+    if rk.get("density_noise", 0) > 0:
+        raise ValueError(f"rendering_kwargs density_noise {rk['density_noise']!r}: EG3D's renderer then adds "
+                         f"random noise to every density; not ported (0 or absent only)")
 
 
 class Superresolution(torch.nn.Module):
     """EG3D's super-resolution head: the features resized to its input resolution (bilinear, optionally
-    antialiased), then StyleGAN2 blocks all styled by the last w; the RGB is carried and refined."""
+    antialiased), then StyleGAN2 blocks all styled by the last w; the RGB is carried and refined. sr_kwargs: EG3D's
+    heads' own keyword arguments (channel_base, channel_max, num_fp16_res, conv_clamp: taken and ignored, as EG3D
+    does) and their blocks' options (fused_modconv_default, use_noise, ...)."""
 
     def __init__(self, module: str, channels: int, img_resolution: int, w_dim: int, sr_num_fp16_res: int = 0,
-                 sr_antialias: bool = True, fused_modconv_default="inference_only"):
+                 sr_antialias: bool = True, fused_modconv_default="inference_only", sr_kwargs=None):
         super().__init__()
         if module not in SUPERRESOLUTION:
             raise ValueError(f"super-resolution module {module!r} is not ported; supported: "
                              f"{', '.join(sorted(SUPERRESOLUTION))}")
-        self.input_resolution, out_res, blocks = SUPERRESOLUTION[module]
-        if img_resolution != out_res:
-            raise ValueError(f"{module.rsplit('.', 1)[-1]} makes {out_res}² images, the generator asks for "
-                             f"{img_resolution}²")
-        self.sr_antialias = sr_antialias
+        spec = SUPERRESOLUTION[module]
+        name = module.rsplit('.', 1)[-1]
+        if img_resolution != spec["output"]:
+            raise ValueError(f"{name} makes {spec['output']}² images, the generator asks for {img_resolution}²")
+        if not spec.get("ours") and w_dim != 512:
+            raise ValueError(f"EG3D's {name} styles its blocks with 512-wide ws; this generator's w_dim is {w_dim} "
+                             f"(EG3D's own code cannot run it either)")
+        options = {k: v for k, v in (sr_kwargs or {}).items() if k not in SR_IGNORED}
+        fused_modconv_default = options.pop("fused_modconv_default", fused_modconv_default)
+        options = block_options(options, f"sr_kwargs of {name}")
+        self.input_resolution, self.only_upsize = spec["input"], bool(spec.get("only_upsize"))
+        self.sr_antialias, self.adds_into_rgb = sr_antialias, not spec.get("ours")
         clamp = 256 if sr_num_fp16_res > 0 else None  # EG3D's clamp for its fp16 heads applies in fp32 too
         in_ch = channels
-        for i, (out_ch, res, up) in enumerate(blocks):
-            setattr(self, f"block{i}", SynthesisBlock(in_ch, out_ch, w_dim, res, 3, is_last=(i == len(blocks) - 1),
-                                                      conv_clamp=clamp, fused_modconv_default=fused_modconv_default,
-                                                      up=up))
+        for i, (out_ch, res, up) in enumerate(spec["blocks"]):
+            setattr(self, f"block{i}", SynthesisBlock(in_ch, out_ch, w_dim, res, 3,
+                                                      is_last=(i == len(spec["blocks"]) - 1), conv_clamp=clamp,
+                                                      fused_modconv_default=fused_modconv_default, up=up, **options))
             in_ch = out_ch
-        self.num_blocks = len(blocks)
-        if blocks[0][2] == 1:  # EG3D's heads with a "no up" first block also keep a filter buffer of their own
-            from .stylegan2 import setup_filter
+        self.num_blocks = len(spec["blocks"])
+        if spec.get("filter"):  # some of EG3D's heads keep a filter buffer of their own (unused)
             self.register_buffer("resample_filter", setup_filter())
 
-    def forward(self, rgb, x, ws, noise_mode: str = "none", fused_modconv=None):
+    def run(self, rgb, x, ws, noise_mode: str = "none", fused_modconv=None):
+        """(the image, the RGB EG3D's head leaves in the tensor `rgb` it was given): EG3D's heads add their first
+        block's RGB into it in place when it went in unresized and that block does not upsample (2X at 64², 4X at
+        128²); otherwise, and for the pack's own head, it is `rgb` as given."""
         ws = ws[:, -1:, :].repeat(1, 3, 1)
-        if x.shape[-1] != self.input_resolution:
+        given, res = rgb, x.shape[-1]
+        resized = res < self.input_resolution if self.only_upsize else res != self.input_resolution
+        if resized:
             size = (self.input_resolution, self.input_resolution)
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=self.sr_antialias)
             rgb = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False, antialias=self.sr_antialias)
+        elif res != self.input_resolution:
+            raise ValueError(f"the head takes features at {self.input_resolution}² (or smaller, resized), got "
+                             f"{res}²")
         for i in range(self.num_blocks):
-            x, rgb = getattr(self, f"block{i}")(x, rgb, ws, fused_modconv=fused_modconv, noise_mode=noise_mode)
-        return rgb
+            block = getattr(self, f"block{i}")
+            x, rgb = block(x, rgb, ws, fused_modconv=fused_modconv, noise_mode=noise_mode)
+            if i == 0 and self.adds_into_rgb and not resized and block.up == 1:
+                given = rgb
+        return rgb, given
+
+    def forward(self, rgb, x, ws, noise_mode: str = "none", fused_modconv=None):
+        return self.run(rgb, x, ws, noise_mode, fused_modconv)[0]
 
 
 class Backbone(torch.nn.Module):
@@ -68,45 +122,47 @@ class Backbone(torch.nn.Module):
     (EG3D's; the pack's small generators draw smaller planes)."""
 
     def __init__(self, z_dim, c_dim, w_dim, channel_base=32768, channel_max=512, conv_clamp=None,
-                 fused_modconv_default="inference_only", mapping_kwargs=None, resolution: int = 256):
+                 fused_modconv_default="inference_only", mapping_kwargs=None, resolution: int = 256,
+                 use_noise: bool = True):
         super().__init__()
         self.synthesis = SynthesisNetwork(w_dim, resolution, 32 * 3, channel_base, channel_max, conv_clamp,
-                                          fused_modconv_default)
+                                          fused_modconv_default, use_noise)
         self.mapping = MappingNetwork(z_dim, c_dim, w_dim, num_ws=self.synthesis.num_ws, **(mapping_kwargs or {}))
 
 
 class TriplaneGenerator(torch.nn.Module):
-    """z [N,z_dim] and camera conditioning c [N,25] -> {'image', 'image_raw', 'image_depth'} (EG3D's outputs:
-    the super-resolved image, the rendered RGB at the neural rendering resolution, its depth)."""
+    """z [N,z_dim] and camera conditioning c [N,25] -> {'image', 'image_raw', 'image_render', 'image_depth'}:
+    EG3D's outputs (the super-resolved image; image_raw, the RGB EG3D returns as its raw image; the depth at the
+    neural rendering resolution) and image_render, the volume-rendered RGB itself. image_raw is image_render except
+    where EG3D's head adds its first block's RGB into the render in place (its 2X head at neural rendering 64², 4X
+    at 128²): there EG3D's image_raw is render + that RGB, and so is ours.
+
+    The arguments are EG3D's TriPlaneGenerator's (its **synthesis_kwargs spelled out: channel_base, channel_max,
+    num_fp16_res, conv_clamp, fused_modconv_default, and the blocks' options in block_kwargs, see
+    stylegan2.block_options), plus this port's neural_rendering_resolution and plane_resolution (EG3D: 256)."""
 
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int = 3,
                  sr_num_fp16_res: int = 0, mapping_kwargs=None, rendering_kwargs=None, sr_kwargs=None,
                  channel_base: int = 32768, channel_max: int = 512, num_fp16_res: int = 0, conv_clamp=None,
                  fused_modconv_default="inference_only", neural_rendering_resolution: int = 64,
-                 plane_resolution: int = 256):
+                 plane_resolution: int = 256, **block_kwargs):
         super().__init__()
         rk = dict(rendering_kwargs or {})
-        missing = [k for k in RENDER_KEYS if k not in rk]
-        if missing:
-            raise ValueError(f"rendering_kwargs lacks {', '.join(missing)}")
-        if rk.get("ray_start") == "auto" or rk.get("disparity_space_sampling") or \
-                rk.get("clamp_mode", "softplus") != "softplus":
-            raise ValueError("ported: fixed ray limits, linear depth sampling and softplus densities (EG3D's "
-                             f"FFHQ / AFHQ settings); got ray_start {rk.get('ray_start')!r}, disparity sampling "
-                             f"{rk.get('disparity_space_sampling')!r}, clamp_mode {rk.get('clamp_mode')!r}")
+        check_rendering(rk)
+        backbone_options = block_options(block_kwargs, "the generator's synthesis options")
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
         self.build_args = dict(mapping_kwargs=dict(mapping_kwargs or {}), sr_num_fp16_res=sr_num_fp16_res,
                                sr_kwargs=dict(sr_kwargs or {}),
                                channel_base=channel_base, channel_max=channel_max, num_fp16_res=num_fp16_res,
                                conv_clamp=conv_clamp, fused_modconv_default=fused_modconv_default,
-                               plane_resolution=plane_resolution)
+                               plane_resolution=plane_resolution, **block_kwargs)
         self.img_resolution, self.img_channels = img_resolution, img_channels
         self.rendering_kwargs, self.neural_rendering_resolution = rk, neural_rendering_resolution
         self.backbone = Backbone(z_dim, c_dim, w_dim, channel_base, channel_max, conv_clamp, fused_modconv_default,
-                                 mapping_kwargs, plane_resolution)
+                                 mapping_kwargs, plane_resolution, **backbone_options)
         self.superresolution = Superresolution(rk["superresolution_module"], 32, img_resolution, w_dim,
-                                               sr_num_fp16_res, rk["sr_antialias"],
-                                               (sr_kwargs or {}).get("fused_modconv_default", fused_modconv_default))
+                                               sr_num_fp16_res, rk["sr_antialias"], fused_modconv_default,
+                                               sr_kwargs)
         self.decoder = TriplaneDecoder(32, 32, lr_multiplier=rk.get("decoder_lr_mul", 1))
 
     def mapping(self, z, c, truncation_psi: float = 1.0, truncation_cutoff=None):
@@ -131,9 +187,10 @@ class TriplaneGenerator(torch.nn.Module):
         n = len(ws)
         feature_image = features.permute(0, 2, 1).reshape(n, features.shape[-1], res, res).contiguous()
         depth_image = depth.permute(0, 2, 1).reshape(n, 1, res, res)
-        rgb = feature_image[:, :3]
-        image = self.superresolution(rgb.clone(), feature_image, ws, noise_mode=rk["superresolution_noise_mode"])
-        return {"image": image, "image_raw": rgb, "image_depth": depth_image}
+        render = feature_image[:, :3]
+        image, raw = self.superresolution.run(render.clone(), feature_image, ws,
+                                              noise_mode=rk["superresolution_noise_mode"])
+        return {"image": image, "image_raw": raw, "image_render": render, "image_depth": depth_image}
 
     def forward(self, z, c, truncation_psi: float = 1.0, truncation_cutoff=None, neural_rendering_resolution=None,
                 noise_mode: str = "random"):
@@ -144,7 +201,11 @@ class TriplaneGenerator(torch.nn.Module):
 #: EG3D's TriPlaneGenerator constructor arguments this port takes (the rest of a snapshot's are refused by name)
 INIT_KEYS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "sr_num_fp16_res", "mapping_kwargs",
              "rendering_kwargs", "sr_kwargs", "channel_base", "channel_max", "num_fp16_res", "conv_clamp",
-             "fused_modconv_default")
+             "fused_modconv_default") + tuple(FIXED_BLOCK_OPTIONS) + BLOCK_OPTIONS
+#: the defaults of EG3D's classes where they differ from this port's constructors' (a snapshot that leaves them out
+#: was built with EG3D's: SynthesisBlock's conv_clamp 256 and fused_modconv_default True, SynthesisNetwork's
+#: num_fp16_res 4; the super-resolution blocks' fused_modconv_default True)
+EG3D_DEFAULTS = dict(conv_clamp=256, fused_modconv_default=True, num_fp16_res=4)
 #: buffers a snapshot carries that generation does not use (training's label statistics)
 TRAINING_ONLY = ("dataset_label_std",)
 
@@ -171,6 +232,8 @@ def from_record(record) -> TriplaneGenerator:
     if unknown:
         raise ValueError(f"the generator was built with {', '.join(unknown)}, which this port does not take (it "
                          f"takes {', '.join(INIT_KEYS)})")
+    kwargs = {**EG3D_DEFAULTS, **kwargs}
+    kwargs["sr_kwargs"] = {"fused_modconv_default": True, **(kwargs.get("sr_kwargs") or {})}
     if isinstance(record.attributes.get("rendering_kwargs"), dict):
         kwargs["rendering_kwargs"] = _plain(record.attributes["rendering_kwargs"])
     res = record.attributes.get("neural_rendering_resolution", 64)
@@ -245,7 +308,8 @@ def render_samples(g: TriplaneGenerator, z: torch.Tensor, cameras, truncation_ps
                    conditioning=None) -> dict:
     """Each latent rendered from each camera of `cameras` (ours; one camera for all, or one per latent), conditioned
     on `conditioning` (ours; default: the front camera at the same distance, as EG3D's scripts condition on their
-    canonical camera). Images are 0..1 [N,H,W,3] as EG3D's scripts write them; depth [N,h,w]."""
+    canonical camera). Images are 0..1 [N,H,W,3] as EG3D's scripts write them (image_raw: EG3D's raw image,
+    image_render: the volume render itself; see TriplaneGenerator); depth [N,h,w]."""
     from ..cameras import Cameras, to_eg3d
     n = z.shape[0]
     if len(cameras) not in (1, n):
@@ -260,4 +324,4 @@ def render_samples(g: TriplaneGenerator, z: torch.Tensor, cameras, truncation_ps
         out = g.synthesis(ws, c, neural_rendering_resolution, noise_mode)
     to_image = lambda x: ((x * 127.5 + 128).clamp(0, 255) / 255).permute(0, 2, 3, 1)  # noqa: E731
     return {"image": to_image(out["image"]), "image_raw": to_image(out["image_raw"]),
-            "depth": out["image_depth"][:, 0]}
+            "image_render": to_image(out["image_render"]), "depth": out["image_depth"][:, 0]}

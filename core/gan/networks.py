@@ -11,17 +11,30 @@ import torch
 import torch.nn.functional as F
 
 LRELU_GAIN = math.sqrt(2)
+#: EG3D's bias_act activations: (function, default gain)
+ACTIVATIONS = {
+    "linear": (lambda x: x, 1.0),
+    "relu": (F.relu, LRELU_GAIN),
+    "lrelu": (lambda x: F.leaky_relu(x, 0.2), LRELU_GAIN),
+    "tanh": (torch.tanh, 1.0),
+    "sigmoid": (torch.sigmoid, 1.0),
+    "elu": (F.elu, 1.0),
+    "selu": (F.selu, 1.0),
+    "softplus": (F.softplus, 1.0),
+    "swish": (lambda x: torch.sigmoid(x) * x, LRELU_GAIN),
+}
 
 
 class FullyConnected(torch.nn.Module):
     """A linear layer whose weights are stored at unit scale and scaled at run time by lr_multiplier / sqrt(in)
-    (StyleGAN's equalized learning rate); 'lrelu' adds a leaky ReLU (slope 0.2) times sqrt(2)."""
+    (StyleGAN's equalized learning rate); an activation other than 'linear' follows with its default gain, as
+    EG3D's bias_act applies it (lrelu: slope 0.2, times sqrt(2); relu and swish: times sqrt(2); the others: 1)."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
                  lr_multiplier: float = 1.0, bias_init: float = 0.0):
         super().__init__()
-        if activation not in ("linear", "lrelu"):
-            raise ValueError(f"activation must be 'linear' or 'lrelu', got {activation!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
         self.activation = activation
         self.weight = torch.nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
         self.bias = torch.nn.Parameter(torch.full((out_features,), float(bias_init))) if bias else None
@@ -40,7 +53,9 @@ class FullyConnected(torch.nn.Module):
         x = x.matmul(w.t())
         if b is not None:
             x = x + b.reshape(1, -1)
-        return F.leaky_relu(x, 0.2) * LRELU_GAIN if self.activation == "lrelu" else x
+        act, gain = ACTIVATIONS[self.activation]
+        x = act(x)
+        return x * gain if gain != 1 else x
 
 
 def normalize_2nd_moment(x, dim: int = 1, eps: float = 1e-8):
@@ -48,22 +63,29 @@ def normalize_2nd_moment(x, dim: int = 1, eps: float = 1e-8):
 
 
 class MappingNetwork(torch.nn.Module):
-    """z [N,z_dim] and camera conditioning c [N,c_dim] -> w [N,num_ws,w_dim]: both normalized, concatenated, through
-    num_layers lrelu layers (learning rate x0.01); truncation pulls w towards the tracked average w_avg."""
+    """z [N,z_dim] and camera conditioning c [N,c_dim] -> w [N,num_ws,w_dim]: both normalized (c after its linear
+    embedding to embed_features), concatenated, through num_layers layers (layer_features wide in between, w_dim
+    out; learning rate x lr_multiplier); truncation pulls w towards the tracked average w_avg. EG3D's
+    MappingNetwork's arguments, with its defaults: embed_features and layer_features None mean w_dim (no
+    embedding when c_dim is 0); num_ws None: one w per sample, not broadcast; w_avg_beta None: no w_avg (and so
+    no truncation)."""
 
-    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int, num_layers: int = 8,
-                 lr_multiplier: float = 0.01, w_avg_beta: float = 0.998):
+    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int | None, num_layers: int = 8,
+                 embed_features: int | None = None, layer_features: int | None = None, activation: str = "lrelu",
+                 lr_multiplier: float = 0.01, w_avg_beta: float | None = 0.998):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws, self.num_layers = z_dim, c_dim, w_dim, num_ws, num_layers
         self.w_avg_beta = w_avg_beta
-        embed = w_dim if c_dim > 0 else 0
+        embed = 0 if c_dim == 0 else (w_dim if embed_features is None else int(embed_features))
+        layer = w_dim if layer_features is None else int(layer_features)
         if c_dim > 0:
             self.embed = FullyConnected(c_dim, embed)
-        features = [z_dim + embed] + [w_dim] * num_layers
+        features = [z_dim + embed] + [layer] * (num_layers - 1) + [w_dim]
         for i in range(num_layers):
-            setattr(self, f"fc{i}", FullyConnected(features[i], features[i + 1], activation="lrelu",
+            setattr(self, f"fc{i}", FullyConnected(features[i], features[i + 1], activation=activation,
                                                    lr_multiplier=lr_multiplier))
-        self.register_buffer("w_avg", torch.zeros(w_dim))
+        if num_ws is not None and w_avg_beta is not None:
+            self.register_buffer("w_avg", torch.zeros(w_dim))
 
     def forward(self, z, c, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
                 update_emas: bool = False):
@@ -78,11 +100,15 @@ class MappingNetwork(torch.nn.Module):
         x = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
-        if update_emas:
+        if update_emas and self.w_avg_beta is not None:
             self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
-        x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
+        if self.num_ws is not None:
+            x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
         if truncation_psi != 1:
-            if truncation_cutoff is None:
+            if not hasattr(self, "w_avg"):
+                raise ValueError("truncation needs the tracked average w, and this mapping network keeps none "
+                                 "(w_avg_beta None)")
+            if self.num_ws is None or truncation_cutoff is None:
                 x = self.w_avg.lerp(x, truncation_psi)
             else:
                 x = x.clone()

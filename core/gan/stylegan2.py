@@ -21,6 +21,35 @@ def setup_filter(taps=(1, 3, 3, 1)) -> torch.Tensor:
     return f / f.sum()
 
 
+#: EG3D's SynthesisBlock / SynthesisLayer keyword options (what its SynthesisNetwork and super-resolution heads pass
+#: on to their blocks) that this port runs at their default only: a snapshot may name them, with that value
+FIXED_BLOCK_OPTIONS = {"architecture": "skip", "resample_filter": [1, 3, 3, 1], "kernel_size": 3,
+                       "activation": "lrelu"}
+#: the options this port's blocks honour ('fp16_channels_last' only lays fp16 tensors out channels-last on CUDA in
+#: EG3D: no value changes, and this port computes in fp32)
+BLOCK_OPTIONS = ("use_noise", "fp16_channels_last")
+
+
+def block_options(options: dict, where: str) -> dict:
+    """EG3D's block and layer keyword options from a snapshot's arguments -> those this port's blocks take
+    (use_noise); an option at a value the port does not run, or one EG3D's blocks do not take, is refused."""
+    out = {}
+    for key, value in options.items():
+        if key in FIXED_BLOCK_OPTIONS:
+            default = FIXED_BLOCK_OPTIONS[key]
+            same = list(value) == default if isinstance(value, (list, tuple)) and isinstance(default, list) \
+                else value == default
+            if not same:
+                raise ValueError(f"{where}: {key}={value!r} is not ported (this port's StyleGAN2 blocks run "
+                                 f"{key}={default!r} only)")
+        elif key == "use_noise":
+            out["use_noise"] = bool(value)
+        elif key != "fp16_channels_last":
+            raise ValueError(f"{where}: {key!r} is not an option of EG3D's StyleGAN2 blocks (they take "
+                             f"{', '.join(list(FIXED_BLOCK_OPTIONS) + list(BLOCK_OPTIONS))})")
+    return out
+
+
 def upfirdn2d(x, f, up: int = 1, down: int = 1, padding=(0, 0, 0, 0), gain: float = 1.0):
     """Upsample by zero insertion, pad (x0, x1, y0, y1; negative crops), convolve every channel with the 2-D
     filter f (a true convolution), then keep every down-th sample."""
@@ -142,7 +171,7 @@ class SynthesisBlock(torch.nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
                  is_last: bool, conv_clamp=256, fused_modconv_default="inference_only", resample_filter=(1, 3, 3, 1),
-                 up: int = 2):
+                 up: int = 2, use_noise: bool = True):
         super().__init__()
         self.in_channels, self.resolution, self.fused_modconv_default = in_channels, resolution, fused_modconv_default
         self.up = up  # 1: EG3D's super-resolution "no up" block (same resolution in, RGB added without up-sampling)
@@ -151,9 +180,9 @@ class SynthesisBlock(torch.nn.Module):
             self.const = torch.nn.Parameter(torch.randn(out_channels, resolution, resolution))
         else:
             self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=up, conv_clamp=conv_clamp,
-                                        resample_filter=resample_filter)
+                                        resample_filter=resample_filter, use_noise=use_noise)
         self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp,
-                                    resample_filter=resample_filter)
+                                    resample_filter=resample_filter, use_noise=use_noise)
         self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
         self.num_conv, self.num_torgb = (1 if in_channels == 0 else 2), 1
 
@@ -177,7 +206,8 @@ class SynthesisNetwork(torch.nn.Module):
     consecutive blocks share one w (block b gets ws[i : i + convs + 1], i advancing by its convs)."""
 
     def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
-                 channel_max: int = 512, conv_clamp=None, fused_modconv_default="inference_only"):
+                 channel_max: int = 512, conv_clamp=None, fused_modconv_default="inference_only",
+                 use_noise: bool = True):
         super().__init__()
         log2 = int(math.log2(img_resolution))
         if img_resolution < 4 or 2 ** log2 != img_resolution:
@@ -189,7 +219,7 @@ class SynthesisNetwork(torch.nn.Module):
         for r in self.block_resolutions:
             block = SynthesisBlock(channels[r // 2] if r > 4 else 0, channels[r], w_dim, r, img_channels,
                                    is_last=(r == img_resolution), conv_clamp=conv_clamp,
-                                   fused_modconv_default=fused_modconv_default)
+                                   fused_modconv_default=fused_modconv_default, use_noise=use_noise)
             self.num_ws += block.num_conv
             if r == img_resolution:
                 self.num_ws += block.num_torgb

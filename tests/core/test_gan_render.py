@@ -115,3 +115,33 @@ def test_the_whole_generator_is_eg3ds():
         err = float((out[name] - ref[name]).abs().max())
         assert torch.allclose(out[name], ref[name], atol=1e-4, rtol=1e-4), (name, err)
     assert float(ref["image"].std()) > 0.05 and float(ref["image_depth"].std()) > 1e-3
+
+
+def test_a_narrow_mapping_at_the_heads_own_resolution_is_eg3ds():
+    """EG3D's TriPlaneGenerator with w 512, a 3-layer mapping 64 wide and a 32-wide camera embedding
+    (mapping_kwargs layer_features, embed_features), rendered at 64², the 2X head's own input size: ours has its
+    state-dict names and shapes and gives its ws, image, depth and raw image — which there is the render plus the
+    head's first RGB (EG3D adds it into the render in place) — and the render itself as image_render."""
+    import json
+    from safetensors import safe_open
+    from core.gan.eg3d import TriplaneGenerator
+    from make_eg3d_reference import NARROW_KWARGS, NARROW_RESOLUTION, seeded_state
+    path = os.path.join(ROOT, "tests", "data", "eg3d_narrow_reference.safetensors")
+    with safe_open(path, "pt") as f:
+        theirs = json.loads(f.metadata()["state_dict"])
+    ref = load_file(path)
+    g = TriplaneGenerator(**NARROW_KWARGS).eval()
+    ours = {k: list(v.shape) for k, v in g.state_dict().items()}
+    assert ours == theirs, sorted(set(ours) ^ set(theirs))
+    assert ours["backbone.mapping.fc1.weight"] == [64, 64] and ours["backbone.mapping.embed.weight"] == [32, 25]
+    g.load_state_dict({**g.state_dict(), **seeded_state(ours, seed=7)}, strict=True)
+    with torch.no_grad():
+        ws = g.mapping(ref["z"], ref["c"], truncation_psi=0.7)
+        torch.manual_seed(RENDER_SEED)
+        out = g.synthesis(ref["ws"], ref["c"], NARROW_RESOLUTION, noise_mode="const")
+    assert torch.allclose(ws, ref["ws"], atol=1e-5), float((ws - ref["ws"]).abs().max())
+    for name in ("image", "image_raw", "image_render", "image_depth"):
+        err = float((out[name] - ref[name]).abs().max())
+        assert torch.allclose(out[name], ref[name], atol=1e-4, rtol=1e-4), (name, err)
+    assert float((ref["image_raw"] - ref["image_render"]).abs().max()) > 0.1  # EG3D's in-place add mattered
+    assert float(ref["image"].std()) > 0.05 and float(ref["image_depth"].std()) > 1e-3

@@ -15,6 +15,8 @@ import torch
 
 from core.gan import SnapshotRefused, read_snapshot
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 
 @pytest.fixture
 def eg3d_modules(monkeypatch, tmp_path):
@@ -262,3 +264,74 @@ def test_our_generator_pickled_as_eg3d_pickles_its_own_loads_and_renders_the_sam
         for k in want:
             assert torch.equal(got[k], want[k]), k
     assert not m.marker.exists()
+
+
+def test_a_snapshot_with_a_narrow_mapping_builds_and_renders_what_eg3d_renders(eg3d_modules, tmp_path):
+    """A snapshot whose generator was built with mapping_kwargs layer_features and embed_features (EG3D's
+    MappingNetwork options) loads through the safe reader into a generator that gives EG3D's outputs at neural
+    rendering 64² (tests/data/eg3d_narrow_reference.safetensors), image_raw as EG3D returns it included."""
+    from safetensors.torch import load_file
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from make_eg3d_reference import NARROW_KWARGS, NARROW_RESOLUTION, RENDER_SEED, seeded_state
+    from core.gan.eg3d import TriplaneGenerator, load_generator
+    g = TriplaneGenerator(**NARROW_KWARGS).eval()
+    g.load_state_dict({**g.state_dict(), **seeded_state({k: list(v.shape) for k, v in g.state_dict().items()},
+                                                        seed=7)}, strict=True)
+    path = tmp_path / "network-snapshot-000000.pkl"
+    path.write_bytes(_eg3d_pickle(g, eg3d_modules, dict(NARROW_KWARGS)))
+    loaded = load_generator(str(path))
+    assert loaded.backbone.mapping.fc1.weight.shape == (64, 64)
+    ref = load_file(os.path.join(ROOT, "tests", "data", "eg3d_narrow_reference.safetensors"))
+    torch.manual_seed(RENDER_SEED)
+    with torch.no_grad():
+        out = loaded(ref["z"], ref["c"], truncation_psi=0.7, neural_rendering_resolution=NARROW_RESOLUTION,
+                     noise_mode="const")
+    for name in ("image", "image_raw", "image_render", "image_depth"):
+        assert torch.allclose(out[name], ref[name], atol=1e-4, rtol=1e-4), name
+    assert not eg3d_modules.marker.exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(architecture="resnet"), r"architecture='resnet' is not ported"),
+    (dict(kernel_size=5), r"kernel_size=5 is not ported"),
+    (dict(sr_kwargs={"architecture": "orig"}), r"sr_kwargs of SuperresolutionHybrid2X: architecture='orig'"),
+    (dict(sr_kwargs={"up": 4}), r"'up' is not an option of EG3D's StyleGAN2 blocks"),
+    (dict(w_dim=256), r"styles its blocks with 512-wide ws; this generator's w_dim is 256"),
+    (dict(channels_last=True), r"built with channels_last, which this port does not take"),
+    (dict(rendering_kwargs="density_noise"), r"density_noise 0.5: .* not ported"),
+])
+def test_a_snapshot_built_with_what_the_port_does_not_run_is_refused_by_name(eg3d_modules, tmp_path, change,
+                                                                            message):
+    """Every constructor argument of EG3D's generator is honoured or refused by name: block options at values the
+    port does not run (in the backbone or the head), arguments EG3D's classes do not take, a head's fixed w_dim,
+    rendering settings the renderer does not port."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from make_eg3d_reference import GENERATOR_KWARGS
+    from core.gan.eg3d import TriplaneGenerator, load_generator
+    g = TriplaneGenerator(**GENERATOR_KWARGS).eval()
+    kwargs = dict(GENERATOR_KWARGS, **change)
+    if change.get("rendering_kwargs") == "density_noise":
+        kwargs["rendering_kwargs"] = dict(GENERATOR_KWARGS["rendering_kwargs"], density_noise=0.5)
+        g.rendering_kwargs = kwargs["rendering_kwargs"]
+    path = tmp_path / "network-snapshot-000000.pkl"
+    path.write_bytes(_eg3d_pickle(g, eg3d_modules, kwargs))
+    with pytest.raises(ValueError, match=message):
+        load_generator(str(path))
+    assert not eg3d_modules.marker.exists()
+
+
+def test_a_snapshot_with_eg3ds_default_block_options_and_without_noise_loads():
+    """Block options at EG3D's defaults are accepted; use_noise False is honoured (no noise buffers or strengths);
+    a mapping without a tracked average refuses truncation."""
+    from core.gan.eg3d import TriplaneGenerator
+    from core.gan.networks import MappingNetwork
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from make_eg3d_reference import GENERATOR_KWARGS
+    g = TriplaneGenerator(**dict(GENERATOR_KWARGS, architecture="skip", resample_filter=[1, 3, 3, 1], kernel_size=3,
+                                 activation="lrelu", fp16_channels_last=False, use_noise=False,
+                                 sr_kwargs=dict(GENERATOR_KWARGS["sr_kwargs"], use_noise=False)))
+    assert not any("noise" in k for k in g.state_dict())
+    m = MappingNetwork(4, 0, 8, num_ws=2, num_layers=2, w_avg_beta=None, activation="relu")
+    assert "w_avg" not in m.state_dict()
+    with pytest.raises(ValueError, match="keeps none"):
+        m(torch.randn(1, 4), None, truncation_psi=0.5)
