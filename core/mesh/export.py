@@ -120,8 +120,9 @@ def encode(mesh: Mesh, fmt: str, asset_extras: dict | None = None) -> bytes:
 
 
 _GLB_JSON, _GLB_BIN = 0x4E4F534A, 0x004E4942
-# ComfyUI's frontends (1.32.9 and 1.49.6, scripts/metadata/gltf.ts) read only the first MiB of a dropped GLB and find
-# the graph only if the whole JSON chunk lies inside it.
+# ComfyUI's frontends (1.32.9 and 1.49.6; their GLB metadata reader, src/scripts/metadata/gltf.ts in
+# https://github.com/Comfy-Org/ComfyUI_frontend) read only the first MiB of a dropped GLB and find the graph only if
+# the whole JSON chunk lies inside it.
 GLB_METADATA_WINDOW = 1 << 20
 
 
