@@ -86,7 +86,10 @@ class GeneratorSamples(io.ComfyNode):
                 io.Int.Input("rendering_resolution", default=0, min=0, max=512, step=8,
                              tooltip="The neural rendering resolution; 0: the generator's own."),
             ],
-            outputs=[io.Image.Output(display_name="images"), io.Image.Output(display_name="raw_images"),
+            outputs=[io.Image.Output(display_name="images"), io.Image.Output(display_name="raw_images",
+                                                                       tooltip="EG3D's image_raw: the volume render "
+                                                                       "(plus the 2X head's first RGB where EG3D "
+                                                                       "adds it, at neural rendering 64)."),
                      io.Mask.Output(display_name="depth")],
         )
 
@@ -229,7 +232,7 @@ class GeneratorGrid(io.ComfyNode):
         z = seed_latents(range(seed, seed + count), generator.z_dim).to(dev)
         with torch.inference_mode(False):
             out = render_samples(generator, z, cams, truncation_psi)
-        key = "image" if images == "super-resolved" else "image_raw"
+        key = "image" if images == "super-resolved" else "image_render"
         return io.NodeOutput(_grid(out[key].float().cpu(), columns))
 
 
