@@ -113,7 +113,7 @@ def dreamfusion_on_world(obj, kind: str = "neus", steps: int | None = None, lr: 
                          guidance_scale: float | None = None, mode: str | None = None, resolution: int | None = None,
                          batch: int | None = None, n_samples: int | None = None, seed: int = 0, on_progress=None,
                          device="cpu", field=None, method: str = "sds", field_kw: dict | None = None,
-                         recipe: str | None = None, **loss_kw):
+                         recipe: str | None = None, noise: dict | None = None, **loss_kw):
     """The world text-to-3D run of a shipped workflow's recipe (RECIPES: method 'sds' dreamfusion_world, 'mvsds'
     mvdream_world, 'vsd' prolificdreamer_world), prompt 'a <object>'; evaluate_field(result.field, obj, 32) judges
     it; `recipe` names another workflow whose loss node is called `method` (geodream_world's 'vsd'). Arguments left
@@ -125,7 +125,7 @@ def dreamfusion_on_world(obj, kind: str = "neus", steps: int | None = None, lr: 
     from .priors import PromptedPrior
     from .losses.sds import MultiViewSDSLoss, SDSLoss
     from .losses.vsd import VSDLoss
-    from .priors.world_prior import WorldPrior
+    from .priors.world_prior import WorldPrior, world_noise_path
 
     workflow, loss_node = TEXT_TO_3D[method]
     recipe = RECIPES[recipe or workflow]
@@ -136,7 +136,9 @@ def dreamfusion_on_world(obj, kind: str = "neus", steps: int | None = None, lr: 
     resolution = int(recipe["prior"]["resolution"]) if resolution is None else resolution
     mode = recipe["prior"]["mode"] if mode is None else mode
     loss["guidance_scale"] = loss["guidance_scale"] if guidance_scale is None else guidance_scale
-    prior = PromptedPrior(WorldPrior(resolution, mode, device=device), f"a {obj.name}")
+    noise = {k: recipe["prior"][k] for k in ("noise", "flow_shift") if k in recipe["prior"]} | (noise or {})
+    prior = PromptedPrior(WorldPrior(resolution, mode, device=device, path=world_noise_path(**noise)),
+                          f"a {obj.name}")
     cams = cameras_of({k: v for k, v in recipe["cams"].items() if k != "views"})
     if method == "mvsds":
         batch = loss["views"] * loss["groups_per_step"] if batch is None else batch

@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from ..core.losses.sds import (SHADING_MIXES, T_SCHEDULES, WEIGHTINGS, MultiViewSDSConfig, MultiViewSDSLoss,
-                                  SDSConfig, SDSLoss)
+from ..core.losses.sds import (FORMS, SHADING_MIXES, T_SCHEDULES, WEIGHTINGS, MultiViewSDSConfig,
+                               MultiViewSDSLoss, SDSConfig, SDSLoss)
 from ..core.losses.vsd import ESTIMATORS, VSDConfig, VSDLoss
 from ..core.losses import LossList
 from ..core.losses.reference import ReferenceViewsLoss
@@ -87,7 +87,8 @@ def _distillation_inputs(guidance_default: float, guidance_tip: str, multi_view:
         io.Float.Input("guidance_scale", default=guidance_default, min=0.0, max=200.0, step=0.5, tooltip=guidance_tip),
         *batch,
         io.Combo.Input("weighting", options=list(WEIGHTINGS), default="sds",
-                       tooltip="w(t): sds = 1 - alphā (DreamFusion), uniform, fantasia3d."),
+                       tooltip="w(t): sds = 1 - alphā (DreamFusion), uniform, fantasia3d; rfds: sigmoid of a "
+                               "standard normal draw per view (RFDS's published weight)."),
         io.Float.Input("t_min", default=0.02, min=0.001, max=0.999, step=0.01,
                        tooltip="Smallest timestep, a fraction of the diffusion's (at the start)."),
         io.Float.Input("t_max", default=0.98, min=0.002, max=1.0, step=0.01, tooltip="Largest timestep at the start."),
@@ -170,14 +171,21 @@ class SDSLossNode(io.ComfyNode):
             inputs=[*_distillation_inputs(100.0, "Classifier-free guidance. DreamFusion: 100 with Stable "
                                                  "Diffusion; the World Prior works at 5-20."),
                     io.Boolean.Input("x0_form", default=False,
-                                     tooltip="Use the x0-reconstruction loss 0.5||x - x0_hat||^2 (MVDream).")],
+                                     tooltip="Use the x0-reconstruction loss 0.5||x - x0_hat||^2 (MVDream)."),
+                    io.Combo.Input("form", options=list(FORMS), default="sds", optional=True,
+                                   tooltip="The gradient. sds: w(t)(ε̂ - ε). rfds: w(t)(v̂ - (ε - x0)), rectified-flow "
+                                           "distillation (Yang et al. 2024; published on SD3: guidance 100, weighting "
+                                           "rfds, t 0.02-0.7). rfds-rev: RFDS after one iRFDS inversion step swaps "
+                                           "the random noise for the model's own (their text-to-3D use of iRFDS). "
+                                           "Any prior: a DDPM model is read on the flow with the same noise levels.")],
             outputs=[D3Loss.Output(display_name="loss")],
         )
 
     @classmethod
-    def validate_inputs(cls, t_min=None, t_max=None, t_max_end=None, weighting=None, t_schedule=None, shading=None):
+    def validate_inputs(cls, t_min=None, t_max=None, t_max_end=None, weighting=None, t_schedule=None, shading=None,
+                        form=None):
         return _distillation_errors(cls, t_min, t_max, t_max_end, weighting=weighting, t_schedule=t_schedule,
-                                    shading=shading)
+                                    shading=shading, form=form)
 
     @classmethod
     def execute(cls, prior, cameras, random_background=0.5, **settings) -> io.NodeOutput:

@@ -7,7 +7,7 @@ import torch
 from comfy_api.latest import io
 
 from ..core.priors import PromptedPrior
-from ..core.priors.world_prior import MODES as WORLD_MODES, WorldPrior
+from ..core.priors.world_prior import MODES as WORLD_MODES, NOISE_FORMS, WorldPrior, world_noise_path
 from ..core.world import UnknownObjectError, find_in_prompt
 from .types import CATEGORY, D3Prior, D3Reference, checked_inputs, device, input_errors
 
@@ -36,13 +36,21 @@ class WorldPriorNode(io.ComfyNode):
                                tooltip="What its data are: albedo renders, or normal maps (world-space normals as "
                                        "colours) for a geometry stage that judges normal renders (DreamCraft3D's "
                                        "DMTet stage: set the loss's shading to normal)."),
+                io.Combo.Input("noise", options=list(NOISE_FORMS), default="ddpm", optional=True,
+                               tooltip="How it is noised and what it outputs. ddpm: Stable Diffusion's schedule, "
+                                       "epsilon. flow: as SD3 / SD3.5 / Flux, x = (1 - σ) x0 + σ ε over a shifted σ "
+                                       "table, velocity out: the flow path end to end, exactly (try the SDS Loss's "
+                                       "rfds forms with it)."),
+                io.Float.Input("flow_shift", default=3.0, min=0.1, max=10.0, step=0.05, optional=True,
+                               tooltip="The flow form's timestep shift (SD3 / SD3.5: 3.0; 1.0: none)."),
             ],
             outputs=[D3Prior.Output(display_name="prior")],
         )
 
     @classmethod
-    def validate_inputs(cls, prompt=None, mode=None, resolution=None, renders=None):
-        err = input_errors(cls, prompt=prompt, mode=mode, resolution=resolution, renders=renders)
+    def validate_inputs(cls, prompt=None, mode=None, resolution=None, renders=None, noise=None, flow_shift=None):
+        err = input_errors(cls, prompt=prompt, mode=mode, resolution=resolution, renders=renders, noise=noise,
+                           flow_shift=flow_shift)
         if err or prompt is None:
             return err or True  # a linked prompt is checked when the node runs
         try:
@@ -52,18 +60,27 @@ class WorldPriorNode(io.ComfyNode):
         return True
 
     @classmethod
-    def execute(cls, prompt, mode, resolution, renders="albedo") -> io.NodeOutput:
-        return io.NodeOutput(PromptedPrior(WorldPrior(int(resolution), mode, shading=renders, device=device()),
-                                           prompt))
+    def execute(cls, prompt, mode, resolution, renders="albedo", noise="ddpm", flow_shift=3.0) -> io.NodeOutput:
+        return io.NodeOutput(PromptedPrior(WorldPrior(int(resolution), mode, shading=renders, device=device(),
+                                                      path=world_noise_path(noise, flow_shift)), prompt))
 
 
 def _checkpoint_resolution():
     return io.Int.Input("resolution", default=512, min=64, max=2048, step=64,
                         tooltip="Render size the model sees (its latents are 1/8): 512 for SD 1.5, 768 for SD 2.1-v, "
-                                "1024 for SDXL; smaller is faster and blurrier.")
+                                "1024 for SDXL, SD3.5 and Flux; smaller is faster and blurrier.")
 
 
-CHECKPOINT_KINDS = "Stable Diffusion 1.x / 2.x (epsilon or v) and SDXL"
+def _flux_guidance():
+    return io.Float.Input("flux_guidance", default=0.0, min=0.0, max=100.0, step=0.1, optional=True,
+                          tooltip="Flux.1-dev's distilled guidance (ComfyUI's FluxGuidance value). 0: the model's "
+                                  "own default (3.5 for Flux-dev) or what a FluxGuidance node upstream set. Only "
+                                  "guidance-distilled models take it. With it, set the loss's guidance_scale (true "
+                                  "CFG) to 1 unless you want a negative prompt to count too.")
+
+
+CHECKPOINT_KINDS = ("SD 1.x / 2.x (epsilon or v), SDXL, SD3 / SD3.5 and Flux.1 (flow matching; load them with "
+                    "Load Diffusion Model + DualCLIPLoader / TripleCLIPLoader + Load VAE)")
 
 
 class CheckpointPriorNode(io.ComfyNode):
@@ -78,15 +95,16 @@ class CheckpointPriorNode(io.ComfyNode):
                         f"and offloads it as for sampling. {CHECKPOINT_KINDS}. For view-dependent prompts use "
                         "Checkpoint Prior (Text).",
             inputs=[io.Model.Input("model"), io.Vae.Input("vae"), io.Conditioning.Input("positive"),
-                    io.Conditioning.Input("negative"), _checkpoint_resolution()],
+                    io.Conditioning.Input("negative"), _checkpoint_resolution(), _flux_guidance()],
             outputs=[D3Prior.Output(display_name="prior")],
         )
 
     @classmethod
-    def execute(cls, model, vae, positive, negative, resolution) -> io.NodeOutput:
+    def execute(cls, model, vae, positive, negative, resolution, flux_guidance=0.0) -> io.NodeOutput:
         from .comfy.prior import ComfyModelPredictor
-        return io.NodeOutput(PromptedPrior(ComfyModelPredictor(model, vae, resolution),
-                                           conditioning=(positive, negative)))
+        predictor = ComfyModelPredictor(model, vae, resolution, guidance=flux_guidance)
+        return io.NodeOutput(PromptedPrior(predictor, conditioning=(predictor.conditioned(positive),
+                                                                    predictor.conditioned(negative))))
 
 
 class CheckpointTextPriorNode(io.ComfyNode):
@@ -102,15 +120,16 @@ class CheckpointTextPriorNode(io.ComfyNode):
                         f"prompt is encoded once. {CHECKPOINT_KINDS}.",
             inputs=[io.Model.Input("model"), io.Clip.Input("clip"), io.Vae.Input("vae"),
                     io.String.Input("prompt", default="a DSLR photo of a hamburger", multiline=True),
-                    io.String.Input("negative_prompt", default="", multiline=True), _checkpoint_resolution()],
+                    io.String.Input("negative_prompt", default="", multiline=True), _checkpoint_resolution(),
+                    _flux_guidance()],
             outputs=[D3Prior.Output(display_name="prior")],
         )
 
     @classmethod
-    def execute(cls, model, clip, vae, prompt, negative_prompt, resolution) -> io.NodeOutput:
+    def execute(cls, model, clip, vae, prompt, negative_prompt, resolution, flux_guidance=0.0) -> io.NodeOutput:
         from .comfy.prior import ComfyModelPredictor
-        return io.NodeOutput(PromptedPrior(ComfyModelPredictor(model, vae, resolution, clip=clip), prompt,
-                                           negative_prompt))
+        return io.NodeOutput(PromptedPrior(ComfyModelPredictor(model, vae, resolution, clip=clip,
+                                                               guidance=flux_guidance), prompt, negative_prompt))
 
 
 def _diffusers_folders() -> dict[str, str]:

@@ -71,6 +71,40 @@ def random_sd15(host, full: bool = False) -> str:
     return _random_checkpoint(host, "make_random_sd15.py", name, not full)
 
 
+def random_sd3(host) -> str:
+    """A random SD3 checkpoint for Load Checkpoint (tests/host/make_random_flow.py: the MMDiT as small as ComfyUI
+    still detects as SD3, with its full-size 16-channel VAE; no text encoders)."""
+    return _random_checkpoint(host, "make_random_flow.py", "distill3d_test_small_sd3.safetensors", True,
+                              extra=("--kind", "sd3"))
+
+
+def random_flux(host, schnell: bool = False) -> str:
+    """A random Flux.1 (dev, or schnell: no guidance embedding) for Load Diffusion Model (models/diffusion_models):
+    one double block at Flux's fixed width, CLIP-L-wide inputs (make_random_flow.py)."""
+    kind = "flux-schnell" if schnell else "flux"
+    return _random_checkpoint(host, "make_random_flow.py", f"distill3d_test_small_{kind}.safetensors", True,
+                              "diffusion_models", extra=("--kind", kind))
+
+
+def random_vae16(host) -> str:
+    """A random 16-channel VAE without quant_conv (Flux's ae.safetensors / SD3's layout) for Load VAE."""
+    return _random_checkpoint(host, "make_random_flow.py", "distill3d_test_random_ae.safetensors", True, "vae",
+                              extra=("--kind", "vae"))
+
+
+def random_clip_l(host) -> str:
+    """The random SD 1.5 checkpoint's CLIP-L text encoder as a text-encoder file (text_model.* keys, as
+    clip_l.safetensors ships) in models/text_encoders, for CLIPLoader / DualCLIPLoader / TripleCLIPLoader."""
+    source = os.path.join(host.base, "models", "checkpoints", random_sd15(host))
+
+    def write(path):
+        from safetensors.torch import load_file, save_file
+        prefix = "cond_stage_model.transformer."
+        sd = {k[len(prefix):]: v for k, v in load_file(source).items() if k.startswith(prefix)}
+        save_file(sd, path)
+    return test_model(host, "text_encoders", "distill3d_test_random_clip_l.safetensors", write)
+
+
 def random_sd15_inpainting(host) -> str:
     """random_sd15()'s one-level U-Net with SD 1.5 inpainting's 9 input channels (ComfyUI detects it as one)."""
     return _random_checkpoint(host, "make_random_sd15.py", "distill3d_test_small_sd15_inpainting.safetensors", True,

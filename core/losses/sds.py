@@ -2,6 +2,8 @@
 
 grad_x = w(t) (eps_hat - eps), with eps_hat from classifier-free guidance; applied through the trick
 target = (x - grad).detach(), loss = 0.5 ||x - target||^2 / B, so that d loss / d x = grad / B.
+The flow forms (Yang et al. 2024, RFDS and RFDS-Rev) take the velocity residual v_hat - (eps - x0) instead, on the
+same timeline (core.priors.paths): for a flow model its own, for any other prior the flow with the same noise levels.
 """
 from __future__ import annotations
 
@@ -11,14 +13,20 @@ import torch
 
 from ..cameras import CameraDistribution, Cameras, direction_label, random_light
 from ..priors import PromptedPrior, add_noise, cfg, cfg_rescale, eps_to_x0, x0_to_eps
+from ..priors.paths import logit_normal_weight, velocity_gap
 from . import LossTerm, ViewRequest
 
-WEIGHTINGS = ("sds", "uniform", "fantasia3d")
+WEIGHTINGS = ("sds", "uniform", "fantasia3d", "rfds")
 T_SCHEDULES = ("linear", "step", "dreamtime")
+#: the gradient: 'sds' w (eps_hat - eps); 'rfds' w (v_hat - (eps - x0)) (RFDS); 'rfds-rev' the same after one
+#: iRFDS inversion step replaces the random noise by the model's own (RFDS-Rev, the paper's text-to-3D use of iRFDS)
+FORMS = ("sds", "rfds", "rfds-rev")
 
 
-def sds_weight(kind: str, alphas_cumprod: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """w(t): 'sds' = sigma_t^2 = 1 - a_t (DreamFusion), 'uniform' = 1, 'fantasia3d' = sqrt(a_t)(1 - a_t)."""
+def sds_weight(kind: str, alphas_cumprod: torch.Tensor, t: torch.Tensor,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """w(t): 'sds' = sigma_t^2 = 1 - a_t (DreamFusion), 'uniform' = 1, 'fantasia3d' = sqrt(a_t)(1 - a_t),
+    'rfds' = sigmoid(u), u ~ N(0, 1) per sample (RFDS's published weight; needs the step's generator)."""
     a = alphas_cumprod.to(t.device)[t.long()]
     if kind == "sds":
         return 1 - a
@@ -26,13 +34,23 @@ def sds_weight(kind: str, alphas_cumprod: torch.Tensor, t: torch.Tensor) -> torc
         return torch.ones_like(a)
     if kind == "fantasia3d":
         return a.sqrt() * (1 - a)
+    if kind == "rfds":
+        if generator is None:
+            raise ValueError("the 'rfds' weighting is drawn per sample: pass the step's generator")
+        return logit_normal_weight(t.shape[0], generator).to(a)
     raise ValueError(f"unknown SDS weighting '{kind}'; choose one of {', '.join(WEIGHTINGS)}")
 
 
 def sds_from_eps(x: torch.Tensor, eps_hat: torch.Tensor, eps: torch.Tensor, w: torch.Tensor,
                  grad_clip: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The SDS loss whose gradient w.r.t. x is w (eps_hat - eps) / B. Returns (loss, the gradient used)."""
-    grad = w.reshape(-1, *([1] * (x.ndim - 1))) * (eps_hat - eps)
+    return sds_from_residual(x, eps_hat - eps, w, grad_clip)
+
+
+def sds_from_residual(x: torch.Tensor, residual: torch.Tensor, w: torch.Tensor,
+                      grad_clip: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss whose gradient w.r.t. x is w residual / B (residual: eps_hat - eps, or a velocity residual)."""
+    grad = w.reshape(-1, *([1] * (x.ndim - 1))) * residual
     grad = torch.nan_to_num(grad)
     if grad_clip:
         grad = grad.clamp(-grad_clip, grad_clip)
@@ -109,8 +127,15 @@ class SDSConfig:
     random_background: float = 0.0
     #: the term's weight in the sum of losses
     weight: float = 1.0
+    #: the gradient's form: one of FORMS ('sds'; 'rfds', 'rfds-rev': the rectified-flow forms)
+    form: str = "sds"
 
     def __post_init__(self):
+        if self.form not in FORMS:
+            raise ValueError(f"unknown distillation form '{self.form}'; choose one of {', '.join(FORMS)}")
+        if self.form != "sds" and self.x0_form:
+            raise ValueError(f"the x0-reconstruction loss is a form of SDS's epsilon gradient; the '{self.form}' "
+                             f"form has its own velocity gradient: turn x0_form off or choose the 'sds' form")
         if not 0.0 <= self.random_background <= 1.0:
             raise ValueError(f"the random-background probability must be within 0..1, got {self.random_background}")
         if self.views < 1 or self.views_per_step % self.views:
@@ -192,6 +217,7 @@ class SDSLoss(LossTerm):
         self.view_prompts = c.view_dependent_prompts and prior.view_prompts
         self.grad_clip, self.shadings, self.light_spread = c.grad_clip or None, usable, c.light_spread
         self.random_background = c.random_background
+        self.form = c.form
         self._gen = None
         self._cams = None
         self._last = None
@@ -240,22 +266,28 @@ class SDSLoss(LossTerm):
     def guided_eps(self, x_t, t, cams, background=None):
         """(CFG-guided eps, conditional eps): one unconditional call, one conditional call per view label."""
         p = self.predictor
-        if self.view_prompts:
-            labels = [direction_label(float(e), float(a)) for e, a in zip(cams.elevation, cams.azimuth)]
+        e_c = self.conditional_eps(x_t, t, cams, background)
+        if self.scale == 1:  # no guidance (e.g. Flux-dev, whose guidance is distilled): no unconditional call
+            eps_hat = e_c
         else:
-            labels = [None] * x_t.shape[0]
-        e_u = self.predict(x_t, t, self.prior.conditions(None)[1], cams, background)
-        e_c = torch.empty_like(x_t)
-        for label in sorted(set(labels), key=str):
-            idx = [i for i, lab in enumerate(labels) if lab == label]
-            e_c[idx] = self.predict(x_t[idx], t[idx], self.prior.conditions(label)[0], cams[idx],
-                                    None if background is None else background[idx])
-        eps_hat = cfg(e_u, e_c, self.scale)
+            eps_hat = cfg(self.predict(x_t, t, self.prior.conditions(None)[1], cams, background), e_c, self.scale)
         if self.phi:
             ac = p.alphas_cumprod
             x0_g = cfg_rescale(eps_to_x0(x_t, eps_hat, t, ac), eps_to_x0(x_t, e_c, t, ac), self.phi, self.group)
             eps_hat = x0_to_eps(x_t, x0_g, t, ac)
         return eps_hat, e_c
+
+    @torch.no_grad()
+    def conditional_eps(self, x_t, t, cams, background=None):
+        """The prior's conditional eps, one call per view label (the view-dependent prompt of each camera)."""
+        labels = ([direction_label(float(e), float(a)) for e, a in zip(cams.elevation, cams.azimuth)]
+                  if self.view_prompts else [None] * x_t.shape[0])
+        e_c = torch.empty_like(x_t)
+        for label in sorted(set(labels), key=str):
+            idx = [i for i, lab in enumerate(labels) if lab == label]
+            e_c[idx] = self.predict(x_t[idx], t[idx], self.prior.conditions(label)[0], cams[idx],
+                                    None if background is None else background[idx])
+        return e_c
 
     def noised(self, x, step, total):
         """(t, eps, x_t) for this step: t from the scheduled range, x_t from the detached x0."""
@@ -274,14 +306,19 @@ class SDSLoss(LossTerm):
         ac = p.alphas_cumprod
         t, eps, x_t = self.noised(x, step, total)
         with torch.no_grad():
-            eps_hat, _ = self.guided_eps(x_t, t, self._cams.to(dev), self.backgrounds(record))
+            cams, background = self._cams.to(dev), self.backgrounds(record)
+            if self.form == "rfds-rev":  # iRFDS's inversion step: eps + (1 - sigma)(v_c - (eps - x0)) = eps_c
+                eps = self.conditional_eps(x_t, t, cams, background)
+                x_t = add_noise(x.detach(), eps, t, ac)
+            eps_hat, _ = self.guided_eps(x_t, t, cams, background)
             target = eps_to_x0(x_t, eps_hat, t, ac)
         self._last = (record.rgb.detach(), target)
         if self.x0_form:  # MVDream: 0.5 ||x - sg(x0_hat)||^2, SDS with another weight
             value = 0.5 * ((x - target) ** 2).sum() / x.shape[0]
             return value, {"sds": float(value.detach()), "t": float(t.float().mean())}
-        w = sds_weight(self.weighting, ac, t)
-        value, grad = sds_from_eps(x, eps_hat, eps, w, self.grad_clip)
+        w = sds_weight(self.weighting, ac, t, self._gen).to(x)
+        residual = eps_hat - eps if self.form == "sds" else velocity_gap(eps_hat, eps, ac, t)
+        value, grad = sds_from_residual(x, residual, w, self.grad_clip)
         return value, {"sds": float(value.detach()), "grad_norm": float(grad.norm() / x.shape[0]),
                        "t": float(t.float().mean())}
 

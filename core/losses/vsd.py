@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from ..priors import add_noise, eps_to_x0, x0_to_eps
-from .sds import SDSConfig, SDSLoss, sds_from_eps, sds_weight
+from ..priors.paths import velocity_gap
+from .sds import SDSConfig, SDSLoss, sds_from_residual, sds_weight
 
 
 def _timestep_features(t: torch.Tensor, dim: int = 32) -> torch.Tensor:
@@ -202,6 +203,9 @@ class VSDConfig(SDSConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.form == "rfds-rev":
+            raise ValueError("RFDS-Rev replaces SDS's random noise by the model's own; VSD has no random noise to "
+                             "replace (its estimator's score takes its place): use the 'sds' or 'rfds' form")
         if self.estimator != "auto" and self.estimator not in ESTIMATORS:
             raise ValueError(f"unknown VSD estimator {self.estimator!r}: use auto, {', '.join(ESTIMATORS)}")
 
@@ -278,8 +282,9 @@ class VSDLoss(SDSLoss):
             eps_pre = self.pretrained_eps(x_t, t, cams, bg)
             eps_est = self.eps_phi(x_t, t, cams, bg)
             self._last = (record.rgb.detach(), eps_to_x0(x_t, eps_pre, t, ac))
-        w = sds_weight(self.weighting, ac, t)
-        value, grad = sds_from_eps(x, eps_pre, eps_est, w, self.grad_clip)
+        w = sds_weight(self.weighting, ac, t, self._gen).to(x)
+        residual = eps_pre - eps_est if self.form == "sds" else velocity_gap(eps_pre, eps_est, ac, t)
+        value, grad = sds_from_residual(x, residual, w, self.grad_clip)
         est_loss = self.train_estimator(x.detach(), cams, bg)
         return value, {self.name: float(value.detach()), "estimator": est_loss,
                        "grad_norm": float(grad.norm() / x.shape[0]), "t": float(t.float().mean())}

@@ -18,6 +18,7 @@ from ..cameras import Cameras, to_zero123
 from ..world import CATALOGUE, find_in_prompt, render_object
 from ..world.lookup import COLOUR_WORDS, colour_in_prompt
 from . import NoisePredictor, linear_beta_alphas_cumprod
+from .paths import NoisePath, flow_sigmas
 
 
 def _object_fingerprint(obj) -> torch.Tensor:
@@ -51,6 +52,21 @@ def repaint_layers(layers: torch.Tensor, colour, tolerance: float = 0.12) -> tor
     return torch.cat([2 * new * a - a, a], 1)
 
 
+NOISE_FORMS = ("ddpm", "flow")
+
+
+def world_noise_path(noise: str = "ddpm", flow_shift: float = 3.0) -> NoisePath | None:
+    """The world prior's noise form: 'ddpm' (Stable Diffusion's scaled-linear schedule; None) or 'flow' (x = (1 -
+    sigma) x0 + sigma eps over SD3's shifted sigma table, velocity out: as SD3 / Flux are driven)."""
+    if noise == "ddpm":
+        return None
+    if noise == "flow":
+        if not 0.1 <= flow_shift <= 10.0:
+            raise ValueError(f"the flow shift must be within 0.1..10 (SD3 / SD3.5: 3.0; 1.0: none), got {flow_shift}")
+        return NoisePath.flow(flow_sigmas(flow_shift))
+    raise ValueError(f"the world prior's noise form is one of {', '.join(NOISE_FORMS)}, got '{noise}'")
+
+
 class WorldPrior(NoisePredictor):
     """A NoisePredictor over the primitive world's renders (pixel space, resolution 32 or 64).
 
@@ -77,7 +93,7 @@ class WorldPrior(NoisePredictor):
     def __init__(self, resolution: int = 32, mode: str = "view-aware", kernel_degrees: float = 10.0,
                  max_angle: float = 25.0, elevations=(-10, 0, 10, 20, 30, 45, 60, 75), azimuth_step: float = 15.0,
                  distance: float = 1.8, fov: float = 40.0, shading: str = "albedo", background=(1.0, 1.0, 1.0),
-                 views: int = 4, device="cpu"):
+                 views: int = 4, device="cpu", path: NoisePath | None = None):
         if mode not in MODES:
             raise ValueError(f"world prior mode must be one of {', '.join(MODES)}, got '{mode}'")
         if mode == "multi-view" and (views < 1 or (360.0 / azimuth_step) % views):
@@ -101,7 +117,11 @@ class WorldPrior(NoisePredictor):
         ee, aa = torch.meshgrid(el, az, indexing="ij")
         self.cameras = Cameras.from_spherical(ee.reshape(-1), aa.reshape(-1), distance, fov)
         self.fixed_camera = (float(distance), float(fov))
-        self.alphas_cumprod = linear_beta_alphas_cumprod()
+        if path is not None and path.kind != "flow":
+            raise ValueError(f"the world prior is offered in the DDPM form (path None) or the flow form; got a "
+                             f"{path.kind} path")
+        self.path = path
+        self.alphas_cumprod = linear_beta_alphas_cumprod() if path is None else path.alphas_cumprod
         self.num_timesteps = self.alphas_cumprod.shape[0]
         self.device = torch.device(device)
         self.dirs = torch.nn.functional.normalize(self.cameras.position, dim=-1).to(self.device)
@@ -276,9 +296,24 @@ class WorldPrior(NoisePredictor):
     def predict_eps(self, x_t, t, cond, cameras=None, background=None) -> torch.Tensor:
         """background: the image behind each render in the prior's space ([B,3,R,R], e.g. encode(record.background))
         or None for the grid's colour; the posterior is the exact one for that background."""
+        if self.path is not None:  # as a flow model is driven: native input, velocity out, CONST's x0 = x - sigma v
+            x = self.path.to_native(x_t, t)
+            sigma = self.path.sigma_at(t).to(x).reshape(-1, 1, 1, 1)
+            x0 = x - sigma * self.predict_velocity(x, t, cond, cameras, background)
+            return self.path.eps_from_x0(x, x0, t)
         x0 = self.posterior_mean(x_t, t, cond, cameras, background)
         a = self.alphas_cumprod.to(x_t.device)[t.long()].reshape(-1, 1, 1, 1)
         return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
+
+    @torch.no_grad()
+    def predict_velocity(self, x, t, cond, cameras=None, background=None) -> torch.Tensor:
+        """The flow form's own output for its native input x = (1 - sigma) x0 + sigma eps at table entry t: the
+        velocity v = eps - x0 of the exact posterior, (x - E[x0 | x]) / sigma."""
+        if self.path is None:
+            raise ValueError("this world prior is in the DDPM form; make it with path=NoisePath.flow(...)")
+        x0 = self.posterior_mean(x / self.path.norms.to(x)[t.long()].reshape(-1, 1, 1, 1), t, cond, cameras,
+                                 background)
+        return (x - x0) / self.path.sigma_at(t).to(x).reshape(-1, 1, 1, 1)
 
     def image_set_prior(self):
         """In view-aware and 2D modes (2D: like Stable Diffusion, blind to the camera; its boost, the image set,
@@ -418,6 +453,7 @@ class ImageSetPrior(WorldPrior):
         super().__init__(base.resolution, "view-aware", kernel_degrees=math.degrees(base.kernel),
                          max_angle=math.degrees(base.max_angle), device=base.device, **base.grid)
         self.base = base
+        self.alphas_cumprod, self.num_timesteps = base.alphas_cumprod, base.num_timesteps  # its base's timeline
         self._images = None
 
     def set_images(self, layers: torch.Tensor, cameras) -> None:

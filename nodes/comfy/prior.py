@@ -2,8 +2,9 @@
 
 Host glue, not algorithm: every denoising call goes through ComfyUI's own CFGGuider preparation (model loading and
 offloading, condition processing, ControlNets, hooks, model_options wrappers), so LoRAs and patches already applied
-to the MODEL take effect. ComfyUI's models denoise in sigma space (x = x0 + sigma * eps); the predictor converts:
-x_t = sqrt(a) x  with  sigma = sqrt((1 - a) / a), the same eps.
+to the MODEL take effect, and through the model's own model_sampling: what its output denotes (epsilon, v, flow
+velocity, EDM's preconditioning: calculate_denoised) and how it noises (noise_scaling, measured into a
+core.priors.paths.NoisePath over its own, shifted, sigma table). The losses then work on that path's VP timeline.
 """
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ import comfy.utils
 
 from ...core.cameras import to_zero123, zero123_camera_terms
 from ...core.priors import NoisePredictor
+from ...core.priors.paths import path_of
 
-SUPPORTED = "Stable Diffusion 1.x / 2.x (epsilon or v-prediction) and SDXL: discrete-time models with 4-channel " \
-            "image latents"
+SUPPORTED = ("image models ComfyUI samples with a sigma schedule: Stable Diffusion 1.x / 2.x (epsilon or "
+             "v-prediction), SDXL (also EDM / v-prediction variants), Stable Diffusion 3 / 3.5, Flux.1 (dev, "
+             "schnell) and the other flow-matching image models with 2-D latents")
 
 
 class UnsupportedModelError(ValueError):
@@ -26,33 +29,52 @@ class UnsupportedModelError(ValueError):
 
 
 def check_model(model) -> None:
-    """Refuse flow-matching, EDM-style, cascade and video models with a message naming what works."""
+    """Refuse cascade, video, audio and 3D-latent models, and samplings that do not denoise from a noise level
+    (LCM's boundary step, image-to-image models), with a message naming what works."""
     base = model.model
     kind = getattr(base, "model_type", None)
     ms = model.get_model_object("model_sampling")
     fmt = base.latent_format
     problems = []
-    if kind not in (comfy.model_base.ModelType.EPS, comfy.model_base.ModelType.V_PREDICTION):
-        problems.append(f"its prediction type is {getattr(kind, 'name', kind)}")
-    if not isinstance(ms, comfy.model_sampling.ModelSamplingDiscrete):
-        problems.append(f"its sampling is {type(ms).__name__} (not a discrete DDPM schedule)")
-    elif _sampling_prediction(ms) in ("LCM", "X0", "EDM"):  # e.g. Model Sampling Discrete set to lcm or x0
-        problems.append(f"its model sampling predicts {_sampling_prediction(ms)}")
-    if getattr(fmt, "latent_dimensions", 2) != 2 or getattr(fmt, "latent_channels", 4) != 4:
-        problems.append(f"its latents are {getattr(fmt, 'latent_dimensions', '?')}-D with "
-                        f"{getattr(fmt, 'latent_channels', '?')} channels (a video or non-SD latent space)")
+    kind_name = getattr(kind, "name", str(kind))
+    if kind_name in ("STABLE_CASCADE", "IMG_TO_IMG"):
+        problems.append(f"its prediction type is {kind_name} (a {'cascade' if 'CASCADE' in kind_name else 'image-to-image'}"
+                        f" model, not a denoiser of one latent image)")
+    if not isinstance(getattr(ms, "sigmas", None), torch.Tensor) or not hasattr(ms, "noise_scaling"):
+        problems.append(f"its sampling {type(ms).__name__} has no sigma table to draw noise levels from")
+    elif _sampling_prediction(ms) == "LCM":  # e.g. Model Sampling Discrete set to lcm
+        problems.append("its model sampling is LCM's (a consistency model's boundary step, not a denoiser)")
+    dims, channels = getattr(fmt, "latent_dimensions", 2), getattr(fmt, "latent_channels", 4)
+    if dims != 2:
+        what = {1: "audio or 3D-shape", 3: "video"}.get(dims, f"{dims}-D")
+        problems.append(f"its latents are {dims}-D with {channels} channels (a {what} latent space)")
     if problems:
         raise UnsupportedModelError(f"this MODEL ({type(base).__name__}) cannot drive score distillation: "
                                     f"{'; '.join(problems)}. Supported: {SUPPORTED}.")
 
 
 def _sampling_prediction(ms) -> str | None:
-    """What a discrete model sampling object predicts, from its classes (a Model Sampling Discrete node patches it)."""
+    """What a model sampling object predicts, from its classes (a Model Sampling node patches it)."""
     names = [c.__name__ for c in type(ms).__mro__]
-    for kind in ("LCM", "X0", "EDM", "V_PREDICTION", "EPS"):  # most derived first: V_PREDICTION and X0 extend EPS
+    for kind in ("LCM", "X0", "EDM", "V_PREDICTION", "EPS", "CONST"):  # most derived first: V and X0 extend EPS
         if kind in names:
             return kind
     return None
+
+
+def guidance_input(model) -> bool:
+    """Whether the model takes a distilled guidance value (Flux-dev's guidance_in; schnell and others do not)."""
+    net = getattr(model.model, "diffusion_model", None)
+    params = getattr(net, "params", None)
+    if hasattr(params, "guidance_embed"):
+        return bool(params.guidance_embed)
+    embed = getattr(net, "guidance_in", None)  # schnell's is an Identity
+    return embed is not None and not isinstance(embed, torch.nn.Identity)
+
+
+def with_guidance(conditioning, value: float):
+    """CONDITIONING with ComfyUI's FluxGuidance value set on every entry (a copy; the input is left as it was)."""
+    return [[c[0], {**c[1], "guidance": float(value)}] for c in conditioning]
 
 
 class _OneEvaluation(comfy.samplers.Sampler):
@@ -74,17 +96,24 @@ class ComfyModelPredictor(NoisePredictor):
 
     space = "latent"
 
-    def __init__(self, model, vae, resolution: int = 512, clip=None):
+    def __init__(self, model, vae, resolution: int = 512, clip=None, guidance: float = 0.0):
         check_model(model)
         self.clip = clip
         self.text_prompts = clip is not None
-        if resolution % 8:
-            raise ValueError(f"the render size must be a multiple of 8 for a latent model, got {resolution}")
         self.model, self.vae, self.resolution = model, vae, resolution
-        ms = model.get_model_object("model_sampling")
-        self.alphas_cumprod = (1.0 / (1.0 + ms.sigmas.float().cpu() ** 2)).clone()
-        self.num_timesteps = self.alphas_cumprod.shape[0]
         self.latent_format = model.model.latent_format
+        _check_vae(model, vae)
+        _check_resolution(model, vae, resolution)
+        if guidance and not guidance_input(model):
+            raise ValueError(f"a distilled guidance of {guidance:g} was set, but this MODEL "
+                             f"({type(model.model).__name__}) has no guidance input (only guidance-distilled models "
+                             f"such as Flux.1-dev take one; Flux.1-schnell, SD3 and SD do not): set it to 0")
+        self.guidance = float(guidance)
+        ms = model.get_model_object("model_sampling")
+        with torch.inference_mode(False):
+            self.path = path_of(ms.sigmas.float().cpu(), ms.noise_scaling)
+        self.alphas_cumprod = self.path.alphas_cumprod.clone()
+        self.num_timesteps = self.alphas_cumprod.shape[0]
         self._encoder = None
 
     # ---- the differentiable VAE encoder ------------------------------------------------------------------------
@@ -93,8 +122,9 @@ class ComfyModelPredictor(NoisePredictor):
         for backward (see HOST.md); gradients flow to the renders, never into the VAE."""
         if self._encoder is None or self._encoder[2] != device:
             first = self.vae.first_stage_model
+            quant = getattr(first, "quant_conv", None)  # SD's VAE has one; SD3's and Flux's do not
             with torch.inference_mode(False):
-                parts = torch.nn.ModuleDict({"encoder": first.encoder, "quant_conv": first.quant_conv})
+                parts = torch.nn.ModuleDict({"encoder": first.encoder, "quant_conv": quant or torch.nn.Identity()})
                 clone = _plain_copy(parts).to(device)
             self._encoder = (clone["encoder"], clone["quant_conv"], device)
         return self._encoder
@@ -115,8 +145,14 @@ class ComfyModelPredictor(NoisePredictor):
         """Encode text with the CLIP as ComfyUI's CLIP Text Encode does (hooks and schedules included)."""
         if self.clip is None:
             raise ValueError("this MODEL prior was given CONDITIONING, not a CLIP: it cannot encode text")
-        encode = lambda text: self.clip.encode_from_tokens_scheduled(self.clip.tokenize(text))  # noqa: E731
+        encode = lambda text: self.conditioned(  # noqa: E731
+            self.clip.encode_from_tokens_scheduled(self.clip.tokenize(text)))
         return encode(prompt), encode(negative)
+
+    def conditioned(self, conditioning):
+        """CONDITIONING with the distilled guidance set, if one was given (else the model's own default: Flux-dev
+        3.5, or what a FluxGuidance node upstream set)."""
+        return with_guidance(conditioning, self.guidance) if self.guidance else conditioning
 
     def adaptable_network(self):
         net = self.model.model.diffusion_model
@@ -132,11 +168,10 @@ class ComfyModelPredictor(NoisePredictor):
         return one.denoised.to(x.device, x.dtype)
 
     def predict_eps(self, x_t, t, cond, cameras=None):
-        """Gradients flow only when enabled by the caller (a LoRA estimator's training)."""
-        a = self.alphas_cumprod.to(x_t.device)[t.long()]
-        x = x_t / a.sqrt().reshape(-1, 1, 1, 1)
-        sigma = ((1 - a) / a).sqrt()
-        return (x - self.denoise(x, sigma, cond)) / sigma.reshape(-1, 1, 1, 1)
+        """The VP x_t as the model's own noisy input at its sigma, denoised by ComfyUI, as epsilon. Gradients flow
+        only when enabled by the caller (a LoRA estimator's training)."""
+        x = self.path.to_native(x_t, t)
+        return self.path.eps_from_x0(x, self.denoise(x, self.path.sigma_at(t).to(x), cond), t)
 
 
 NULL = "null"  # Zero123's unconditional: zeros for the image embedding, the camera terms and the reference latent
@@ -202,6 +237,35 @@ class Zero123Predictor(ComfyModelPredictor):
             raise ValueError("the Zero123 prior needs the cameras of the renders (their pose relative to the "
                              "reference)")
         return super().predict_eps(x_t, t, self.view_conditioning(cameras))
+
+
+def _check_vae(model, vae) -> None:
+    """The VAE's latents must be the model's: a 4-channel SD VAE cannot feed a 16-channel SD3 / Flux model."""
+    want = getattr(model.model.latent_format, "latent_channels", None)
+    have = getattr(vae, "latent_channels", None)
+    if want is not None and have is not None and want != have:
+        raise ValueError(f"the VAE makes {have}-channel latents, but this MODEL ({type(model.model).__name__}) "
+                         f"denoises {want}-channel ones: connect the model's own VAE (Flux: ae.safetensors in "
+                         f"models/vae through Load VAE; SD3 / SD3.5 and SD: the checkpoint's own VAE output)")
+
+
+def _check_resolution(model, vae, resolution: int) -> None:
+    """The render size must become whole latent patches: VAE factor (8) x the model's patch size (2 for SD3 and
+    Flux), and fit an SD3 model's position-embedding grid."""
+    down = getattr(vae, "downscale_ratio", 8)
+    down = down if isinstance(down, int) else 8
+    net = getattr(model.model, "diffusion_model", None)
+    patch = getattr(net, "patch_size", 1)
+    patch = patch if isinstance(patch, int) else 1
+    step = down * patch
+    if resolution % step:
+        raise ValueError(f"this MODEL ({type(model.model).__name__}) takes renders in whole latent patches of "
+                         f"{step} pixels (VAE factor {down} x patch {patch}); {resolution} is not a multiple of "
+                         f"{step}: use {max(step, resolution // step * step)} or {(resolution // step + 1) * step}")
+    grid = getattr(net, "pos_embed_max_size", None)
+    if isinstance(grid, int) and resolution // step > grid:
+        raise ValueError(f"this MODEL's position embedding covers at most {grid * step} pixels per side; got "
+                         f"{resolution}")
 
 
 def _plain_copy(module: torch.nn.Module) -> torch.nn.Module:

@@ -18,33 +18,39 @@ class Model:  # what a ModelPatcher exposes to the check
     def get_model_object(self, name):
         return self._s
 
-flow = Model(comfy.model_base.ModelType.FLOW, object(), comfy.latent_formats.Flux())
-try:
-    cp.check_model(flow)
-    print("ACCEPTED")
-except cp.UnsupportedModelError as e:
-    print("REFUSED:", e)
-video = Model(comfy.model_base.ModelType.EPS, comfy.model_sampling.ModelSamplingDiscrete(), comfy.latent_formats.Wan21())
-try:
-    cp.check_model(video)
-    print("ACCEPTED")
-except cp.UnsupportedModelError as e:
-    print("REFUSED:", e)
-sd = Model(comfy.model_base.ModelType.V_PREDICTION, comfy.model_sampling.ModelSamplingDiscrete(), comfy.latent_formats.SD15())
-cp.check_model(sd)
-print("SD2-v ACCEPTED")
+class FlowSampling(comfy.model_sampling.ModelSamplingDiscreteFlow, comfy.model_sampling.CONST):
+    pass
+class CascadeSampling(comfy.model_sampling.StableCascadeSampling, comfy.model_sampling.EPS):
+    pass
+class DiscreteV(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.V_PREDICTION):
+    pass
+cases = [("flow", Model(comfy.model_base.ModelType.FLOW, FlowSampling(), comfy.latent_formats.SD3())),
+         ("video", Model(comfy.model_base.ModelType.V_PREDICTION, DiscreteV(),
+                         comfy.latent_formats.Wan21())),
+         ("cascade", Model(comfy.model_base.ModelType.STABLE_CASCADE, CascadeSampling(),
+                           comfy.latent_formats.SC_Prior())),
+         ("sd2-v", Model(comfy.model_base.ModelType.V_PREDICTION, DiscreteV(),
+                         comfy.latent_formats.SD15()))]
+for name, model in cases:
+    try:
+        cp.check_model(model)
+        print(name, "ACCEPTED")
+    except cp.UnsupportedModelError as e:
+        print(name, "REFUSED:", e)
 '''
 
 
-def test_flow_and_video_models_are_refused_naming_what_works(host):
+def test_video_and_cascade_models_are_refused_naming_what_works(host):
     code = host_snippet(SNIPPET, host.comfyui)
     out = subprocess.run([host.python, "-c", code], capture_output=True, text=True, timeout=300, cwd=host.comfyui)
     assert out.returncode == 0, out.stderr[-3000:]
-    lines = [l for l in out.stdout.splitlines() if l.startswith(("REFUSED", "ACCEPTED", "SD2-v"))]
-    assert lines[0].startswith("REFUSED") and "prediction type is FLOW" in lines[0], lines
-    assert "Supported: Stable Diffusion 1.x / 2.x (epsilon or v-prediction) and SDXL" in lines[0]
-    assert lines[1].startswith("REFUSED") and "video or non-SD latent space" in lines[1], lines
-    assert lines[2] == "SD2-v ACCEPTED"
+    said = {l.split()[0]: l for l in out.stdout.splitlines() if " ACCEPTED" in l or " REFUSED" in l}
+    assert said["flow"] == "flow ACCEPTED" and said["sd2-v"] == "sd2-v ACCEPTED", said
+    assert "REFUSED" in said["video"] and "(a video latent space)" in said["video"], said
+    assert "REFUSED" in said["cascade"] and "a cascade model" in said["cascade"], said
+    for name in ("video", "cascade"):
+        assert "Supported: image models ComfyUI samples with a sigma schedule" in said[name]
+        assert "Stable Diffusion 3 / 3.5, Flux.1" in said[name]
 
 
 def _sds_prompt(prior_node: dict, steps: int = 3) -> dict:
@@ -168,4 +174,4 @@ def test_epsilon_and_v_prediction_match_the_raw_unet(host):
     print(errors)
     assert set(errors) == {"eps", "v_prediction"}
     assert all(float(e) < 1e-4 for e in errors.values()), errors
-    assert "LCM REFUSED" in out.stdout and "predicts LCM" in out.stdout, out.stdout[-2000:]
+    assert "LCM REFUSED" in out.stdout and "model sampling is LCM's" in out.stdout, out.stdout[-2000:]
