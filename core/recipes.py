@@ -44,6 +44,10 @@ RECIPES = {
         "ref_loss": {"rays_per_step": 512, "rgb_weight": 1.0, "mask_weight": 1.0},
         "eik": EIKONAL,
         "coarse": {"steps": 200, "learning_rate": 0.02, "samples_per_ray": 24, "seed": 0}},
+    "flow_world": {
+        "prior": {"mode": "view-aware", "resolution": "32", "noise": "flow", "flow_shift": 3.0}, "cams": WORLD_CAMERAS,
+        "sds": {**WORLD_DISTILLATION, "views_per_step": 4, "form": "rfds", "weighting": "rfds"},
+        "eik": EIKONAL, "fit": WORLD_FIT},
     "geodream_world": {
         "mv_prior": {"mode": "multi-view", "resolution": "64"},
         "sampler": {"views": 4, "elevation": 15.0, "azimuth_start": 0.0, "steps": 30, "guidance_scale": 7.5, "seed": 0},

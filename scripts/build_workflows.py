@@ -260,6 +260,67 @@ SPECS = {
             *world_text_to_3d("prolificdreamer_world", "vsd", "prolificdreamer", turntable=False),
         ],
     ),
+    "flow_world": (
+        "Rectified-flow score distillation on a CPU, offline (RFDS, Yang et al. 2024): the World Prior in its flow "
+        "form is noised and read as SD3 / SD3.5 / Flux are (x = (1 - σ)·x0 + σ·ε over SD3's shifted σ table, a "
+        "velocity out), and the SDS Loss takes RFDS's velocity gradient with its random weight; everything else is "
+        "01's graph. Switch the loss's form to rfds-rev (one iRFDS step picks the noise) or sds to compare; the "
+        "same loss drives templates 20 (Flux) and 21 (SD3.5).",
+        [
+            *world_prior_and_cameras("flow_world"),
+            ("@stage", "2. Rectified-flow distillation"),
+            ("sds", "Distill3DSDSLoss", {"prior": ("prior", "prior"), "cameras": ("cams", "cameras"),
+                                         **RECIPES["flow_world"]["sds"]}),
+            *world_text_to_3d("flow_world", "sds", "rfds"),
+        ],
+    ),
+    "dreamfusion_flux": (
+        "Text to 3D with Flux.1 as the prior (GPU-sized), loaded as ComfyUI users load Flux: Load Diffusion Model, "
+        "DualCLIPLoader (CLIP-L + T5-XXL, type flux) and Load VAE feed the Checkpoint Prior (Text), whose "
+        "flux_guidance is Flux-dev's distilled guidance (3.5; 0 for schnell). RFDS (the rectified-flow SDS) with "
+        "the loss's true CFG at 1 (Flux-dev has none of its own; above 1 the negative prompt counts, at twice the "
+        "cost) on 512² renders optimizes a NeRF for 5000 steps; mesh -> GLB (Preview3D) + MP4 turntable.",
+        [
+            ("@stage", "1. Flux as the prior"),
+            ("unet", "UNETLoader", {"unet_name": "flux1-dev.safetensors", "weight_dtype": "default"}),
+            ("clip", "DualCLIPLoader", {"clip_name1": "clip_l.safetensors", "clip_name2": "t5xxl_fp16.safetensors",
+                                        "type": "flux"}),
+            ("vae", "VAELoader", {"vae_name": "ae.safetensors"}),
+            ("prior", "Distill3DCheckpointTextPrior", {"model": ("unet", "MODEL"), "clip": ("clip", "CLIP"),
+                                                       "vae": ("vae", "VAE"), "prompt": "a DSLR photo of a hamburger",
+                                                       "negative_prompt": "", "resolution": 512,
+                                                       "flux_guidance": 3.5}),
+            ("@stage", "2. Rectified-flow distillation"),
+            ("cams", "Distill3DCameraDistribution", {}),
+            ("sds", "Distill3DSDSLoss", {"prior": ("prior", "prior"), "cameras": ("cams", "cameras"),
+                                         "guidance_scale": 1.0, "views_per_step": 1, "weighting": "rfds",
+                                         "t_min": 0.02, "t_max": 0.7, "t_max_end": 0.7, "form": "rfds"}),
+            *gpu_text_to_3d("sds", "dreamfusion_flux"),
+        ],
+    ),
+    "dreamfusion_sd35": (
+        "Text to 3D with Stable Diffusion 3.5 as the prior (GPU-sized): Load Checkpoint (the MMDiT and its VAE) and "
+        "TripleCLIPLoader (CLIP-L, CLIP-G, T5-XXL) feed the Checkpoint Prior (Text), with view-dependent prompts. "
+        "RFDS with its published SD3 settings (true CFG 100, t from 0.02 to 0.7 of SD3's shifted schedule, the "
+        "random sigmoid weight) on 512² renders optimizes a NeRF for 5000 steps; mesh -> GLB (Preview3D) + MP4 "
+        "turntable. SD3 Medium works the same way.",
+        [
+            ("@stage", "1. SD3.5 as the prior"),
+            ("ckpt", "CheckpointLoaderSimple", {"ckpt_name": "sd3.5_large.safetensors"}),
+            ("clip", "TripleCLIPLoader", {"clip_name1": "clip_l.safetensors", "clip_name2": "clip_g.safetensors",
+                                          "clip_name3": "t5xxl_fp16.safetensors"}),
+            ("prior", "Distill3DCheckpointTextPrior", {"model": ("ckpt", "MODEL"), "clip": ("clip", "CLIP"),
+                                                       "vae": ("ckpt", "VAE"), "prompt": "a DSLR photo of a hamburger",
+                                                       "negative_prompt": "unrealistic, blurry, low quality",
+                                                       "resolution": 512}),
+            ("@stage", "2. Rectified-flow distillation"),
+            ("cams", "Distill3DCameraDistribution", {}),
+            ("sds", "Distill3DSDSLoss", {"prior": ("prior", "prior"), "cameras": ("cams", "cameras"),
+                                         "guidance_scale": 100.0, "views_per_step": 1, "weighting": "rfds",
+                                         "t_min": 0.02, "t_max": 0.7, "t_max_end": 0.7, "form": "rfds"}),
+            *gpu_text_to_3d("sds", "dreamfusion_sd35"),
+        ],
+    ),
     "dreamfusion_sd": (
         "DreamFusion with your own Stable Diffusion checkpoint (GPU-sized): Load Checkpoint and CLIP Text Encode "
         "feed the Checkpoint Prior; SDS with guidance 100 on 512² renders from DreamFusion's camera distribution "
@@ -349,9 +410,10 @@ def dreamcraft3d_geometry(prefix: str, text_prior: str, image_prior: str, cams: 
         ("boost", "Distill3DOptimizeField", {"field": ("texture_stage", "field"), "loss": ("bsd", "loss"), "seed": 0,
                                              "lr_schedule": "constant", **texture["optimize"]}, "Optimize texture"),
         ("boost_preview", "PreviewImage", {"images": ("boost", "preview")}, "Texture renders"),
+        *textured_outputs("boost", prefix, sizes, 6)[:1],  # the files' stage, the boosted LoRA first
         *([("save_lora", "Distill3DSaveBoostedLoRA", {"loss": ("bsd", "loss"), "field": ("boost", "field"),
                                                       "name": texture["lora"]})] if texture.get("lora") else []),
-        *textured_outputs("boost", prefix, sizes, 6),
+        *textured_outputs("boost", prefix, sizes, 6)[1:],
     ]
 
 
@@ -717,6 +779,17 @@ MVDREAM = ("sd-v2.1-base-4view.pt", "mvdream",
            "https://huggingface.co/MVDream/MVDream/resolve/main/sd-v2.1-base-4view.pt")
 ZERO123 = ("stable_zero123.ckpt", "checkpoints",
            "https://huggingface.co/stabilityai/stable-zero123/resolve/main/stable_zero123.ckpt")
+FLUX_DEV = ("flux1-dev.safetensors", "diffusion_models",
+            "https://huggingface.co/black-forest-labs/FLUX.1-dev/resolve/main/flux1-dev.safetensors (gated)")
+FLUX_AE = ("ae.safetensors", "vae", "https://huggingface.co/black-forest-labs/FLUX.1-dev/resolve/main/ae.safetensors")
+CLIP_L = ("clip_l.safetensors", "text_encoders",
+          "https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main/clip_l.safetensors")
+T5XXL = ("t5xxl_fp16.safetensors", "text_encoders",
+         "https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main/t5xxl_fp16.safetensors")
+SD35 = ("sd3.5_large.safetensors", "checkpoints",
+        "https://huggingface.co/stabilityai/stable-diffusion-3.5-large/resolve/main/sd3.5_large.safetensors (gated)")
+CLIP_G = ("clip_g.safetensors", "text_encoders",
+          "https://huggingface.co/stabilityai/stable-diffusion-3.5-large/resolve/main/text_encoders/clip_g.safetensors")
 DEPTH_CONTROLNET = ("control_v11f1p_sd15_depth.pth", "controlnet",
                     "https://huggingface.co/lllyasviel/ControlNet-v1-1/resolve/main/control_v11f1p_sd15_depth.pth")
 EG3D_FFHQ = ("ffhq512-128.pkl", "eg3d",
@@ -805,6 +878,24 @@ TEMPLATES = {
         "18 GPU 3D GAN to text - EG3D faces", "GPU", "not yet timed on a GPU (2000 steps of 4 faces at 512²)",
         "Write the target domain in the prompt.", files=(EG3D_FFHQ, SD15)),
 }
+TEMPLATES.update({
+    "flow_world": Template(
+        "19 CPU Text to 3D - rectified flow (RFDS)", "CPU, offline", "about 1.5 min on 2 CPU cores",
+        "Run it as it is; set the SDS Loss's form to sds or rfds-rev, or the World Prior's noise to ddpm, to "
+        "compare."),
+    "dreamfusion_flux": Template(
+        "20 GPU Text to 3D - Flux", "GPU",
+        "not yet timed on a GPU (5000 steps at 512²); on a CPU set the prior's resolution to 64 and the steps to a "
+        "few",
+        "Write your prompt. Flux.1-schnell: its file in Load Diffusion Model and flux_guidance 0. A fp8 Flux: "
+        "Load Diffusion Model's weight_dtype.", files=(FLUX_DEV, CLIP_L, T5XXL, FLUX_AE)),
+    "dreamfusion_sd35": Template(
+        "21 GPU Text to 3D - SD3.5", "GPU",
+        "not yet timed on a GPU (5000 steps at 512²); on a CPU set the prior's resolution to 64 and the steps to a "
+        "few",
+        "Write your prompt. SD3.5 Medium or SD3 Medium: their file in Load Checkpoint.",
+        files=(SD35, CLIP_L, CLIP_G, T5XXL)),
+})
 MAIN_DEMO = "dreamfusion_world"
 # workflows that need the user's model files: their thumbnail shows the graph, never a result they did not make
 NEEDS_MODEL_FILES = {k for k, t in TEMPLATES.items() if t.needs_model_files}
@@ -1026,6 +1117,12 @@ def build(name: str, info: dict) -> dict:
     folded = set()
     if scale < MIN_SCALE:  # fold the plumbing
         folded = {key for key, cls, *_ in entries if cls in FOLDABLE}
+        scale, pos, groups, (w, h) = layout(stages, {k: ([v[0], 0, True] if k in folded else v)
+                                                     for k, v in sizes.items()}, deps, nsize)
+    for width in (400, 360):  # then a narrower (taller) note beside the first row
+        if scale >= MIN_SCALE:
+            break
+        nsize = note_size(note, width)
         scale, pos, groups, (w, h) = layout(stages, {k: ([v[0], 0, True] if k in folded else v)
                                                      for k, v in sizes.items()}, deps, nsize)
     if scale < MIN_SCALE and not os.environ.get("D3_LAYOUT_DRAFT"):

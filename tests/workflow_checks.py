@@ -12,7 +12,8 @@ from core.mesh.export import load_mesh
 from core.metrics import mesh_iou
 from core.world import get_object, occupancy
 
-from hostutil import find_node, input_picture, random_controlnet, random_sd15, random_zero123, tiny_eg3d, tiny_mvdream
+from hostutil import (find_node, input_picture, random_clip_l, random_controlnet, random_flux, random_sd3, random_sd15,
+                      random_vae16, random_zero123, tiny_eg3d, tiny_mvdream)
 
 def _check_world_views(host, api, entry, files):
     from PIL import Image
@@ -409,9 +410,54 @@ def _check_texture_paint_sd(host, api, entry, files):
     assert float(change[~unseen].mean()) > 0.05  # painted, not the texture it started from
 
 
+def _check_flow_world(host, api, entry, files):
+    """The flow path in the host (the World Prior's flow form, RFDS): all that dreamfusion_world shows."""
+    prior = api[find_node(api, "Distill3DWorldPrior")]["inputs"]
+    loss = api[find_node(api, "Distill3DSDSLoss")]["inputs"]
+    assert prior["noise"] == "flow" and loss["form"] == "rfds" and loss["weighting"] == "rfds"
+    _check_dreamfusion_world(host, api, entry, files)
+
+
+def _clip_l_loader(host, api, loader_class: str, clip_type: str):
+    """Replace a Flux / SD3 text-encoder loader by CLIPLoader with the test CLIP-L alone (T5-XXL is 4.7B values at
+    ComfyUI's fixed configuration: no test can make one): 768-wide for Flux's test model, SD3's 4096 / 2048 via
+    CLIPLoader's sd3 type."""
+    key = find_node(api, loader_class)
+    api[key] = {"class_type": "CLIPLoader", "inputs": {"clip_name": random_clip_l(host), "type": clip_type}}
+
+
+def _cpu_sized_dreamfusion_flux(host, api):
+    """Load Diffusion Model with the random Flux.1-dev, Load VAE with the random 16-channel VAE, CLIP-L for the
+    text: 64² renders (8² latents, 4² patches), 3 steps."""
+    api[find_node(api, "UNETLoader")]["inputs"]["unet_name"] = random_flux(host)
+    api[find_node(api, "VAELoader")]["inputs"]["vae_name"] = random_vae16(host)
+    _clip_l_loader(host, api, "DualCLIPLoader", "stable_diffusion")
+    api[find_node(api, "Distill3DCheckpointTextPrior")]["inputs"]["resolution"] = 64
+    _cpu_sized_field_tail(api)
+
+
+def _cpu_sized_dreamfusion_sd35(host, api):
+    """Load Checkpoint with the random SD3 (MMDiT + VAE), CLIP-L (sd3 type) for the text: 64² renders, 3 steps."""
+    api[find_node(api, "CheckpointLoaderSimple")]["inputs"]["ckpt_name"] = random_sd3(host)
+    _clip_l_loader(host, api, "TripleCLIPLoader", "sd3")
+    api[find_node(api, "Distill3DCheckpointTextPrior")]["inputs"]["resolution"] = 64
+    _cpu_sized_field_tail(api)
+
+
+def _check_dreamfusion_flux(host, api, entry, files):
+    """Flux's loaders and its distilled guidance drive RFDS through ComfyUI: the field moved, a GLB came out."""
+    assert api[find_node(api, "Distill3DCheckpointTextPrior")]["inputs"]["flux_guidance"] == 3.5
+    _check_field_moved(api, entry, files, "sds/sds", "DREAMFUSION_FLUX")
+
+
+def _check_dreamfusion_sd35(host, api, entry, files):
+    _check_field_moved(api, entry, files, "sds/sds", "DREAMFUSION_SD35")
+
+
 CPU_SIZED = {"dreamfusion_sd": _cpu_sized_dreamfusion_sd, "mvdream_sd21": _cpu_sized_mvdream_sd21,
              "dreamcraft3d_sd": _cpu_sized_dreamcraft3d_sd, "geodream_mvdream": _cpu_sized_geodream_mvdream,
-             "texture_paint_sd": _cpu_sized_texture_paint_sd}
+             "texture_paint_sd": _cpu_sized_texture_paint_sd, "dreamfusion_flux": _cpu_sized_dreamfusion_flux,
+             "dreamfusion_sd35": _cpu_sized_dreamfusion_sd35}
 CHECKS = {"world_views": _check_world_views, "world_random_views": _check_world_random_views,
           "reconstruct_from_views": _check_reconstruct_from_views, "dreamfusion_world": _check_dreamfusion_world,
           "dreamfusion_sd": _check_dreamfusion_sd, "prolificdreamer_world": _check_prolificdreamer_world,
@@ -419,7 +465,8 @@ CHECKS = {"world_views": _check_world_views, "world_random_views": _check_world_
           "mvdream_sd21": _check_mvdream_sd21, "dreamcraft3d_world": _check_dreamcraft3d_world,
           "dreamcraft3d_sd": _check_dreamcraft3d_sd, "geodream_world": _check_geodream_world,
           "geodream_mvdream": _check_geodream_mvdream, "texture_paint_world": _check_texture_paint_world,
-          "texture_paint_sd": _check_texture_paint_sd}
+          "texture_paint_sd": _check_texture_paint_sd, "flow_world": _check_flow_world,
+          "dreamfusion_flux": _check_dreamfusion_flux, "dreamfusion_sd35": _check_dreamfusion_sd35}
 
 
 def _grid_pixels(host, api, files, grid_key: str):
