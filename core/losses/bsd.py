@@ -101,12 +101,9 @@ class AdapterBooster(Booster):
     embedding, trained with the epsilon loss on the augmented views under the rare-token prompt."""
 
     def __init__(self, predictor, conditioning, rank: int = 4, lr: float = 1e-4):
-        from ..priors.lora import LoRA, freeze
-        found = predictor.adaptable_network()
-        net, time_embedding = found
-        freeze(net)
+        from ..priors.lora import adapter_of
+        net, self.lora = adapter_of(predictor, rank)
         self.predictor, self.cond = predictor, conditioning
-        self.lora = LoRA(net, time_embedding, rank=rank)
         self._net = net
         self.opt = torch.optim.Adam(self.lora.parameters(), lr=lr)
         self.data = None
@@ -162,9 +159,10 @@ def booster_class(predictor) -> type[Booster]:
     if not predictor.exact and predictor.adaptable_network() is not None:
         return AdapterBooster
     raise ValueError(f"BSD boosts its prior on the object's own renders, and {type(predictor).__name__} can be "
-                     f"neither fine-tuned (no U-Net to adapt) nor replaced by an exact model of them: use a "
-                     f"Checkpoint Prior / Checkpoint Prior (Text) / Diffusers Prior (Stable Diffusion), or the "
-                     f"World Prior in view-aware or 2D mode")
+                     f"neither fine-tuned (no network a LoRA can adapt: Flux's cannot pass gradients) nor "
+                     f"replaced by an exact model of them: use a Checkpoint Prior / Checkpoint Prior (Text) with SD "
+                     f"1.x / 2.x, SDXL or SD3 / SD3.5, a Diffusers Prior (Stable Diffusion), or the World Prior in "
+                     f"view-aware or 2D mode")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -99,14 +99,12 @@ class LoRAEstimator(Estimator):
 
     def __init__(self, shape: tuple[int, int, int], width: int, predictor):
         super().__init__()
-        from ..priors.lora import LoRA, freeze
-        found = predictor.adaptable_network()
+        from ..priors.lora import adapter_of
+        found = adapter_of(predictor)
         if found is None:
             raise ValueError(f"{type(predictor).__name__} has no network to adapt: use the 'renders' or "
                              f"'prior + residual' estimator")
-        net, time_embedding = found
-        freeze(net)
-        self.lora = LoRA(net, time_embedding)
+        net, self.lora = found
         self._net = (net,)  # not a submodule: the U-Net stays the prior's, frozen
 
     def eps(self, x_t, t, cams, vsd, background=None):

@@ -109,8 +109,9 @@ class NoisePredictor:
         return Cameras.from_spherical(cameras.elevation.cpu(), cameras.azimuth.cpu(), dist, fov).to(cameras.device)
 
     def adaptable_network(self):
-        """(network, its time-embedding module) for a LoRA estimator (VSD), or None when there is no network.
-        predict_eps must then let gradients through when called with them enabled."""
+        """(network, its time-embedding module[, the names of its attention projections]) for a LoRA (VSD's
+        estimator, BSD's boost; core.priors.lora.adapter_of), or None when there is no network. predict_eps must
+        then let gradients through when called with them enabled."""
         return None
 
     def image_set_prior(self) -> "NoisePredictor | None":

@@ -5,8 +5,10 @@ the same U-Net gives the pretrained epsilon outside and the adapted epsilon_phi 
 reloading a patched model. As in ProlificDreamer, the low-rank updates sit on the attention projections (B starts
 at zero, so the adapted network starts as the prior) and the camera enters through the time embedding (a small
 zero-initialized MLP of the flattened camera-to-world matrix, as its class embedding does).
-Works on any torch U-Net with named attention projections and a time-embedding module: diffusers' (to_q, to_k,
-to_v, to_out.0; `time_embedding`) and ComfyUI's (the same names; `time_embed`).
+Works on any torch denoiser with named attention projections and a time-embedding module: diffusers' U-Net (to_q,
+to_k, to_v, to_out.0; `time_embedding`), ComfyUI's (the same names; `time_embed`), and ComfyUI's transformers, which
+name theirs (NoisePredictor.adaptable_network): SD3's MMDiT (attn.qkv, attn.proj; `t_embedder`) and Flux (the
+double blocks' img_attn / txt_attn qkv and proj; `time_in`).
 """
 from __future__ import annotations
 
@@ -17,6 +19,17 @@ import torch
 from torch import nn
 
 ATTENTION_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+def adapter_of(predictor, rank: int = 4) -> tuple[nn.Module, "LoRA"]:
+    """(the predictor's network, frozen in place, and a new LoRA on it) from its adaptable_network(): (network,
+    time-embedding module) or (network, time-embedding module, projection names). None when it has no network."""
+    found = predictor.adaptable_network()
+    if found is None:
+        return None
+    net, time_embedding, *targets = found
+    freeze(net)
+    return net, LoRA(net, time_embedding, rank=rank, targets=targets[0] if targets else ATTENTION_PROJECTIONS)
 
 
 def freeze(net: nn.Module) -> int:

@@ -24,6 +24,13 @@ SUPPORTED = ("image models ComfyUI samples with a sigma schedule: Stable Diffusi
              "schnell) and the other flow-matching image models with 2-D latents")
 
 
+#: ComfyUI's denoisers that a LoRA (VSD's estimator, BSD's boost) can adapt, by their time-embedding module, with
+#: the attention projections it adapts: the U-Nets (SD, SDXL) and SD3's MMDiT. Not Flux: ComfyUI's Flux blocks add
+#: their residuals in place (img += ...), so no gradient can pass back through them to an adapter.
+TIME_EMBEDDINGS = (("time_embed", ("to_q", "to_k", "to_v", "to_out.0")),
+                   ("t_embedder", ("attn.qkv", "attn.proj")))
+
+
 class UnsupportedModelError(ValueError):
     """A MODEL whose kind the score-distillation prior cannot drive."""
 
@@ -156,7 +163,10 @@ class ComfyModelPredictor(NoisePredictor):
 
     def adaptable_network(self):
         net = self.model.model.diffusion_model
-        return (net, net.time_embed) if hasattr(net, "time_embed") else None
+        for time_embedding, projections in TIME_EMBEDDINGS:
+            if hasattr(net, time_embedding):
+                return net, getattr(net, time_embedding), projections
+        return None
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor, conditioning) -> torch.Tensor:
         """ComfyUI's denoised x0 for sigma-space inputs x, one sigma per sample, through CFGGuider's preparation."""

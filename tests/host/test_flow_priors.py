@@ -81,19 +81,37 @@ with torch.inference_mode(False):
                                             weighting="rfds", t_max=0.7)),
                            ("rfds-rev", SDSLoss(prior, cams, views_per_step=1, guidance_scale=1.0, form="rfds-rev",
                                                 weighting="rfds")),
-                           ("vsd", VSDLoss(prior, cams, views_per_step=1, estimator="renders"))):
+                           ("vsd", VSDLoss(prior, cams, views_per_step=1, estimator="renders")),
+                           ("vsd-lora", VSDLoss(prior, cams, views_per_step=1, estimator="auto"))):
             torch.manual_seed(0)
             field = make_field("nerf")
             before = [p.detach().clone() for p in field.parameters()]
-            res = optimize(field, [term], steps=2, lr=0.01, n_samples=8, seed=0)
+            seen = {}
+
+            def on_progress(step, total, logs):  # the estimator while the run holds it
+                est = getattr(seen.get("run"), "estimator", None)
+                if est is not None and hasattr(est, "lora"):
+                    seen["lora"] = (type(est).__name__, len(est.lora.targets),
+                                    max(float(u.detach().abs().max()) for u in est.lora.up))
+            res = optimize(field, [term], steps=2, lr=0.01, n_samples=8, seed=0,
+                           on_start=lambda runs: seen.update(run=runs[0]), on_progress=on_progress)
             change = max(float((p.detach() - b).abs().max()) for p, b in zip(field.parameters(), before))
             finite = all(torch.isfinite(p).all() for p in field.parameters())
             print(f"STEPS {kind} {name} change {change:.2e} finite {finite} stopped {res.stopped}")
+            if name == "vsd-lora":  # the estimator is a LoRA on the model's own denoiser, and it learned
+                if "lora" in seen:
+                    est, n, moved = seen["lora"]
+                    print(f"LORA {kind} {est} {n} projections, up moved {moved:.2e}")
     print("BAD vae " + refused(lambda: cp.ComfyModelPredictor(models["sd3"], sd15_vae, 64)))
     print("BAD guidance_schnell " + refused(lambda: cp.ComfyModelPredictor(models["flux-schnell"], vae, 64, guidance=3.5)))
     print("BAD guidance_sd3 " + refused(lambda: cp.ComfyModelPredictor(models["sd3"], vae, 64, guidance=3.5)))
     print("BAD resolution " + refused(lambda: cp.ComfyModelPredictor(models["flux"], vae, 72)))
     print("BAD grid " + refused(lambda: cp.ComfyModelPredictor(models["sd3"], vae, 512)))
+    from distill3d_pack.core.losses.bsd import BSDLoss
+    flux_prior = PromptedPrior(cp.ComfyModelPredictor(models["flux"], vae, 64), conditioning=(conditioning("flux"),
+                                                                                          conditioning("flux")))
+    print("BAD bsd_flux " + refused(lambda: optimize(make_field("nerf"), [BSDLoss(flux_prior, CameraDistribution(),
+                                                                                    views_per_step=1)], steps=1)))
     dev = cp.ComfyModelPredictor(models["flux"], vae, 64, guidance=2.0)
     print("GUIDANCE " + repr(dev.conditioned(conditioning("flux"))[0][1].get("guidance")))
 '''
@@ -120,9 +138,14 @@ def test_sd3_and_flux_are_priors_that_match_comfyui_and_drive_every_loss(host):
         assert f"PATH {kind} flow" in out.stdout or kind == "sd15-edm-v"
         parity = float(re.search(rf"PARITY {kind} (\S+)", out.stdout).group(1))
         assert parity < 1e-5, (kind, parity)
-        for loss in ("sds", "rfds", "rfds-rev", "vsd"):
+        for loss in ("sds", "rfds", "rfds-rev", "vsd", "vsd-lora"):
             m = re.search(rf"STEPS {kind} {loss} change (\S+) finite (\w+) stopped (.*)", out.stdout)
             assert m and float(m.group(1)) > 0 and m.group(2) == "True" and m.group(3) == "None", (kind, loss, m)
+    for kind in ("sd3", "sd15-edm-v"):  # a LoRA on the model's own denoiser (auto), and it learned
+        m = re.search(rf"LORA {kind} (\w+) (\d+) projections, up moved (\S+)", out.stdout)
+        assert m and int(m.group(2)) > 0 and float(m.group(3)) > 0, (kind, m)
+    assert "LORA flux" not in out.stdout  # Flux: the estimator falls back to prior + residual
+    assert "BAD bsd_flux REFUSED" in out.stdout and "Flux's cannot pass gradients" in out.stdout
     assert "guidance_input True" in [l for l in lines if l.startswith("PATH flux ")][0]
     assert "guidance_input False" in [l for l in lines if l.startswith("PATH flux-schnell")][0]
     bad = {l.split()[1]: l for l in lines if l.startswith("BAD")}
