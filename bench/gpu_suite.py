@@ -164,7 +164,8 @@ def accelerators(device: str):
     """tiny-cuda-nn vs the torch hash grid, nvdiffrast vs the torch rasterizer, in one run each."""
     import torch
     orbit = D3("core.cameras").orbit
-    make_hash_grid, tcnn_available = D3("core.fields.encodings").make_hash_grid, D3("core.fields.encodings").tcnn_available
+    encodings = D3("core.fields.encodings")
+    make_hash_grid, tcnn_available = encodings.make_hash_grid, encodings.tcnn_available
     raster = D3("core.render.raster")
     nvdiffrast_available, rasterize = raster.nvdiffrast_available, raster.rasterize
     get_object, true_mesh = D3("core.world").get_object, D3("core.world").true_mesh

@@ -45,8 +45,8 @@ def check_model(model) -> None:
     problems = []
     kind_name = getattr(kind, "name", str(kind))
     if kind_name in ("STABLE_CASCADE", "IMG_TO_IMG"):
-        problems.append(f"its prediction type is {kind_name} (a {'cascade' if 'CASCADE' in kind_name else 'image-to-image'}"
-                        f" model, not a denoiser of one latent image)")
+        what = "a cascade" if kind_name == "STABLE_CASCADE" else "an image-to-image"
+        problems.append(f"its prediction type is {kind_name} ({what} model, not a denoiser of one latent image)")
     if not isinstance(getattr(ms, "sigmas", None), torch.Tensor) or not hasattr(ms, "noise_scaling"):
         problems.append(f"its sampling {type(ms).__name__} has no sigma table to draw noise levels from")
     elif _sampling_prediction(ms) == "LCM":  # e.g. Model Sampling Discrete set to lcm
@@ -130,8 +130,9 @@ class ComfyModelPredictor(NoisePredictor):
         if self._encoder is None or self._encoder[2] != device:
             first = self.vae.first_stage_model
             quant = getattr(first, "quant_conv", None)  # SD's VAE has one; SD3's and Flux's do not
+            quant = torch.nn.Identity() if quant is None else quant
             with torch.inference_mode(False):
-                parts = torch.nn.ModuleDict({"encoder": first.encoder, "quant_conv": quant or torch.nn.Identity()})
+                parts = torch.nn.ModuleDict({"encoder": first.encoder, "quant_conv": quant})
                 clone = _plain_copy(parts).to(device)
             self._encoder = (clone["encoder"], clone["quant_conv"], device)
         return self._encoder

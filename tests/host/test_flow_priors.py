@@ -103,7 +103,8 @@ with torch.inference_mode(False):
                     est, n, moved = seen["lora"]
                     print(f"LORA {kind} {est} {n} projections, up moved {moved:.2e}")
     print("BAD vae " + refused(lambda: cp.ComfyModelPredictor(models["sd3"], sd15_vae, 64)))
-    print("BAD guidance_schnell " + refused(lambda: cp.ComfyModelPredictor(models["flux-schnell"], vae, 64, guidance=3.5)))
+    print("BAD guidance_schnell " + refused(lambda: cp.ComfyModelPredictor(models["flux-schnell"], vae, 64,
+                                                                            guidance=3.5)))
     print("BAD guidance_sd3 " + refused(lambda: cp.ComfyModelPredictor(models["sd3"], vae, 64, guidance=3.5)))
     print("BAD resolution " + refused(lambda: cp.ComfyModelPredictor(models["flux"], vae, 72)))
     print("BAD grid " + refused(lambda: cp.ComfyModelPredictor(models["sd3"], vae, 512)))
