@@ -17,7 +17,8 @@ from pageutil import SCREENSHOT_DIR, close_dialogs, layout_report, load_graph, o
 
 # nodes that name a file of the user's: a model, or (image-to-3D) the picture Load Image opens
 MODEL_LOADERS = {"CheckpointLoaderSimple", "ImageOnlyCheckpointLoader", "Distill3DMVDreamPrior", "LoadImage",
-                 "ControlNetLoader", "Distill3DLoadGenerator", "Distill3DLoadMeshFile"}
+                 "ControlNetLoader", "Distill3DLoadGenerator", "Distill3DLoadMeshFile", "UNETLoader", "DualCLIPLoader",
+                 "TripleCLIPLoader", "VAELoader"}
 
 CPU_WORKFLOW = "world_views"  # the workflow queued from the page
 
