@@ -21,9 +21,8 @@ vae: a Load VAE file in the layout of Flux's ae.safetensors and SD3's VAE (16 la
 from __future__ import annotations
 
 import argparse
-import os
 
-from make_random_sd15 import import_comfy, init_
+from make_random_sd15 import import_comfy, init_, save_random
 
 VAE16 = dict(double_z=True, z_channels=16, resolution=256, in_channels=3, out_ch=3, ch=128, ch_mult=[1, 2, 4, 4],
              num_res_blocks=2, attn_resolutions=[], dropout=0.0)
@@ -57,7 +56,6 @@ def main():
     import_comfy(a.comfyui)
     import torch
     import comfy.supported_models
-    import comfy.utils
 
     g = torch.Generator().manual_seed(a.seed)
     if a.kind == "vae":
@@ -73,13 +71,7 @@ def main():
         model = config.get_model({}, device="cpu")
         init_(model.diffusion_model, g)
         sd = model.diffusion_model.state_dict()
-    dt = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[a.dtype]
-    sd = {k: (v.to(dt) if v.is_floating_point() else v).contiguous() for k, v in sd.items()}
-    tmp = a.out + ".partial"
-    comfy.utils.save_torch_file(sd, tmp)
-    os.replace(tmp, a.out)
-    n = sum(v.numel() for v in sd.values())
-    print(f"wrote {a.out}: {len(sd)} tensors, {n / 1e6:.1f}M values")
+    save_random(sd, a.out, {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[a.dtype])
 
 
 if __name__ == "__main__":

@@ -49,6 +49,19 @@ def init_(module, generator, all_random: bool = False):
                     p.zero_()
 
 
+def save_random(sd: dict, out: str, dtype) -> None:
+    """Write a random model's state dict as safetensors (ComfyUI's writer), its floating tensors in `dtype` (position
+    ids kept as they are), into a temporary name then renamed: a reader never sees half a file."""
+    import comfy.utils
+    sd = {k: (v.to(dtype) if v.is_floating_point() and not k.endswith("position_ids") else v).contiguous()
+          for k, v in sd.items()}
+    tmp = out + ".partial"
+    comfy.utils.save_torch_file(sd, tmp)
+    os.replace(tmp, out)
+    n = sum(v.numel() for v in sd.values())
+    print(f"wrote {out}: {len(sd)} tensors, {n / 1e6:.1f}M values")
+
+
 def import_comfy(comfyui: str) -> None:
     """Make ComfyUI importable from a script, on the CPU (its model management reads the command line)."""
     sys.path.insert(0, os.path.abspath(comfyui))
@@ -71,7 +84,6 @@ def main():
     import comfy.ldm.models.autoencoder
     import comfy.sd1_clip
     import comfy.supported_models
-    import comfy.utils
 
     g = torch.Generator().manual_seed(a.seed)
     config = comfy.supported_models.SD15(dict(SMALL_UNET if a.small else UNET, dtype=torch.float32,
@@ -89,14 +101,7 @@ def main():
     clip_sd = clip.state_dict()
     vae_sd = vae.state_dict()
     sd = model.state_dict_for_saving(clip_sd, vae_sd)
-    dt = torch.float16 if a.dtype == "fp16" else torch.float32
-    sd = {k: (v.to(dt) if v.is_floating_point() and not k.endswith("position_ids") else v).contiguous()
-          for k, v in sd.items()}
-    tmp = a.out + ".partial"
-    comfy.utils.save_torch_file(sd, tmp)
-    os.replace(tmp, a.out)
-    n = sum(v.numel() for v in sd.values())
-    print(f"wrote {a.out}: {len(sd)} tensors, {n / 1e6:.0f}M values")
+    save_random(sd, a.out, torch.float16 if a.dtype == "fp16" else torch.float32)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from make_random_sd15 import SMALL_UNET, UNET, VAE, import_comfy, init_
+from make_random_sd15 import SMALL_UNET, UNET, VAE, import_comfy, init_, save_random
 
 VISUAL = "cond_stage_model.model.visual."
 
@@ -60,7 +60,6 @@ def main():
     import comfy.clip_vision
     import comfy.ldm.models.autoencoder
     import comfy.supported_models
-    import comfy.utils
 
     g = torch.Generator().manual_seed(a.seed)
     cc = {"cc_projection.weight": torch.randn(768, 772, generator=g) * 0.02, "cc_projection.bias": torch.zeros(768)}
@@ -83,13 +82,7 @@ def main():
     sd |= {f"first_stage_model.{k}": v for k, v in vae.state_dict().items()}
     sd |= {VISUAL + k: v for k, v in openclip_visual(vision.model.state_dict(), 24).items()}
     sd |= cc
-    dt = torch.float16 if a.dtype == "fp16" else torch.float32
-    sd = {k: (v.to(dt) if v.is_floating_point() else v).contiguous() for k, v in sd.items()}
-    tmp = a.out + ".partial"
-    comfy.utils.save_torch_file(sd, tmp)
-    os.replace(tmp, a.out)
-    n = sum(v.numel() for v in sd.values())
-    print(f"wrote {a.out}: {len(sd)} tensors, {n / 1e6:.0f}M values")
+    save_random(sd, a.out, torch.float16 if a.dtype == "fp16" else torch.float32)
 
 
 if __name__ == "__main__":
