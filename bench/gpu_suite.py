@@ -6,8 +6,9 @@
 1. Accelerators, each beside its pure-torch path in the same run: tiny-cuda-nn's hash grid vs the torch hash grid
    (points/s, forward + backward) and nvdiffrast vs the torch rasterizer (views/s at 512², forward + backward),
    where they import.
-2. The optimization loops of the GPU text-to-3D workflows at their shipped sizes (build_workflows.SPECS: renders,
-   views per step, guidance, form, NeRF samples per ray): 13 (SD 1.5, SDS at 512²), 21 (SD3.5 Large, RFDS at 512²)
+2. The optimization loops of the GPU text-to-3D workflows at their shipped sizes (read from build_workflows.SPECS:
+   the prior's render size and guidance, the loss node's settings, Create NeRF's encoding, Optimize Field's samples
+   per ray and learning rate): 13 (SD 1.5, SDS at 512²), 21 (SD3.5 Large, RFDS at 512²)
    and 20 (Flux.1-dev, RFDS at 512², distilled guidance 3.5). The models are random and full-size, built from
    ComfyUI's own classes at the real architectures (no download; the tests' make_random_* scripts at full
    size) and driven through the same Checkpoint Prior adapter and optimizer as the workflows. Prints seconds per
@@ -55,18 +56,17 @@ SD35_LARGE = dict(in_channels=16, out_channels=16, patch_size=2, depth=38, input
 FLUX_DEV = dict(image_model="flux", axes_dim=[16, 56, 56], num_heads=24, mlp_ratio=4.0, theta=10000, out_channels=16,
                 qkv_bias=True, in_channels=16, hidden_size=3072, context_in_dim=4096, patch_size=2, vec_in_dim=768,
                 depth=19, depth_single_blocks=38, guidance_embed=True)
-# what each loop's conditioning looks like (text encoders' widths) and its workflow's settings
-LOOPS = {
-    "sd15": dict(workflow="13 dreamfusion_sd", context=(77, 768), pooled=None,
-                 sds=dict(guidance_scale=100.0, views_per_step=1, t_max_end=0.5)),
-    "sd35": dict(workflow="21 dreamfusion_sd35", context=(333, 4096), pooled=2048,
-                 sds=dict(guidance_scale=100.0, views_per_step=1, weighting="rfds", t_min=0.02, t_max=0.7,
-                          form="rfds")),
-    "flux": dict(workflow="20 dreamfusion_flux", context=(256, 4096), pooled=768, guidance=3.5,
-                 sds=dict(guidance_scale=1.0, views_per_step=1, weighting="rfds", t_min=0.02, t_max=0.7,
-                          form="rfds")),
-}
-SHIPPED = dict(resolution=512, samples_per_ray=64, learning_rate=0.01)
+# each loop's shipped workflow (build_workflows.SPECS, whose settings it runs) and its text encoders' widths
+LOOPS = {"sd15": dict(workflow="dreamfusion_sd", context=(77, 768), pooled=None),
+         "sd35": dict(workflow="dreamfusion_sd35", context=(333, 4096), pooled=2048),
+         "flux": dict(workflow="dreamfusion_flux", context=(256, 4096), pooled=768)}
+
+
+def shipped(workflow: str, key: str) -> dict:
+    """The widget values the shipped workflow gives its node `key` (its links left out)."""
+    from build_workflows import SPECS
+    (inputs,) = [item[2] for item in SPECS[workflow][1] if item[0] == key]
+    return {k: v for k, v in inputs.items() if not isinstance(v, tuple)}
 
 
 def normal_init_(module, std: float = 0.02):
@@ -125,12 +125,14 @@ def run_loop(name: str, full: bool, device: str, steps: int) -> dict:
     PromptedPrior = D3("core.priors").PromptedPrior
     ComfyModelPredictor = D3("nodes.comfy.prior").ComfyModelPredictor
     spec = LOOPS[name]
+    prior_in, sds_in, fit_in = (shipped(spec["workflow"], k) for k in ("prior", "sds", "fit"))
+    field_in = shipped(spec["workflow"], "field")
     dtype = (torch.float16 if name == "sd15" else torch.bfloat16) if device == "cuda" else torch.float32
     t0 = time.perf_counter()
     model, vae = build_model(name, full, device, dtype)
     built = time.perf_counter() - t0
-    res = SHIPPED["resolution"] if full else 64
-    pred = ComfyModelPredictor(model, vae, res, guidance=spec.get("guidance", 0.0))
+    res = prior_in["resolution"] if full else 64
+    pred = ComfyModelPredictor(model, vae, res, guidance=prior_in.get("flux_guidance", 0.0))
     g = torch.Generator().manual_seed(0)
     n_tok, width = spec["context"] if full else (8, spec["context"][1] if name == "sd35" else 768)
     pooled = spec["pooled"] if full or name == "sd35" else (768 if name == "flux" else None)
@@ -139,15 +141,16 @@ def run_loop(name: str, full: bool, device: str, steps: int) -> dict:
         extra = {} if pooled is None else {"pooled_output": torch.randn(1, pooled, generator=g)}
         return pred.conditioned([[torch.randn(1, n_tok, width, generator=g), extra]])
     prior = PromptedPrior(pred, conditioning=(conditioning(), conditioning()))
-    term = SDSLoss(prior, CameraDistribution(), **spec["sds"])
-    torch.manual_seed(0)
-    field = make_field("nerf", encoding="hashgrid", device=device)
-    samples = SHIPPED["samples_per_ray"] if full else 16
-    optimize(field, [term], steps=2, lr=SHIPPED["learning_rate"], n_samples=samples, device=device)  # warm-up
+    term = SDSLoss(prior, CameraDistribution(), **sds_in)
+    torch.manual_seed(field_in["seed"])
+    encoding, config = D3("core.fields").encoding_preset(field_in["encoding"], device)  # as Create NeRF makes it
+    field = make_field("nerf", encoding=encoding, encoding_config=config, device=device)
+    samples, lr = (fit_in["samples_per_ray"] if full else 16), fit_in["learning_rate"]
+    optimize(field, [term], steps=2, lr=lr, n_samples=samples, device=device)  # warm-up
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    out = optimize(field, [term], steps=steps, lr=SHIPPED["learning_rate"], n_samples=samples, device=device)
+    out = optimize(field, [term], steps=steps, lr=lr, n_samples=samples, device=device)
     if device == "cuda":
         torch.cuda.synchronize()
     if device == "cuda":

@@ -4,11 +4,11 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from ..core.fields import make_field
+from ..core.fields import ENCODING_PRESETS, encoding_preset, make_field
 from ..core.fields.dmtet import DMTetField
 from .types import BACKGROUND_COLORS, CATEGORY, D3Field, checked_inputs, device
 
-ENCODINGS = ["auto", "densegrid", "hashgrid", "triplane"]
+ENCODINGS = ["auto", *sorted(ENCODING_PRESETS)]
 BACKGROUNDS = {**{name: ("solid", c) for name, c in BACKGROUND_COLORS.items()},
                "learned (environment MLP)": ("mlp", (1.0, 1.0, 1.0))}
 
@@ -31,12 +31,7 @@ def _common_inputs(bound: bool = True):
 
 def _build(kind: str, encoding: str, background: str, bound: float, seed: int, **kw):
     dev = device()
-    if encoding == "auto":
-        encoding = "hashgrid" if torch.device(dev).type == "cuda" else "densegrid"
-    cfg = {"hashgrid": dict(n_levels=16, features_per_level=2, log2_hashmap_size=19, base_resolution=16,
-                            max_resolution=2048),
-           "densegrid": dict(resolutions=(16, 32, 64), features=4),
-           "triplane": dict(resolution=128, features=16)}[encoding]
+    encoding, cfg = encoding_preset(encoding, dev)
     bg_kind, bg_color = BACKGROUNDS[background]
     with torch.inference_mode(False), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

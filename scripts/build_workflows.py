@@ -80,6 +80,18 @@ def gpu_text_to_3d(loss: str, prefix: str) -> list:
     ]
 
 
+def rfds_distillation(guidance_scale: float) -> list:
+    """The flow GPU graphs' stage 2: DreamFusion's cameras and the SDS Loss in RFDS form with RFDS's published SD3
+    settings (t 0.02-0.7 of the model's own shifted table, the random sigmoid weight) at `guidance_scale`."""
+    return [
+        ("@stage", "2. Rectified-flow distillation"),
+        ("cams", "Distill3DCameraDistribution", {}),
+        ("sds", "Distill3DSDSLoss", {"prior": ("prior", "prior"), "cameras": ("cams", "cameras"),
+                                     "guidance_scale": guidance_scale, "views_per_step": 1, "weighting": "rfds",
+                                     "t_min": 0.02, "t_max": 0.7, "t_max_end": 0.7, "form": "rfds"}),
+    ]
+
+
 # name -> (description, [(key, class, {input: value or (source key, output name)}), ...])
 SPECS = {
     "world_views": (
@@ -290,11 +302,7 @@ SPECS = {
                                                        "vae": ("vae", "VAE"), "prompt": "a DSLR photo of a hamburger",
                                                        "negative_prompt": "", "resolution": 512,
                                                        "flux_guidance": 3.5}),
-            ("@stage", "2. Rectified-flow distillation"),
-            ("cams", "Distill3DCameraDistribution", {}),
-            ("sds", "Distill3DSDSLoss", {"prior": ("prior", "prior"), "cameras": ("cams", "cameras"),
-                                         "guidance_scale": 1.0, "views_per_step": 1, "weighting": "rfds",
-                                         "t_min": 0.02, "t_max": 0.7, "t_max_end": 0.7, "form": "rfds"}),
+            *rfds_distillation(1.0),
             *gpu_text_to_3d("sds", "dreamfusion_flux"),
         ],
     ),
@@ -313,11 +321,7 @@ SPECS = {
                                                        "vae": ("ckpt", "VAE"), "prompt": "a DSLR photo of a hamburger",
                                                        "negative_prompt": "unrealistic, blurry, low quality",
                                                        "resolution": 512}),
-            ("@stage", "2. Rectified-flow distillation"),
-            ("cams", "Distill3DCameraDistribution", {}),
-            ("sds", "Distill3DSDSLoss", {"prior": ("prior", "prior"), "cameras": ("cams", "cameras"),
-                                         "guidance_scale": 100.0, "views_per_step": 1, "weighting": "rfds",
-                                         "t_min": 0.02, "t_max": 0.7, "t_max_end": 0.7, "form": "rfds"}),
+            *rfds_distillation(100.0),
             *gpu_text_to_3d("sds", "dreamfusion_sd35"),
         ],
     ),

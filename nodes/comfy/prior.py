@@ -49,7 +49,7 @@ def check_model(model) -> None:
         problems.append(f"its prediction type is {kind_name} ({what} model, not a denoiser of one latent image)")
     if not isinstance(getattr(ms, "sigmas", None), torch.Tensor) or not hasattr(ms, "noise_scaling"):
         problems.append(f"its sampling {type(ms).__name__} has no sigma table to draw noise levels from")
-    elif _sampling_prediction(ms) == "LCM":  # e.g. Model Sampling Discrete set to lcm
+    elif _is_lcm(ms):  # e.g. Model Sampling Discrete set to lcm
         problems.append("its model sampling is LCM's (a consistency model's boundary step, not a denoiser)")
     dims, channels = getattr(fmt, "latent_dimensions", 2), getattr(fmt, "latent_channels", 4)
     if dims != 2:
@@ -60,13 +60,9 @@ def check_model(model) -> None:
                                     f"{'; '.join(problems)}. Supported: {SUPPORTED}.")
 
 
-def _sampling_prediction(ms) -> str | None:
-    """What a model sampling object predicts, from its classes (a Model Sampling node patches it)."""
-    names = [c.__name__ for c in type(ms).__mro__]
-    for kind in ("LCM", "X0", "EDM", "V_PREDICTION", "EPS", "CONST"):  # most derived first: V and X0 extend EPS
-        if kind in names:
-            return kind
-    return None
+def _is_lcm(ms) -> bool:
+    """Whether a Model Sampling node set the model's sampling to LCM's (its classes say so)."""
+    return any(c.__name__ == "LCM" for c in type(ms).__mro__)
 
 
 def guidance_input(model) -> bool:

@@ -119,6 +119,7 @@ with torch.inference_mode(False):
 
 
 @pytest.mark.heavy
+@pytest.mark.both_hosts
 def test_sd3_and_flux_are_priors_that_match_comfyui_and_drive_every_loss(host):
     from hostutil import random_flux, random_sd3, random_sd15, random_vae16
     path = lambda folder, name: os.path.join(host.base, "models", folder, name)  # noqa: E731
@@ -156,3 +157,29 @@ def test_sd3_and_flux_are_priors_that_match_comfyui_and_drive_every_loss(host):
     assert "multiple of 16" in bad["resolution"] and "use 64 or 80" in bad["resolution"], bad["resolution"]
     assert "at most 256 pixels" in bad["grid"], bad["grid"]
     assert "GUIDANCE 2.0" in out.stdout
+
+
+@pytest.mark.heavy
+def test_bad_flow_model_inputs_are_errors_in_the_host_and_it_keeps_serving(host, api_workflow):
+    """Template 21 at CPU size with a Flux guidance on the SD3 model, then with Flux's 16-channel VAE swapped for
+    SD 1.5's 4-channel one: each an error naming the fix; then a graph runs."""
+    from hostutil import find_node, random_sd15
+    from workflow_checks import CPU_SIZED
+    api = api_workflow("dreamfusion_sd35")
+    CPU_SIZED["dreamfusion_sd35"](host, api)
+    prior = api[find_node(api, "Distill3DCheckpointTextPrior")]["inputs"]
+    prior["flux_guidance"] = 3.5
+    entry = host.run(api, timeout=600)
+    assert entry["status"]["status_str"] == "error"
+    assert "has no guidance input" in str(entry["status"]["messages"]), entry["status"]
+    prior["flux_guidance"] = 0.0
+    api["90"] = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": random_sd15(host)}}
+    prior["vae"] = ["90", 2]
+    entry = host.run(api, timeout=600)
+    assert entry["status"]["status_str"] == "error"
+    assert "4-channel latents" in str(entry["status"]["messages"]), entry["status"]
+    entry = host.run({"1": {"class_type": "Distill3DWorldObject", "inputs": {"object": "duck", "prompt": ""}},
+                      "2": {"class_type": "Distill3DWorldTrueMesh", "inputs": {"object": ["1", 0], "resolution": 32}},
+                      "3": {"class_type": "Distill3DSaveMesh", "inputs": {
+                          "mesh": ["2", 0], "filename_prefix": "tests/after_bad_flow", "format": "glb"}}})
+    assert entry["status"]["status_str"] == "success", entry["status"]
