@@ -122,6 +122,11 @@ case "$WHICH" in
     setup_0375 & a=$!
     setup_newest & b=$!
     rc=0; wait $a || rc=1; wait $b || rc=1
+    # one copy of torch and its CUDA libraries on disk, not two (5 GB; CI machines can have small disks)
+    if [ $rc = 0 ] && [ -z "${D3_COMFYUI:-}" ]; then
+      python3 "$ROOT/scripts/share_identical_files.py" "${D3_HOST_DIR:-$ROOT/.host}/venv" \
+        "${D3_NEWEST_DIR:-$ROOT/.host-newest}/venv" >&2
+    fi
     exit $rc ;;
   *) echo "usage: setup_host.sh [all|0.3.75|newest]" >&2; exit 2 ;;
 esac
