@@ -117,12 +117,14 @@ def dreamfusion_on_world(obj, kind: str = "neus", steps: int | None = None, lr: 
                          guidance_scale: float | None = None, mode: str | None = None, resolution: int | None = None,
                          batch: int | None = None, n_samples: int | None = None, seed: int = 0, on_progress=None,
                          device="cpu", field=None, method: str = "sds", field_kw: dict | None = None,
-                         recipe: str | None = None, noise: dict | None = None, **loss_kw):
+                         recipe: str | None = None, noise: dict | None = None, members: int = 1,
+                         member_seed: int = 0, prompt: str | None = None, **loss_kw):
     """The world text-to-3D run of a shipped workflow's recipe (RECIPES: method 'sds' dreamfusion_world, 'mvsds'
     mvdream_world, 'vsd' prolificdreamer_world), prompt 'a <object>'; evaluate_field(result.field, obj, 32) judges
     it; `recipe` names another workflow whose loss node is called `method` (geodream_world's 'vsd'). Arguments left
     None are the recipe's; loss_kw: other settings of the loss (its config's names). NeRF wants
-    lr 0.05. 'mvsds' makes `batch` views groups of 4. Half the steps render over random solid colours
+    lr 0.05. 'mvsds' makes `batch` views groups of 4. members / member_seed: the world prior over K members of
+    the prompt's family (prompt: default 'a <object>'). Half the steps render over random solid colours
     (random_background 0.5, the loss nodes' default): on the field's white alone, a white object (the snowman's
     body) matches an empty field and is never built. field_kw: options of the new field (e.g. background='mlp',
     DreamFusion's learned environment)."""
@@ -141,8 +143,8 @@ def dreamfusion_on_world(obj, kind: str = "neus", steps: int | None = None, lr: 
     mode = recipe["prior"]["mode"] if mode is None else mode
     loss["guidance_scale"] = loss["guidance_scale"] if guidance_scale is None else guidance_scale
     noise = {k: recipe["prior"][k] for k in ("noise", "flow_shift") if k in recipe["prior"]} | (noise or {})
-    prior = PromptedPrior(WorldPrior(resolution, mode, device=device, path=world_noise_path(**noise)),
-                          f"a {obj.name}")
+    prior = PromptedPrior(WorldPrior(resolution, mode, device=device, path=world_noise_path(**noise),
+                                     members=members, member_seed=member_seed), prompt or f"a {obj.name}")
     cams = cameras_of({k: v for k, v in recipe["cams"].items() if k != "views"})
     if method == "mvsds":
         batch = loss["views"] * loss["groups_per_step"] if batch is None else batch
@@ -198,6 +200,23 @@ def judge_on_world(name: str, method: str = "sds", **kw) -> dict:
     res = dreamfusion_on_world(obj, **(WORLD_RECIPES[method] | kw))
     return evaluate_field(res.field, obj, resolution=32) | {"seconds": res.seconds, "steps": res.steps_done,
                                                              "stopped": res.stopped}
+
+
+def judge_family_on_world(name: str, method: str = "sds", members: int = 4, member_seed: int = 0,
+                          prompt: str | None = None, **kw) -> dict:
+    """One world recipe with the world prior over K members of the prompt's family (default 'a <name>'), judged
+    against those members (core.evaluate.judge_family) + the Janus probe against the nearest member + seconds."""
+    from .evaluate import janus_probe, judge_family
+    from .world import get_object
+    from .world.families import parse_family_prompt
+    obj = get_object(name)
+    prompt = prompt or f"a {obj.name}"
+    res = dreamfusion_on_world(obj, members=members, member_seed=member_seed, prompt=prompt,
+                               **(WORLD_RECIPES[method] | kw))
+    objects = parse_family_prompt(prompt).member_objects(members, member_seed)
+    judged = judge_family(res.field, objects)
+    return judged | janus_probe(res.field, objects[judged["nearest"]]) | {"seconds": res.seconds,
+                                                                        "steps": res.steps_done}
 
 
 def world_reference(obj, elevation: float = 15.0, size: int = 128, distance: float = 1.8, fov: float = 40.0):

@@ -8,7 +8,8 @@ from comfy_api.latest import io
 
 from ..core.priors import PromptedPrior
 from ..core.priors.world_prior import MODES as WORLD_MODES, NOISE_FORMS, WorldPrior, world_noise_path
-from ..core.world import UnknownObjectError, find_in_prompt
+from ..core.world import UnknownObjectError
+from ..core.world.families import MAX_MEMBERS, FamilyWordError, parse_family_prompt
 from .types import CATEGORY, D3Prior, D3Reference, checked_inputs, device, input_errors
 
 
@@ -43,6 +44,7 @@ class WorldPriorNode(io.ComfyNode):
                                        "rfds forms with it)."),
                 io.Float.Input("flow_shift", default=3.0, min=0.1, max=10.0, step=0.05, optional=True,
                                tooltip="The flow form's timestep shift (SD3 / SD3.5: 3.0; 1.0: none)."),
+                *_member_inputs("a prompt's"),
             ],
             outputs=[D3Prior.Output(display_name="prior")],
         )
@@ -54,15 +56,31 @@ class WorldPriorNode(io.ComfyNode):
         if err or prompt is None:
             return err or True  # a linked prompt is checked when the node runs
         try:
-            find_in_prompt(prompt)
-        except UnknownObjectError as e:
+            parse_family_prompt(prompt)
+        except (UnknownObjectError, FamilyWordError) as e:
             return str(e)
         return True
 
     @classmethod
-    def execute(cls, prompt, mode, resolution, renders="albedo", noise="ddpm", flow_shift=3.0) -> io.NodeOutput:
+    def execute(cls, prompt, mode, resolution, renders="albedo", noise="ddpm", flow_shift=3.0, members=1,
+                member_seed=0) -> io.NodeOutput:
         return io.NodeOutput(PromptedPrior(WorldPrior(int(resolution), mode, shading=renders, device=device(),
-                                                      path=world_noise_path(noise, flow_shift)), prompt))
+                                                      path=world_noise_path(noise, flow_shift), members=members,
+                                                      member_seed=member_seed), prompt))
+
+
+def _member_inputs(whose: str) -> list:
+    """The family inputs the world's priors share: how many members, and which."""
+    return [
+        io.Int.Input("members", default=1, min=1, max=MAX_MEMBERS, optional=True,
+                     tooltip=f"K: how many members of {whose} object family the prior is a distribution over (a "
+                             "real text-to-image model knows many ducks). 1: the one catalogue object, as before. "
+                             "Each new member is rendered once (a few seconds, cached on disk); a query costs "
+                             "about K times more."),
+        io.Int.Input("member_seed", default=0, min=0, max=2 ** 31 - 1, optional=True,
+                     tooltip="Which members are drawn (member 0 is always the catalogue object where the prompt's "
+                             "words fit it)."),
+    ]
 
 
 def _checkpoint_resolution():
@@ -199,6 +217,7 @@ class WorldImagePriorNode(io.ComfyNode):
                 io.Float.Input("tolerance", default=0.01, min=0.001, max=0.5, step=0.001,
                                tooltip="How far (RMS colour, 0..1) a world render may differ from the reference "
                                        "and still be what it shows."),
+                *_member_inputs("every"),
             ],
             outputs=[D3Prior.Output(display_name="prior")],
         )
@@ -208,9 +227,10 @@ class WorldImagePriorNode(io.ComfyNode):
         return checked_inputs(cls, resolution=resolution)
 
     @classmethod
-    def execute(cls, reference, resolution, tolerance) -> io.NodeOutput:
+    def execute(cls, reference, resolution, tolerance, members=1, member_seed=0) -> io.NodeOutput:
         from ..core.priors.world_prior import WorldImagePrior
-        prior = WorldImagePrior(reference, int(resolution), tolerance, device=device())
+        prior = WorldImagePrior(reference, int(resolution), tolerance, device=device(), members=members,
+                                member_seed=member_seed)
         logging.info("Distill3D World Image Prior: the reference shows %s", prior.describe())
         return io.NodeOutput(PromptedPrior(prior, conditioning=prior.conditioning()))
 

@@ -15,8 +15,9 @@ import torch
 
 from ..cache import cached, content_key
 from ..cameras import Cameras, to_zero123
-from ..world import CATALOGUE, find_in_prompt, render_object
-from ..world.lookup import COLOUR_WORDS, colour_in_prompt
+from ..world import CATALOGUE, render_object
+from ..world.families import FAMILIES, MAX_MEMBERS, family_members, parse_family_prompt
+from ..world.lookup import COLOUR_WORDS
 from . import NoisePredictor, linear_beta_alphas_cumprod
 from .paths import NoisePath, flow_sigmas
 
@@ -83,6 +84,10 @@ class WorldPrior(NoisePredictor):
     azimuths differing by multiples of the grid step, e.g. r + i·360/V), denoised jointly: the exact posterior mean
     over the object's render *tuples*, each tuple weighted by the product of its views' likelihoods and the camera
     kernel of the group's first view (the others follow it rigidly, so their angles are the same).
+    members K: a prompt means its object's family (core.world.families), narrowed by its colour and shape words;
+    the data are K members of it fixed by `member_seed` (member 0 the catalogue object where it fits), and the
+    posterior is exact over members x renders, as a text-to-image model is a distribution over many ducks.
+    K = 1 is the single catalogue object (repainted by a colour word), as the prior was before families.
     """
 
     space = "pixel"
@@ -93,13 +98,18 @@ class WorldPrior(NoisePredictor):
     def __init__(self, resolution: int = 32, mode: str = "view-aware", kernel_degrees: float = 10.0,
                  max_angle: float = 25.0, elevations=(-10, 0, 10, 20, 30, 45, 60, 75), azimuth_step: float = 15.0,
                  distance: float = 1.8, fov: float = 40.0, shading: str = "albedo", background=(1.0, 1.0, 1.0),
-                 views: int = 4, device="cpu", path: NoisePath | None = None):
+                 views: int = 4, device="cpu", path: NoisePath | None = None, members: int = 1,
+                 member_seed: int = 0):
         if mode not in MODES:
             raise ValueError(f"world prior mode must be one of {', '.join(MODES)}, got '{mode}'")
         if mode == "multi-view" and (views < 1 or (360.0 / azimuth_step) % views):
             raise ValueError(f"{views} views cannot split the {azimuth_step:g}° azimuth grid evenly: use a divisor of "
                              f"{int(360 / azimuth_step)}")
         self.views = views if mode == "multi-view" else 1
+        if not 1 <= int(members) <= MAX_MEMBERS:
+            raise ValueError(f"the world prior's family members K must be 1..{MAX_MEMBERS}, got {members}")
+        self.members, self.member_seed = int(members), int(member_seed)
+        self._objects: dict = {}  # drawn family members by name (the catalogue's are CATALOGUE's)
         if resolution not in (32, 64):
             raise ValueError(f"the world prior works at 32 or 64 pixels, got {resolution}")
         self.resolution, self.mode = resolution, mode
@@ -138,7 +148,7 @@ class WorldPrior(NoisePredictor):
             self._sets[name] = repaint_layers(self.layers(base), COLOUR_WORDS[colour]) \
                 if self.grid["shading"] == "albedo" else self.layers(base)
         if name not in self._sets:
-            obj = CATALOGUE[name]
+            obj = self.world_object(name)
             key = content_key(_object_fingerprint(obj), _renderer_source(), self.resolution, self.grid, "layers")
 
             def build():
@@ -149,6 +159,23 @@ class WorldPrior(NoisePredictor):
             self._sets[name] = cached("world_render_sets", key, build).to(self.device)
         return self._sets[name]
 
+    def world_object(self, name: str):
+        """The catalogue object or drawn family member called `name` (a repainted 'mug|red': the mug)."""
+        base = name.split("|", 1)[0]
+        if base in self._objects:
+            return self._objects[base]
+        if base not in CATALOGUE:
+            raise KeyError(f"'{name}' is neither a world object nor a family member this prior drew")
+        return CATALOGUE[base]
+
+    def family_conditioning(self, prompt: str) -> tuple[str, ...]:
+        """The names of the K members the prompt means (registered for layers())."""
+        members = parse_family_prompt(prompt).members(self.members, self.member_seed)
+        for name, obj in members:
+            if obj is not None:
+                self._objects[name] = obj
+        return tuple(n for n, _ in members)
+
     def render_set(self, name: str, background=None) -> torch.Tensor:
         """[G,3,R,R] renders in [-1,1] of one object from every grid camera, over `background` (an RGB colour in
         0..1; default the grid's)."""
@@ -157,11 +184,12 @@ class WorldPrior(NoisePredictor):
         return lay[:, :3] + (1 - lay[:, 3:]) * (2 * b - 1).reshape(1, 3, 1, 1)
 
     def condition(self, prompt: str, negative: str = ""):
-        """(conditional, unconditional): the object the prompt names (a colour word before it paints its main
-        colour: "a red mug"), and every object pooled."""
-        obj = find_in_prompt(prompt)
-        colour = colour_in_prompt(prompt)
-        return ((f"{obj.name}|{colour}" if colour else obj.name),), tuple(CATALOGUE)
+        """(conditional, unconditional): the K family members the prompt means (K = 1: the object it names, a
+        colour word before it painting its main colour: "a red mug"), and every catalogue object pooled, with the
+        prompt's members where K > 1."""
+        cond = self.family_conditioning(prompt)
+        uncond = tuple(CATALOGUE) if self.members == 1 else tuple(dict.fromkeys((*CATALOGUE, *cond)))
+        return cond, uncond
 
     # ---- the prior ------------------------------------------------------------------------------------------
     def encode(self, images: torch.Tensor) -> torch.Tensor:
@@ -338,6 +366,7 @@ class WorldImagePrior(WorldPrior):
     text_prompts = False
 
     def __init__(self, reference, resolution: int = 32, tolerance: float = 0.01, device="cpu", **kw):
+        """kw: WorldPrior's (members K: the reference is matched against K members of every family)."""
         super().__init__(resolution, "view-aware", device=device, **kw)
         if reference.fill:
             raise ValueError("the world image prior compares the reference with exact renders at its camera, so the "
@@ -352,34 +381,48 @@ class WorldImagePrior(WorldPrior):
         """None: its conditional is the reference, which an image set would replace (BSD needs a text prior)."""
         return None
 
-    def _reference_renders(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """([O*K,3,R,R] every object turned by every grid azimuth step, over white, at the reference camera;
+    def reference_candidates(self) -> tuple[str, ...]:
+        """What the reference may show: every catalogue object (K = 1), or K members of every family."""
+        if self.members == 1:
+            return tuple(CATALOGUE)
+        names = []
+        for fam in FAMILIES.values():
+            for name, obj in family_members(fam, self.members, self.member_seed):
+                if obj is not None:
+                    self._objects[name] = obj
+                names.append(name)
+        return tuple(names)
+
+    def _reference_renders(self, names) -> tuple[torch.Tensor, torch.Tensor]:
+        """([O,K,R,R,3] every candidate turned by every grid azimuth step, over white, at the reference camera;
         [K] the turns in degrees)."""
         ref = self.reference
         turns = torch.arange(0.0, 360.0, self.grid["azimuth_step"])
         cams = Cameras.from_spherical(torch.full_like(turns, ref.elevation), turns, ref.distance, ref.fov)
-        key = content_key(*[_object_fingerprint(CATALOGUE[n]) for n in CATALOGUE], _renderer_source(),
+        objects = [self.world_object(n) for n in names]
+        key = content_key(*[_object_fingerprint(o) for o in objects], _renderer_source(),
                           self.resolution, ref.elevation, ref.distance, ref.fov, self.grid["azimuth_step"],
                           self.grid["shading"], "reference-candidates")
 
         def build():
-            return torch.stack([render_object(CATALOGUE[n], cams, self.resolution, shading=self.grid["shading"],
-                                              background=(1.0, 1.0, 1.0)).rgb for n in CATALOGUE])
+            return torch.stack([render_object(o, cams, self.resolution, shading=self.grid["shading"],
+                                              background=(1.0, 1.0, 1.0)).rgb for o in objects])
         return cached("world_reference_candidates", key, build), turns
 
     def _match_reference(self) -> tuple:
         """((object, turn in degrees, log weight), ...) for the (object, turn) pairs the reference may show,
         most likely first; pairs below 1e-6 of the best are dropped."""
-        renders, turns = self._reference_renders()  # [O,K,R,R,3]
+        names = self.reference_candidates()
+        renders, turns = self._reference_renders(names)  # [O,K,R,R,3]
         r = self.resolution
         img = self.reference.composite((1.0, 1.0, 1.0)).permute(2, 0, 1)[None]
         img = torch.nn.functional.interpolate(img, size=(r, r), mode="area")[0].permute(1, 2, 0)
         mse = ((renders - img) ** 2).mean((-1, -2, -3))  # [O,K]
         logw = torch.log_softmax((-mse / (2 * self.tolerance ** 2)).flatten().double(), 0).reshape(mse.shape)
-        names = list(CATALOGUE)
         keep = (logw >= logw.max() - math.log(1e6)).nonzero().tolist()
         comps = sorted(((names[o], float(turns[k]), float(logw[o, k])) for o, k in keep), key=lambda c: -c[2])
         self.reference_mse = float(mse.min())
+        self.unconditional_names = names
         return tuple(comps)
 
     def describe(self) -> str:
@@ -408,7 +451,7 @@ class WorldImagePrior(WorldPrior):
         bgs = self._backgrounds(background, x_t.shape[0], x_t)
         out = torch.empty_like(x_t)
         if cond == UNCONDITIONAL:
-            st = self._stack(tuple(CATALOGUE))
+            st = self._stack(self.unconditional_names)
             for b in range(x_t.shape[0]):
                 d2 = self._sq_distances(st, slice(None), x_t[b].flatten().double(), a[b], bgs[b])
                 w = torch.softmax((-d2 / (2 * (1 - a[b]))).flatten(), 0).reshape(d2.shape)

@@ -34,6 +34,29 @@ def get_object(name: str) -> WorldObject:
         f"Unknown world object '{name}'.{hint} Known objects: {', '.join(CATALOGUE)}.")
 
 
+def mentions(prompt: str) -> list[tuple[str, int, int]]:
+    """Every object a prompt mentions as (name, first word, past last word), in order; where mentions overlap the
+    longer one wins ("a table lamp" mentions the lamp, not a table). Refuses a prompt that mentions none."""
+    words = _words(prompt)
+    spans = []  # (start, -length, name)
+    for obj in CATALOGUE.values():
+        for n in obj.names:
+            phrase = _words(n)
+            for i in range(len(words) - len(phrase) + 1):
+                if words[i:i + len(phrase)] == phrase:
+                    spans.append((i, -len(phrase), obj.name))
+    if not spans:
+        find_in_prompt(prompt)  # raises, with its hint
+    taken: set[int] = set()
+    out = []
+    for i, neg_len, name in sorted(spans, key=lambda s: (s[1], s[0])):  # longest first
+        cover = set(range(i, i - neg_len))
+        if not cover & taken:
+            taken |= cover
+            out.append((name, i, i - neg_len))
+    return sorted(out, key=lambda m: m[1])
+
+
 def find_in_prompt(prompt: str) -> WorldObject:
     """The object a prompt talks about: the earliest mention, preferring the longest synonym at a position.
 
