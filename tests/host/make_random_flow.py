@@ -64,6 +64,10 @@ def main():
         config = comfy.supported_models.SD3(dict(SD3, dtype=torch.float32))
         model = config.get_model({}, device="cpu")
         init_(model.diffusion_model, g)
+        # pos_embed is a buffer ComfyUI allocates with torch.empty: SD3 ships its fixed 2-D sin-cos embedding there
+        from comfy.ldm.modules.diffusionmodules.mmdit import get_2d_sincos_pos_embed
+        dm = model.diffusion_model
+        dm.pos_embed.copy_(torch.from_numpy(get_2d_sincos_pos_embed(dm.hidden_size, dm.pos_embed_max_size))[None])
         sd = model.state_dict_for_saving(None, vae16(g))
     else:
         config_class = comfy.supported_models.Flux if a.kind == "flux" else comfy.supported_models.FluxSchnell

@@ -53,6 +53,10 @@ def save_random(sd: dict, out: str, dtype) -> None:
     """Write a random model's state dict as safetensors (ComfyUI's writer), its floating tensors in `dtype` (position
     ids kept as they are), into a temporary name then renamed: a reader never sees half a file."""
     import comfy.utils
+    import torch
+    bad = [k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:  # an uninitialized (torch.empty) tensor left in: a file whose outputs depend on stray memory
+        raise ValueError(f"the random model has non-finite values in {', '.join(bad[:5])}")
     sd = {k: (v.to(dtype) if v.is_floating_point() and not k.endswith("position_ids") else v).contiguous()
           for k, v in sd.items()}
     tmp = out + ".partial"
