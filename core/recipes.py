@@ -248,22 +248,27 @@ def dreamcraft3d_on_world(obj, kind: str = "neus", steps: int = _DC["coarse"]["s
                           rgb_weight: float = _DC["ref_loss"]["rgb_weight"],
                           mask_weight: float = _DC["ref_loss"]["mask_weight"],
                           reference_rays: int = _DC["ref_loss"]["rays_per_step"], on_progress=None, device="cpu",
-                          field=None, field_kw: dict | None = None, **hybrid_kw):
+                          field=None, field_kw: dict | None = None, members: int = 1, member_seed: int = 0,
+                          prompt: str | None = None, **hybrid_kw):
     """The reference image-to-3D run (DreamCraft3D's geometry sculpting, coarse stage) on the world: one exact
     reference view of `obj` (front, `elevation`), hybrid SDS with the world image prior (3D-aware, Zero123's role)
     and the world text prior 'a <object>' (2D), progressive views and DreamCraft3D's timestep annealing, plus the
     reference losses (masked RGB, mask) on the reference view. The recipe of the dreamcraft3d_world workflow
     (its coarse stage; RECIPES).
-    Ablations: weight_3d=0 (no 3D-aware term), progressive_until=0, reference_losses=False."""
+    Ablations: weight_3d=0 (no 3D-aware term), progressive_until=0, reference_losses=False.
+    members: both priors over K family members (the image prior matches the reference against K members of every
+    family; the text prior is `prompt`'s family, default 'a <object>')."""
     from .priors import PromptedPrior
     from .losses.hybrid import HybridSDSLoss
     from .priors.world_prior import WorldImagePrior, WorldPrior
     from .losses.reference import ReferenceViewsLoss
 
     ref = world_reference(obj, elevation)
-    image_prior = WorldImagePrior(ref, resolution, tolerance=_DC["image_prior"]["tolerance"], device=device)
+    family = dict(members=members, member_seed=member_seed)
+    image_prior = WorldImagePrior(ref, resolution, tolerance=_DC["image_prior"]["tolerance"], device=device,
+                                  **family)
     prior_3d = PromptedPrior(image_prior, conditioning=image_prior.conditioning())
-    prior_2d = PromptedPrior(WorldPrior(resolution, text_mode, device=device), f"a {obj.name}")
+    prior_2d = PromptedPrior(WorldPrior(resolution, text_mode, device=device, **family), prompt or f"a {obj.name}")
     cams = cameras_of(_DC["cams"], progressive_until=progressive_until, start_elevation=elevation)
     terms = [HybridSDSLoss(prior_3d, prior_2d, cams, views_per_step=batch, guidance_3d=guidance_3d,
                            guidance_2d=guidance_2d, weight_3d=weight_3d, weight_2d=weight_2d,
@@ -308,12 +313,14 @@ TEXTURE_METHODS = ("sds", "vsd", "bsd")
 
 def texture_on_world(obj, method: str = "bsd", geometry=None, steps: int = 120, lr: float = 0.05,
                      resolution: int = 64, batch: int = 4, guidance_scale: float = 7.5, texture: str = "densegrid",
-                     mode: str = "view-aware", seed: int = 0, on_progress=None, device="cpu", **loss_kw):
+                     mode: str = "view-aware", seed: int = 0, on_progress=None, device="cpu", members: int = 1,
+                     member_seed: int = 0, prompt: str | None = None, **loss_kw):
     """The texture stage on the world: geometry frozen (`geometry`: a field or mesh; default the object's true
     mesh), a texture optimized by SDS, VSD or BSD against the world text prior at `resolution` (64: twice the
     geometry stage's), over white. mode '2D': the prior is blind to the camera, as Stable Diffusion is (BSD's boost
     of it sees the camera, as DreamCraft3D's camera-conditioned DreamBooth does). Returns the optimizer's result
-    (result.field: a TexturedMeshField)."""
+    (result.field: a TexturedMeshField). members: the prior over K members of `prompt`'s family (default
+    'a <object>')."""
     from .cameras import CameraDistribution
     from .fields.textured import TexturedMeshField
     from .priors import PromptedPrior
@@ -328,7 +335,8 @@ def texture_on_world(obj, method: str = "bsd", geometry=None, steps: int = 120, 
         raise ValueError(f"texture method must be one of {', '.join(TEXTURE_METHODS)}, got '{method}'")
     source = true_mesh(obj, 96) if geometry is None else geometry
     field = TexturedMeshField.from_source(source, texture, seed=seed).to(device)
-    prior = PromptedPrior(WorldPrior(resolution, mode, device=device), f"a {obj.name}")
+    prior = PromptedPrior(WorldPrior(resolution, mode, device=device, members=members, member_seed=member_seed),
+                          prompt or f"a {obj.name}")
     cams = CameraDistribution((-10.0, 45.0), (-180.0, 180.0), (1.8, 1.8), (40.0, 40.0))
     cls = {"sds": SDSLoss, "vsd": VSDLoss, "bsd": BSDLoss}[method]
     kw = dict(t_min=0.02, t_max=0.98, t_max_end=0.5) | loss_kw
