@@ -191,3 +191,24 @@ def tiny_eg3d(host) -> str:
         torch.manual_seed(0)
         save_generator(TriplaneGenerator(**GENERATOR_KWARGS), path)
     return test_model(host, "eg3d", "distill3d_test_tiny_eg3d.safetensors", write)
+
+
+def world_vsd_nodes(**prior_inputs) -> dict:
+    """A world VSD graph's nodes "1" (World Prior: 'a duck', view-aware, 32, with prior_inputs), "2" (cameras),
+    "4" (VSD Loss) and "5" (Create NeuS), for tests to add their optimizers and outputs to."""
+    return {
+        "1": {"class_type": "Distill3DWorldPrior", "inputs": {"prompt": "a duck", "mode": "view-aware",
+                                                              "resolution": "32", **prior_inputs}},
+        "2": {"class_type": "Distill3DCameraDistribution",
+              "inputs": {"elevation_min": -10.0, "elevation_max": 60.0, "azimuth_min": -180.0, "azimuth_max": 180.0,
+                         "distance_min": 1.8, "distance_max": 1.8, "fov_min": 40.0, "fov_max": 40.0,
+                         "uniform_sphere": False}},
+        "4": {"class_type": "Distill3DVSDLoss",
+              "inputs": {"prior": ["1", 0], "cameras": ["2", 0], "guidance_scale": 7.5, "views_per_step": 2,
+                         "weighting": "sds", "t_min": 0.02, "t_max": 0.98, "t_max_end": 0.5, "t_schedule": "linear",
+                         "cfg_rescale": 0.0, "view_dependent_prompts": True, "shading": "albedo", "grad_clip": 0.0,
+                         "random_background": 0.5, "weight": 1.0, "estimator": "auto", "estimator_lr": 1e-3,
+                         "estimator_steps": 0}},
+        "5": {"class_type": "Distill3DCreateNeuS", "inputs": {"encoding": "auto", "background": "white",
+                                                               "bound": 0.6, "seed": 0, "init_radius": 0.3}},
+    }

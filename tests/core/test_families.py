@@ -105,3 +105,19 @@ def test_a_reference_of_a_drawn_member_pins_that_member():
     image_prior = WorldImagePrior(ref, 32, members=3)
     best, turn, _ = image_prior.components[0]
     assert (best, turn) == (name, 0.0), image_prior.describe()
+
+
+@pytest.mark.parametrize("family", ["duck", "sphere"])
+def test_claim_floors_on_two_families(family):
+    """Small-size floors of bench/bench_families.py's tables (K = 4, 60 steps, seed 0): SDS at DreamFusion's CFG
+    100 and MVDream's multi-view SDS each build one coherent member (every held-out view matches the same member,
+    and the shape is close to it); VSD builds a member as close."""
+    from core.recipes import judge_family_on_world
+    for method, kw in [("sds", dict(guidance_scale=100.0)), ("mvsds", {}), ("vsd", dict(guidance_scale=7.5))]:
+        r = judge_family_on_world(family, method, members=4, steps=60, **kw)
+        print(f"FAMILY {family} {method}: member {r['nearest']} IoU {r['iou']:.3f} agreement {r['agreement']:.2f}")
+        assert r["agreement"] >= 0.75, (method, r["view_members"])
+        assert r["iou"] >= FLOORS[family], (method, r["ious"])
+
+
+FLOORS = {"duck": 0.8, "sphere": 0.9}

@@ -6,6 +6,8 @@ import io
 import numpy as np
 from PIL import Image
 
+from hostutil import world_vsd_nodes
+
 
 def _images(host, entry, node: str) -> np.ndarray:
     files = sorted((f for f in host.output_files(entry) if f["node"] == node), key=lambda f: f["filename"])
@@ -26,21 +28,7 @@ def _optimize(field: str, preview_every: int) -> dict:
 
 
 def _prompt(optimizers: dict, paint_resolution: int) -> dict:
-    p = {
-        "1": {"class_type": "Distill3DWorldPrior", "inputs": {"prompt": "a duck", "mode": "view-aware",
-                                                              "resolution": "32"}},
-        "2": {"class_type": "Distill3DCameraDistribution",
-              "inputs": {"elevation_min": -10.0, "elevation_max": 60.0, "azimuth_min": -180.0, "azimuth_max": 180.0,
-                         "distance_min": 1.8, "distance_max": 1.8, "fov_min": 40.0, "fov_max": 40.0,
-                         "uniform_sphere": False}},
-        "4": {"class_type": "Distill3DVSDLoss",
-              "inputs": {"prior": ["1", 0], "cameras": ["2", 0], "guidance_scale": 7.5, "views_per_step": 2,
-                         "weighting": "sds", "t_min": 0.02, "t_max": 0.98, "t_max_end": 0.5, "t_schedule": "linear",
-                         "cfg_rescale": 0.0, "view_dependent_prompts": True, "shading": "albedo", "grad_clip": 0.0,
-                         "random_background": 0.5, "weight": 1.0, "estimator": "auto", "estimator_lr": 1e-3,
-                         "estimator_steps": 0}},
-        "5": {"class_type": "Distill3DCreateNeuS", "inputs": {"encoding": "auto", "background": "white",
-                                                               "bound": 0.6, "seed": 0, "init_radius": 0.3}},
+    p = world_vsd_nodes() | {
         "20": {"class_type": "Distill3DWorldObject", "inputs": {"object": "duck", "prompt": ""}},
         "21": {"class_type": "Distill3DWorldTrueMesh", "inputs": {"object": ["20", 0], "resolution": paint_resolution}},
         "22": {"class_type": "Distill3DWorldPainter", "inputs": {"object": ["20", 0], "brightness_jitter": 0.2,
