@@ -8,6 +8,7 @@
     .host/venv/bin/python bench/bench_families.py mvdream                 # 2D vs view-aware vs multi-view
     .host/venv/bin/python bench/bench_families.py dreamcraft3d            # image vs text member; BSD vs VSD texture
     .host/venv/bin/python bench/bench_families.py diffusiongan3d --steps 60   # 'a red mug' over K=1 vs K members
+    .host/venv/bin/python bench/bench_families.py geodream --members 4     # the cost volume vs the member shown
     ... [--families duck mug] [--members 8] [--steps 150] [--seeds 4] [--workers 2]
 
 prolificdreamer: per family, SDS at guidance 100 (DreamFusion's) and VSD at 7.5 (ProlificDreamer's), both on the
@@ -22,6 +23,7 @@ dreamcraft3d: per family, the reference shows drawn member 1 (front, elevation 1
 Image Prior over K members of every family + the text prior over the family) against text-only SDS: which member
 each result is nearest, and its IoU with the reference's member; then the texture stage on member 1's true mesh
 with VSD and with BSD (text prior over the family): texture PSNR against member 1.
+geodream: 4 views sampled over K members, the member they show, and the learned cost volume's IoU with it.
 diffusiongan3d: 'a red mug' adaptation of the shipped mug GAN with the prior over K = 1 and over K red mugs.
 Runs go to --workers processes of one torch thread each; a JSON of every run goes to out/bench/.
 """
@@ -227,6 +229,45 @@ def dreamcraft3d(args):
           f"close as VSD's on {bsd_wins}/{len(args.families)}")
 
 
+def geodream(args):
+    """Per family: 4 views sampled by the multi-view prior over K members (32², the world's MVDream setting), the
+    member they show (each view's nearest true render at its camera, the majority), the learned cost volume built
+    from them, and its IoU with that member and with the others."""
+    import torch
+    from core.costvolume import build_cost_volume
+    from core.costvolume.learned import CostVolumeNet, default_weights
+    from core.recipes import sampled_views
+    from core.world import get_object, grid_points, occupancy, render_object
+    from core.world.families import parse_family_prompt
+    from core.metrics import iou
+    torch.set_num_threads(2)
+    net = CostVolumeNet.from_file(default_weights())
+    pts = grid_points(48).reshape(-1, 3)
+    print(f"{'family':9s} {'views show':>10} {'agree':>5} {'volume nearest':>14} {'IoU shown':>9} {'IoU best other':>14}")
+    hits = 0
+    for f in args.families:
+        members = parse_family_prompt(f"a {f}").member_objects(args.members, 0)
+        rgb, cams = sampled_views(get_object(f), resolution=32, members=args.members)
+        mse = torch.stack([((render_object(m, cams, 32, shading="albedo").rgb - rgb) ** 2).flatten(1).mean(-1)
+                           for m in members])  # [K, views]
+        picks = mse.argmin(0)
+        shown = int(picks.mode().values)
+        try:
+            vol = build_cost_volume(rgb, cams, net=net)
+        except ValueError as e:
+            print(f"{f:9s} refused: {str(e)[:80]}")
+            continue
+        with torch.no_grad():
+            pred = vol.sdf(pts) < 0
+        ious = [iou(pred, occupancy(m, pts)) for m in members]
+        near = max(range(len(ious)), key=lambda i: ious[i])
+        hits += near == shown
+        other = max(x for i, x in enumerate(ious) if i != shown)
+        print(f"{f:9s} {shown:>10} {float((picks == shown).float().mean()):>5.2f} {near:>14} {ious[shown]:>9.3f} "
+              f"{other:>14.3f}", flush=True)
+    print(f"the volume is nearest the member its views show on {hits}/{len(args.families)}")
+
+
 def diffusiongan3d(args):
     """'a red mug': the pack's mug generator adapted with the world prior over K = 1 (the one catalogue mug,
     repainted) and K members of the red mug sub-family; judged on 8 fixed latents against the red sub-family's
@@ -279,7 +320,7 @@ def main():
     from core.world import CATALOGUE
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("claim", choices=["scaling", "k1", "prolificdreamer", "mvdream", "dreamcraft3d",
-                                      "diffusiongan3d"])
+                                      "diffusiongan3d", "geodream"])
     ap.add_argument("--families", nargs="+", default=list(CATALOGUE))
     ap.add_argument("--members", type=int, default=8)
     ap.add_argument("--steps", type=int, default=150)
@@ -290,7 +331,7 @@ def main():
     args = ap.parse_args()
     t0 = time.time()
     {"scaling": scaling, "k1": k1, "prolificdreamer": prolificdreamer, "mvdream": mvdream,
-     "dreamcraft3d": dreamcraft3d, "diffusiongan3d": diffusiongan3d}[args.claim](args)
+     "dreamcraft3d": dreamcraft3d, "diffusiongan3d": diffusiongan3d, "geodream": geodream}[args.claim](args)
     print(f"[bench_families] {time.time() - t0:.0f} s")
 
 

@@ -163,14 +163,15 @@ _GD = RECIPES["geodream_world"]
 def sampled_views(obj, views: int = _GD["sampler"]["views"], elevation: float = _GD["sampler"]["elevation"],
                   resolution: int = int(_GD["mv_prior"]["resolution"]), steps: int = _GD["sampler"]["steps"],
                   guidance_scale: float = _GD["sampler"]["guidance_scale"], seed: int = _GD["sampler"]["seed"],
-                  device="cpu"):
-    """(images [N,R,R,3], cameras): the Multi-View Sampler's views of 'a <object>' on the world prior in
-    multi-view mode (MVDream's setting), as the geodream_world workflow samples them."""
+                  device="cpu", members: int = 1, member_seed: int = 0, prompt: str | None = None):
+    """(images [N,R,R,3], cameras): the Multi-View Sampler's views of 'a <object>' (or `prompt`) on the world prior
+    in multi-view mode (MVDream's setting, over K family `members`), as the geodream_world workflow samples them."""
     from .cameras import orbit
     from .priors import PromptedPrior
     from .priors.sampler import ddim_sample
     from .priors.world_prior import WorldPrior
-    prior = PromptedPrior(WorldPrior(resolution, "multi-view", views=views, device=device), f"a {obj.name}")
+    prior = PromptedPrior(WorldPrior(resolution, "multi-view", views=views, device=device, members=members,
+                                     member_seed=member_seed), prompt or f"a {obj.name}")
     cams = orbit(views, elevation, 1.8, 40.0)
     with torch.no_grad():
         images = ddim_sample(prior, cams, steps=steps, guidance_scale=guidance_scale, seed=seed, device=device)
