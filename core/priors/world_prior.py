@@ -168,13 +168,17 @@ class WorldPrior(NoisePredictor):
             raise KeyError(f"'{name}' is neither a world object nor a family member this prior drew")
         return CATALOGUE[base]
 
-    def family_conditioning(self, prompt: str) -> tuple[str, ...]:
-        """The names of the K members the prompt means (registered for layers())."""
-        members = parse_family_prompt(prompt).members(self.members, self.member_seed)
+    def _register(self, members) -> tuple[str, ...]:
+        """The names of family members (name, object or None for a catalogue one), their objects kept for
+        layers()."""
         for name, obj in members:
             if obj is not None:
                 self._objects[name] = obj
         return tuple(n for n, _ in members)
+
+    def family_conditioning(self, prompt: str) -> tuple[str, ...]:
+        """The names of the K members the prompt means."""
+        return self._register(parse_family_prompt(prompt).members(self.members, self.member_seed))
 
     def render_set(self, name: str, background=None) -> torch.Tensor:
         """[G,3,R,R] renders in [-1,1] of one object from every grid camera, over `background` (an RGB colour in
@@ -385,13 +389,8 @@ class WorldImagePrior(WorldPrior):
         """What the reference may show: every catalogue object (K = 1), or K members of every family."""
         if self.members == 1:
             return tuple(CATALOGUE)
-        names = []
-        for fam in FAMILIES.values():
-            for name, obj in family_members(fam, self.members, self.member_seed):
-                if obj is not None:
-                    self._objects[name] = obj
-                names.append(name)
-        return tuple(names)
+        return tuple(n for fam in FAMILIES.values()
+                     for n in self._register(family_members(fam, self.members, self.member_seed)))
 
     def _reference_renders(self, names) -> tuple[torch.Tensor, torch.Tensor]:
         """([O,K,R,R,3] every candidate turned by every grid azimuth step, over white, at the reference camera;

@@ -99,18 +99,8 @@ COLOUR_WORDS = {
 
 
 def colour_in_prompt(prompt: str) -> str | None:
-    """The colour word right before the prompt's object ("a red mug" -> 'red'), or None: none there, or the
-    object's own name carries it ("a red cube" names the catalogue's red cube)."""
-    obj = find_in_prompt(prompt)
-    words = _words(prompt)
-    for n in sorted(obj.names, key=lambda s: -len(_words(s))):
-        phrase = _words(n)
-        for i in range(len(words) - len(phrase) + 1):
-            if words[i:i + len(phrase)] == phrase:
-                if any(w in COLOUR_WORDS for w in phrase):
-                    return None
-                j = i - 1
-                while j >= 0 and words[j] in ("coffee", "rubber", "wooden", "table", "desk", "small", "big"):
-                    j -= 1  # "a red coffee mug"
-                return words[j] if j >= 0 and words[j] in COLOUR_WORDS else None
-    return None
+    """The colour word that paints the prompt's object ("a red mug" -> 'red'), or None: none there, or the
+    object's own name carries it ("a red cube" names the catalogue's red cube). core.world.families reads it."""
+    from .families import parse_family_prompt
+    req = parse_family_prompt(prompt)
+    return req.colour if req.repaint else None
