@@ -20,9 +20,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench_sds_world import run_jobs  # noqa: E402
 
-RUNS = {"(a) SDS, 2D prior": dict(method="sds", mode="2D"),
-        "(b) SDS, view-aware prior": dict(method="sds", mode="view-aware"),
-        "(c) multi-view SDS": dict(method="mvsds", mode="multi-view")}
+# the catalogue object alone (members 1): bench_families.py mvdream has the table over families
+RUNS = {"(a) SDS, 2D prior": dict(method="sds", mode="2D", members=1),
+        "(b) SDS, view-aware prior": dict(method="sds", mode="view-aware", members=1),
+        "(c) multi-view SDS": dict(method="mvsds", mode="multi-view", members=1)}
 
 
 def janus_row(job) -> dict:

@@ -20,17 +20,21 @@ WORLD_FIT = {"steps": 300, "learning_rate": 0.02, "samples_per_ray": 24, "seed":
 EIKONAL = {"weight": 0.1}
 #: the loss settings the world text-to-3D graphs share (t_max annealed to 0.5; random backgrounds half the time)
 WORLD_DISTILLATION = {"guidance_scale": 10.0, "t_max_end": 0.5, "random_background": 0.5}
+#: the world prior over 4 members of the prompt's family (core.world.families), drawn by seed 0: the graphs whose
+#: method's point is a prior of many answers (ProlificDreamer: one crisp member, not their average; MVDream: every
+#: view the same member)
+WORLD_FAMILY = {"members": 4, "member_seed": 0}
 
 RECIPES = {
     "dreamfusion_world": {
         "prior": {"mode": "view-aware", "resolution": "32"}, "cams": WORLD_CAMERAS,
         "sds": {**WORLD_DISTILLATION, "views_per_step": 4}, "eik": EIKONAL, "fit": WORLD_FIT},
     "mvdream_world": {
-        "prior": {"mode": "multi-view", "resolution": "32"}, "cams": {"views": 4, **WORLD_CAMERAS},
+        "prior": {"mode": "multi-view", "resolution": "32", **WORLD_FAMILY}, "cams": {"views": 4, **WORLD_CAMERAS},
         "mvsds": {**WORLD_DISTILLATION, "views": 4, "groups_per_step": 1, "cfg_rescale": 0.5, "x0_form": True},
         "eik": EIKONAL, "fit": WORLD_FIT},
     "prolificdreamer_world": {
-        "prior": {"mode": "view-aware", "resolution": "32"}, "cams": WORLD_CAMERAS,
+        "prior": {"mode": "view-aware", "resolution": "32", **WORLD_FAMILY}, "cams": WORLD_CAMERAS,
         "vsd": {**WORLD_DISTILLATION, "views_per_step": 4, "estimator": "auto", "estimator_lr": 0.001,
                 "estimator_steps": 0},
         "eik": EIKONAL, "fit": WORLD_FIT},
@@ -117,14 +121,15 @@ def dreamfusion_on_world(obj, kind: str = "neus", steps: int | None = None, lr: 
                          guidance_scale: float | None = None, mode: str | None = None, resolution: int | None = None,
                          batch: int | None = None, n_samples: int | None = None, seed: int = 0, on_progress=None,
                          device="cpu", field=None, method: str = "sds", field_kw: dict | None = None,
-                         recipe: str | None = None, noise: dict | None = None, members: int = 1,
-                         member_seed: int = 0, prompt: str | None = None, **loss_kw):
+                         recipe: str | None = None, noise: dict | None = None, members: int | None = None,
+                         member_seed: int | None = None, prompt: str | None = None, **loss_kw):
     """The world text-to-3D run of a shipped workflow's recipe (RECIPES: method 'sds' dreamfusion_world, 'mvsds'
     mvdream_world, 'vsd' prolificdreamer_world), prompt 'a <object>'; evaluate_field(result.field, obj, 32) judges
     it; `recipe` names another workflow whose loss node is called `method` (geodream_world's 'vsd'). Arguments left
     None are the recipe's; loss_kw: other settings of the loss (its config's names). NeRF wants
     lr 0.05. 'mvsds' makes `batch` views groups of 4. members / member_seed: the world prior over K members of
-    the prompt's family (prompt: default 'a <object>'). Half the steps render over random solid colours
+    the prompt's family (prompt: default 'a <object>'; the recipe's K, 1 for the catalogue object alone, unless
+    given: mvdream_world and prolificdreamer_world ship K = 4). Half the steps render over random solid colours
     (random_background 0.5, the loss nodes' default): on the field's white alone, a white object (the snowman's
     body) matches an empty field and is never built. field_kw: options of the new field (e.g. background='mlp',
     DreamFusion's learned environment)."""
@@ -143,6 +148,8 @@ def dreamfusion_on_world(obj, kind: str = "neus", steps: int | None = None, lr: 
     mode = recipe["prior"]["mode"] if mode is None else mode
     loss["guidance_scale"] = loss["guidance_scale"] if guidance_scale is None else guidance_scale
     noise = {k: recipe["prior"][k] for k in ("noise", "flow_shift") if k in recipe["prior"]} | (noise or {})
+    members = recipe["prior"].get("members", 1) if members is None else members
+    member_seed = recipe["prior"].get("member_seed", 0) if member_seed is None else member_seed
     prior = PromptedPrior(WorldPrior(resolution, mode, device=device, path=world_noise_path(**noise),
                                      members=members, member_seed=member_seed), prompt or f"a {obj.name}")
     cams = cameras_of({k: v for k, v in recipe["cams"].items() if k != "views"})
@@ -195,16 +202,18 @@ WORLD_RECIPES = {method: dict(method=method) for method in TEXT_TO_3D}
 
 
 def judge_on_world(name: str, method: str = "sds", **kw) -> dict:
-    """One world recipe on one object, judged: evaluate_field's figures + seconds, steps and the run's stop reason."""
+    """One world recipe on one catalogue object, judged: evaluate_field's figures + seconds, steps and the run's
+    stop reason. The prior knows that one object (members 1, unless kw says otherwise; judge_family_on_world judges
+    a run over a family)."""
     from .world import get_object
     obj = get_object(name)
-    res = dreamfusion_on_world(obj, **(WORLD_RECIPES[method] | kw))
+    res = dreamfusion_on_world(obj, **(WORLD_RECIPES[method] | {"members": 1} | kw))
     return evaluate_field(res.field, obj, resolution=32) | {"seconds": res.seconds, "steps": res.steps_done,
                                                              "stopped": res.stopped}
 
 
-def judge_family_on_world(name: str, method: str = "sds", members: int = 4, member_seed: int = 0,
-                          prompt: str | None = None, **kw) -> dict:
+def judge_family_on_world(name: str, method: str = "sds", members: int = WORLD_FAMILY["members"],
+                          member_seed: int = WORLD_FAMILY["member_seed"], prompt: str | None = None, **kw) -> dict:
     """One world recipe with the world prior over K members of the prompt's family (default 'a <name>'), judged
     against those members (core.evaluate.judge_family) + the Janus probe against the nearest member + seconds."""
     from .evaluate import janus_probe, judge_family

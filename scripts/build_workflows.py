@@ -199,8 +199,10 @@ SPECS = {
     "mvdream_world": (
         "MVDream's multi-view score distillation on a CPU, offline: the dreamfusion_world graph with the World "
         "Prior in multi-view mode (groups of 4 views, 90° apart, denoised together as MVDream's U-Net does) and the "
-        "Multi-View SDS loss (one timestep per group, CFG rescale, x0 reconstruction). The views have to agree on "
-        "one object, so it cannot grow a face on every side (the Janus problem; bench/bench_janus.py).",
+        "Multi-View SDS loss (one timestep per group, CFG rescale, x0 reconstruction). The prior knows 4 ducks of "
+        "the duck family (members; member_seed picks which): a 2D prior lets each view match a different one, "
+        "the multi-view prior makes every view the same duck, with one face (the Janus problem; "
+        "bench/bench_janus.py, bench/bench_families.py mvdream).",
         [
             *world_prior_and_cameras("mvdream_world"),
             ("@stage", "2. Score distillation"),
@@ -262,7 +264,8 @@ SPECS = {
         "ProlificDreamer's variational score distillation on a CPU, offline: the dreamfusion_world graph with the "
         "SDS loss replaced by VSD, whose estimator of the renders' own score (on this exact prior: a small network "
         "that decodes a camera into the field's current render there, trained alongside) takes the place of the "
-        "random noise. "
+        "random noise. The prior knows 4 ducks of the duck family (members; member_seed picks which): VSD builds "
+        "one of them, crisp, where SDS at high guidance blurs them (bench/bench_families.py prolificdreamer). "
         "The log shows the estimator's own loss falling.",
         [
             *world_prior_and_cameras("prolificdreamer_world"),
@@ -707,12 +710,14 @@ SPECS["diffusiongan3d_adapt_world"] = (
     "handles, colours) adapted to 'a red mug' by SDS with the world prior, the relative distance loss keeping "
     "the mugs as different from each other as they were and the reconstruction loss (source 'a mug') keeping "
     "what the prompt does not speak about (the background, the coffee); 8 samples before and after, and seed 0 "
-    "of the adapted generator as a GLB (Preview3D). The world prior knows one red mug: longer runs pull every "
-    "shape towards it.",
+    "of the adapted generator as a GLB (Preview3D). The world prior knows 8 red mugs of the mug family "
+    "(members): the adapted mugs stay many shapes (with members 1, the one catalogue mug, longer runs pull every "
+    "shape towards it; bench/bench_families.py diffusiongan3d).",
     [
         ("@stage", "1. Generator, prior, samples before"),
         ("gen", "Distill3DLoadGenerator", {"generator_name": "distill3d: mugs (shipped)"}),
-        ("prior", "Distill3DWorldPrior", {"prompt": "a red mug", "mode": "view-aware", "resolution": "32"}),
+        ("prior", "Distill3DWorldPrior", {"prompt": "a red mug", "mode": "view-aware", "resolution": "32",
+                                          "members": 8, "member_seed": 0}),
         *gan_adaptation("diffusiongan3d_adapt_world", "prior",
                         adapt={"steps": 20, "learning_rate": 0.001, "batch": 4, "guidance_scale": 10.0,
                                "relative_distance_weight": 10000.0, "reconstruction_weight": 30.0,
@@ -821,10 +826,12 @@ TEMPLATES = {
         "...) or raise the steps."),
     "mvdream_world": Template(
         "02 CPU Text to 3D - MVDream", "CPU, offline", "about 1.5 min on 2 CPU cores",
-        "Run it as it is; compare its back view with 01's (no second face)."),
+        "Run it as it is; compare its back view with 01's (no second face). Set the World Prior's mode to 2D to "
+        "see views disagree."),
     "prolificdreamer_world": Template(
         "03 CPU Text to 3D - ProlificDreamer", "CPU, offline", "about 1.5 min on 2 CPU cores",
-        "Run it as it is; the log shows the VSD estimator's own loss falling."),
+        "Run it as it is; change the World Prior's member_seed for other ducks, or its prompt ('a tall red "
+        "mug')."),
     "dreamcraft3d_world": Template(
         "04 CPU Image to 3D - DreamCraft3D", "CPU, offline", "about 1.5 min on 2 CPU cores",
         "Run it as it is. The reference is an exact view of the duck: pick another object in World Object (and "

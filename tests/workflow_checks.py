@@ -89,17 +89,44 @@ def _optimize_log(api, entry) -> str:
     return entry["outputs"][fit]["text"][0]
 
 
-def _check_dreamfusion_world(host, api, entry, files):
-    """Text -> 3D on the world prior: the GLB has the named object's shape, the SDS loss fell, the preview shows
-    renders over targets, the turntable has its frames."""
-    from core.world import find_in_prompt
-    obj = find_in_prompt(api[find_node(api, "Distill3DWorldPrior")]["inputs"]["prompt"])
+def _prior_members(api) -> list:
+    """The objects the graph's World Prior knows: K members of its prompt's family (K = 1: the catalogue object)."""
+    from core.world.families import parse_family_prompt
+    inputs = api[find_node(api, "Distill3DWorldPrior")]["inputs"]
+    return parse_family_prompt(inputs["prompt"]).member_objects(inputs.get("members", 1), inputs.get("member_seed", 0))
+
+
+def _judge_world_glb(host, api, entry, files, label: str) -> tuple:
+    """(mesh, nearest member, its IoU, view agreement) of the graph's GLB against the World Prior's members: the
+    member whose shape it has, and the share of 8 held-out views whose render matches that member's best (printed
+    only: the GLB's vertex colours blur members of near colours, 0.25-0.5 where the field's own renders give 1.0;
+    core's judge_family asserts agreement on the field)."""
+    from core.evaluate import held_out_views
+    from core.render.raster import render_mesh
+    from core.world import render_object
+    members = _prior_members(api)
     (glb,) = [f for f in files if f["filename"].endswith(".glb")]
     mesh = load_mesh(host.view(glb), "glb")
-    value = mesh_iou(mesh, lambda p: occupancy(obj, p), 96)
-    print(f"DREAMFUSION_WORLD {obj.name} GLB IoU {value:.3f}")
+    ious = [mesh_iou(mesh, lambda p, m=m: occupancy(m, p), 96) for m in members]
+    k = max(range(len(members)), key=lambda i: ious[i])
+    views = held_out_views()
+    rgb = render_mesh(mesh, views, 32).rgb
+    mse = torch.stack([((render_object(m, views, 32, shading="albedo").rgb - rgb) ** 2).flatten(1).mean(-1)
+                       for m in members])
+    agreement = float((mse.argmin(0) == k).float().mean())
+    print(f"{label} {members[0].name}: nearest of {len(members)} members {k}, GLB IoU {ious[k]:.3f} "
+          f"(each {[round(x, 3) for x in ious]}), views agreeing {agreement:.2f}")
+    assert mesh_iou(mesh, lambda p: occupancy(get_object("sphere"), p), 96) < ious[k]  # not just any blob
+    assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(glb["filename"])
+    return mesh, k, ious[k], agreement
+
+
+def _check_dreamfusion_world(host, api, entry, files, label: str = "DREAMFUSION_WORLD") -> tuple:
+    """Text -> 3D on the world prior: the GLB has the shape of the object (or, over a family, of one member) the
+    prompt names, the SDS loss fell, the preview shows renders over targets, the turntable has its frames.
+    Returns (IoU with the nearest member, view agreement)."""
+    _, _, value, agreement = _judge_world_glb(host, api, entry, files, label)
     assert value >= 0.6
-    assert mesh_iou(mesh, lambda p: occupancy(get_object("sphere"), p), 96) < value
     log = _optimize_log(api, entry)
     assert "STOPPED" not in log, log
     first, last = map(float, re.search(r"sds/sds: ([\d.]+) -> ([\d.]+)", log).groups())
@@ -107,13 +134,15 @@ def _check_dreamfusion_world(host, api, entry, files):
     from core.video import decode_frame_count
     (video,) = [f for f in files if f["filename"].endswith(".mp4")]
     assert decode_frame_count(host.view(video)) == api[find_node(api, "Distill3DRenderTurntable")]["inputs"]["frames"]
-    assert entry["outputs"][find_node(api, "Preview3D")]["result"][0].endswith(glb["filename"])
+    return value, agreement
 
 
 def _check_mvdream_world(host, api, entry, files):
-    """Multi-view SDS in the host: everything dreamfusion_world shows, driven by the multi-view loss."""
+    """Multi-view SDS over 4 members of the duck family: everything dreamfusion_world shows, driven by the
+    multi-view loss, and the GLB close to one member (measured 0.945, as in core)."""
     assert "mvsds/sds" in _optimize_log(api, entry)
-    _check_dreamfusion_world(host, api, entry, files)
+    value, _ = _check_dreamfusion_world(host, api, entry, files, "MVDREAM_WORLD")
+    assert value >= 0.85
 
 
 def _check_mvdream_sampler(host, api, entry, files):
@@ -133,13 +162,10 @@ def _check_mvdream_sampler(host, api, entry, files):
 
 
 def _check_prolificdreamer_world(host, api, entry, files):
-    """VSD in the host: the estimator's own loss fell, the GLB is the named object (see the core test)."""
-    from core.world import find_in_prompt
-    obj = find_in_prompt(api[find_node(api, "Distill3DWorldPrior")]["inputs"]["prompt"])
-    (glb,) = [f for f in files if f["filename"].endswith(".glb")]
-    value = mesh_iou(load_mesh(host.view(glb), "glb"), lambda p: occupancy(obj, p), 96)
-    print(f"PROLIFICDREAMER_WORLD {obj.name} GLB IoU {value:.3f}")
-    assert value >= 0.75  # measured 0.853 (SDS: 0.902)
+    """VSD over 4 members of the duck family in the host: the estimator's own loss fell; the GLB is one crisp
+    member (measured 0.816, as in core, where every held-out view of the field matches that member)."""
+    _, _, value, _ = _judge_world_glb(host, api, entry, files, "PROLIFICDREAMER_WORLD")
+    assert value >= 0.72
     log = _optimize_log(api, entry)
     assert "STOPPED" not in log, log
     first, last = map(float, re.search(r"vsd/estimator: ([\d.]+) -> ([\d.]+)", log).groups())
@@ -415,7 +441,7 @@ def _check_flow_world(host, api, entry, files):
     prior = api[find_node(api, "Distill3DWorldPrior")]["inputs"]
     loss = api[find_node(api, "Distill3DSDSLoss")]["inputs"]
     assert prior["noise"] == "flow" and loss["form"] == "rfds" and loss["weighting"] == "rfds"
-    _check_dreamfusion_world(host, api, entry, files)
+    _check_dreamfusion_world(host, api, entry, files, "FLOW_WORLD")
 
 
 def _clip_l_loader(host, api, loader_class: str, clip_type: str):
