@@ -7,6 +7,7 @@
     .host/venv/bin/python bench/bench_families.py prolificdreamer         # SDS at CFG 100 vs VSD, 4 seeds
     .host/venv/bin/python bench/bench_families.py mvdream                 # 2D vs view-aware vs multi-view
     .host/venv/bin/python bench/bench_families.py dreamcraft3d            # image vs text member; BSD vs VSD texture
+    ... dreamcraft3d --rows vsd "bsd warm" --texture-steps 80                # the texture rows alone
     .host/venv/bin/python bench/bench_families.py diffusiongan3d --steps 60   # 'a red mug' over K=1 vs K members
     .host/venv/bin/python bench/bench_families.py geodream --members 4     # the cost volume vs the member shown
     ... [--families duck mug] [--members 8] [--steps 150] [--seeds 4] [--workers 2]
@@ -182,6 +183,11 @@ def mvdream(args):
 REFERENCE_MEMBER = 1  # the member a DreamCraft3D reference shows: a drawn one, not the catalogue's
 
 
+#: the texture stage's rows: the texture starts grey (a fresh densegrid), so 'bsd warm' spends its first fifth as
+#: VSD, as DreamCraft3D's texture stage starts from the geometry stage's colours (BSDConfig.warmup)
+TEXTURE_ROWS = {"vsd": ("vsd", {}), "bsd": ("bsd", {}), "bsd warm": ("bsd", {"warmup": 0.2})}
+
+
 def run_dreamcraft3d(job: dict) -> dict:
     """One DreamCraft3D-claim run: 'image' (hybrid image-to-3D from the reference member's front view), 'text'
     (text-only SDS), or a texture method ('vsd' / 'bsd') on the reference member's true mesh."""
@@ -198,35 +204,47 @@ def run_dreamcraft3d(job: dict) -> dict:
         j = judge_family(run.field, members)
         out = {k2: v for k2, v in j.items() if k2 not in ("voxels", "renders")}
         return job | out | {"reference_iou": j["ious"][REFERENCE_MEMBER], "seconds": run.seconds}
-    run = texture_on_world(ref, job["row"], steps=job["texture_steps"], **fam)
+    method, kw = TEXTURE_ROWS[job["row"]]
+    run = texture_on_world(ref, method, steps=job["texture_steps"], **fam, **kw)
     return job | judge_texture(run.field, ref) | {"seconds": run.seconds}
 
 
 def dreamcraft3d(args):
+    rows = args.rows or ["image", "text", *TEXTURE_ROWS]
     jobs = [dict(family=f, row=r, members=args.members, steps=args.steps, texture_steps=args.texture_steps)
-            for f in args.families for r in ("image", "text", "vsd", "bsd")]
+            for f in args.families for r in rows]
     with ProcessPoolExecutor(args.workers, initializer=_init) as pool:
         list(pool.map(prerender, sorted({(j["family"], j["members"]) for j in jobs})))
         runs = []
         for r in pool.map(run_dreamcraft3d, jobs):
-            print(f"  {r['family']:9s} {r['row']:6s} " + (f"nearest {r['nearest']} IoU ref {r['reference_iou']:.3f}"
+            print(f"  {r['family']:9s} {r['row']:8s} " + (f"nearest {r['nearest']} IoU ref {r['reference_iou']:.3f}"
                   if r["row"] in ("image", "text") else f"texture PSNR {r['psnr']:.2f}") + f" {r['seconds']:.0f}s",
                   flush=True)
             runs.append(r)
     _save("dreamcraft3d", runs)
     print(f"\nDreamCraft3D on families (K={args.members}; the reference shows member {REFERENCE_MEMBER}; "
           f"{args.steps} steps, texture {args.texture_steps})")
-    print(f"{'family':9s} {'image: member':>13} {'IoU ref':>7} {'text: member':>12} {'IoU ref':>7} "
-          f"{'VSD tex PSNR':>12} {'BSD tex PSNR':>12}")
-    hits, bsd_wins = 0, 0
+    tex = [r for r in TEXTURE_ROWS if r in rows]
+    print(f"{'family':9s}" + (f" {'image: member':>13} {'IoU ref':>7} {'text: member':>12} {'IoU ref':>7}"
+                               if "image" in rows and "text" in rows else "")
+          + "".join(f" {r + ' tex PSNR':>17}" for r in tex))
+    hits, wins = 0, {r: 0 for r in tex if r != "vsd"}
     for f in args.families:
         r = {x["row"]: x for x in runs if x["family"] == f}
-        hits += r["image"]["nearest"] == REFERENCE_MEMBER
-        bsd_wins += r["bsd"]["psnr"] >= r["vsd"]["psnr"]
-        print(f"{f:9s} {r['image']['nearest']:>13} {r['image']['reference_iou']:>7.3f} {r['text']['nearest']:>12} "
-              f"{r['text']['reference_iou']:>7.3f} {r['vsd']['psnr']:>12.2f} {r['bsd']['psnr']:>12.2f}")
-    print(f"image-to-3D reproduces the reference's member on {hits}/{len(args.families)}; BSD's texture at least as "
-          f"close as VSD's on {bsd_wins}/{len(args.families)}")
+        line = f"{f:9s}"
+        if "image" in r and "text" in r:
+            hits += r["image"]["nearest"] == REFERENCE_MEMBER
+            line += (f" {r['image']['nearest']:>13} {r['image']['reference_iou']:>7.3f} {r['text']['nearest']:>12} "
+                     f"{r['text']['reference_iou']:>7.3f}")
+        for t in tex:
+            line += f" {r[t]['psnr']:>17.2f}"
+            if t in wins and "vsd" in r:
+                wins[t] += r[t]["psnr"] >= r["vsd"]["psnr"]
+        print(line)
+    if "image" in rows:
+        print(f"image-to-3D reproduces the reference's member on {hits}/{len(args.families)}")
+    for t, n in wins.items():
+        print(f"{t}'s texture at least as close as VSD's on {n}/{len(args.families)}")
 
 
 def geodream(args):
@@ -326,6 +344,8 @@ def main():
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--texture-steps", type=int, default=120)
+    ap.add_argument("--rows", nargs="+", choices=["image", "text", *TEXTURE_ROWS],
+                    help="dreamcraft3d: the rows to run (default all)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
     args = ap.parse_args()

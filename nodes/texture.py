@@ -97,7 +97,12 @@ class BSDLossNode(io.ComfyNode):
                     io.String.Input("token", default="sks",
                                     tooltip="The rare token of the DreamBooth prompt 'a [V] <class>'."),
                     io.String.Input("class_word", default="",
-                                    tooltip="The class in that prompt; empty = the prior's prompt.")],
+                                    tooltip="The class in that prompt; empty = the prior's prompt."),
+                    io.Float.Input("warmup", default=0.0, min=0.0, max=0.9, step=0.05, optional=True,
+                                   tooltip="Part of the run spent as plain VSD before the first round. 0 (DreamCraft3D) "
+                                           "when the texture starts from the geometry stage's colours (Texture "
+                                           "Stage 'source'); about 0.2 for a fresh grey texture, or the first "
+                                           "boost learns grey renders.")],
             outputs=[D3Loss.Output(display_name="loss")],
         )
 

@@ -94,6 +94,20 @@ def test_bsd_refuses_a_prior_it_can_neither_fine_tune_nor_replace():
                 views_per_step=4, views=4)
     with pytest.raises(ValueError, match="within \\(0, 1\\)"):
         BSDLoss(PromptedPrior(WorldPrior(32), "a duck"), CameraDistribution(), augment_t_start=1.5)
+    with pytest.raises(ValueError, match="warm-up is a fraction of the run within \\[0, 1\\)"):
+        BSDLoss(PromptedPrior(WorldPrior(32), "a duck"), CameraDistribution(), warmup=1.0)
+
+
+def test_a_warm_up_runs_plain_vsd_before_the_first_round():
+    """warmup 0.5 of 8 steps, 2 rounds: steps 0-3 are VSD (no round, the base prior), rounds at steps 4 and 6
+    with t' falling from augment_t_start (0.5) towards augment_t_end (0.2) over the steps after the warm-up (it
+    would reach 0.2 at step 7)."""
+    obj = get_object("capsule")
+    res = texture_on_world(obj, "bsd", steps=8, resolution=32, batch=2, rounds=2, sdedit_steps=1, warmup=0.5)
+    rounds = [i for i, h in enumerate(res.history) if "bsd/t_aug" in h]
+    assert rounds == [4, 6], rounds
+    t_aug = [res.history[i]["bsd/t_aug"] for i in rounds]
+    assert t_aug == [500.0, 300.0], t_aug
 
 
 class _TinyUNet(nn.Module):
