@@ -243,7 +243,7 @@ def dreamcraft3d(args):
         print(line)
     if "image" in rows:
         print(f"image-to-3D reproduces the reference's member on {hits}/{len(args.families)}")
-    for t, n in wins.items():
+    for t, n in wins.items() if "vsd" in rows else ():
         print(f"{t}'s texture at least as close as VSD's on {n}/{len(args.families)}")
 
 
