@@ -28,10 +28,13 @@ def held_out_views(n: int = 8, distance: float = 1.8, fov: float = 40.0) -> Came
 @torch.no_grad()
 def evaluate_field(field, obj, resolution: int = 64, mesh_resolution: int = 96, views: Cameras | None = None,
                    mesh=None) -> dict:
-    """IoU of the field's extracted surface, and PSNR / SSIM / silhouette IoU of albedo renders at held-out views
-    (over white, as the true renders: a learned environment background is not part of the object)."""
+    """IoU of the field's extracted surface (at mesh_resolution, and `iou_64` at 64³), its F-score (with precision,
+    recall) at metrics.FSCORE_THRESHOLD and Chamfer distance against the true surface (the fair figures for thin
+    parts, which IoU punishes for voxel rounding), and PSNR / SSIM / silhouette IoU of albedo renders at held-out
+    views (over white, as the true renders: a learned environment background is not part of the object)."""
     from .mesh.extract import field_mesh
-    from .world import occupancy, render_object
+    from .metrics import mesh_fscore
+    from .world import occupancy, render_object, true_surface_points
 
     views = held_out_views() if views is None else views
     dev = next(field.parameters()).device
@@ -40,6 +43,8 @@ def evaluate_field(field, obj, resolution: int = 64, mesh_resolution: int = 96, 
     mesh = field_mesh(field, mesh_resolution) if mesh is None else mesh
     return {
         "iou": mesh_iou(mesh, lambda p: occupancy(obj, p), mesh_resolution),
+        "iou_64": mesh_iou(mesh, lambda p: occupancy(obj, p), 64),
+        **mesh_fscore(mesh, true_surface_points(obj)),
         "psnr": psnr(rec.rgb.cpu(), true.rgb),
         "ssim": ssim(rec.rgb.cpu(), true.rgb),
         "silhouette_iou": iou(rec.alpha.cpu() > 0.5, true.alpha > 0.5),

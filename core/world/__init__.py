@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+import weakref
+
 import torch
 
 from ..cameras import Cameras
@@ -49,6 +51,18 @@ def true_mesh(obj: WorldObject, resolution: int = 128):
                           color_fn=lambda p: obj.shape(p)[1])
 
 
+def true_surface_points(obj: WorldObject, n: int = 10000, seed: int = 0) -> torch.Tensor:
+    """n points on the object's surface (on its 128³ true mesh, area-uniform, seeded): what surface figures
+    (F-score, Chamfer) compare a result with. Cached per object: every judge of one object uses the same points."""
+    cached = _SURFACE_POINTS.setdefault(obj, {})
+    if (n, seed) not in cached:
+        cached[n, seed] = true_mesh(obj, 128).sample_surface(n, torch.Generator().manual_seed(seed))
+    return cached[n, seed]
+
+
+_SURFACE_POINTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 __all__ = ["CATALOGUE", "WorldObject", "UnknownObjectError", "find_in_prompt", "get_object", "object_names",
-           "render_object", "RenderRecord", "sdf", "occupancy", "grid_points", "true_mesh", "WORLD_BOUNDS",
+           "render_object", "RenderRecord", "sdf", "occupancy", "grid_points", "true_mesh", "true_surface_points", "WORLD_BOUNDS",
            "BOUND_RADIUS"]
