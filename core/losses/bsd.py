@@ -195,7 +195,7 @@ class BSDConfig(VSDConfig):
     #: the part of the run spent as plain VSD before the first round. DreamCraft3D's texture stage starts from the
     #: geometry stage's colours, so its first boost learns a textured object (0, the default). A texture that
     #: starts grey (a fresh densegrid) needs a warm-up, or the first boost learns grey renders and holds the texture
-    #: there (the world, 8 capsules, 80 steps: 14.96 dB cold, 32.38 warmed by a fifth, VSD 31.95)
+    #: there (bench_families.py dreamcraft3d, 8 capsules, 80 steps: 14.96 dB cold, 32.04 warmed by a fifth, VSD 31.95)
     warmup: float = 0.0
 
     def __post_init__(self):
