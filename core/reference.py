@@ -158,6 +158,14 @@ def _resample(x: torch.Tensor, box, size: int, mode: str, fill_value) -> torch.T
     return img[0].permute(1, 2, 0)
 
 
+def _is_load_image_placeholder(mask, size) -> bool:
+    """Whether `mask` is what Load Image gives for a picture without an alpha channel: an all-zero 64x64 mask (of
+    a picture of another size), not a mask of the object."""
+    m = torch.as_tensor(mask)
+    m = m[0] if m.ndim == 3 and m.shape[0] == 1 else m
+    return tuple(m.shape) == (64, 64) and tuple(size) != (64, 64) and not bool(m.any())
+
+
 def prepare_reference(image, mask=None, depth=None, normal=None, size: int = 256, fill: float = 0.85,
                       elevation: float = 15.0, distance: float = 1.8, fov: float = 40.0,
                       background_tolerance: float = 0.04) -> Reference:
@@ -179,6 +187,10 @@ def prepare_reference(image, mask=None, depth=None, normal=None, size: int = 256
     if not 0.0 <= fill < 1.0:
         raise ValueError(f"fill is the fraction of the frame the object fills, within [0, 1), got {fill}")
 
+    if mask is not None and _is_load_image_placeholder(mask, (h, w)):
+        notes.append("the mask is Load Image's empty 64x64 placeholder (the picture has no alpha channel): it was "
+                     "ignored, and the object read from the picture's background")
+        mask = None
     if mask is not None:
         m = torch.as_tensor(mask, dtype=torch.float32)
         if m.ndim == 3:

@@ -57,6 +57,7 @@ class ReferenceViewsLossNode(io.ComfyNode):
                                   depths=depth_t, normals=normal_t, rays_per_step=rays_per_step,
                                   rgb_weight=rgb_weight, mask_weight=mask_weight, depth_weight=depth_weight,
                                   normal_weight=normal_weight, weight=weight)
+        tell(term.notes, "Reference Views Loss")
         return io.NodeOutput(LossList([term]))
 
 

@@ -10,7 +10,7 @@ from ..core.priors import PromptedPrior
 from ..core.priors.world_prior import MODES as WORLD_MODES, NOISE_FORMS, WorldPrior, world_noise_path
 from ..core.world import UnknownObjectError
 from ..core.world.families import MAX_MEMBERS, FamilyWordError, parse_family_prompt
-from .types import CATEGORY, D3Prior, D3Reference, checked_inputs, device, input_errors
+from .types import CATEGORY, D3Prior, D3Reference, checked_inputs, device, input_errors, tell
 
 
 class WorldPriorNode(io.ComfyNode):
@@ -232,6 +232,7 @@ class WorldImagePriorNode(io.ComfyNode):
         prior = WorldImagePrior(reference, int(resolution), tolerance, device=device(), members=members,
                                 member_seed=member_seed)
         logging.info("Distill3D World Image Prior: the reference shows %s", prior.describe())
+        tell(prior.match_warnings(), "World Image Prior")
         return io.NodeOutput(PromptedPrior(prior, conditioning=prior.conditioning()))
 
 

@@ -88,6 +88,7 @@ class ReferenceImageLossNode(io.ComfyNode):
                                   normals=None if r.normal is None else r.normal[None], rays_per_step=rays_per_step,
                                   rgb_weight=rgb_weight, mask_weight=mask_weight, depth_weight=depth_weight,
                                   normal_weight=normal_weight, weight=weight)
+        tell(term.notes, "Reference Image Loss")
         return io.NodeOutput(LossList([term]))
 
 

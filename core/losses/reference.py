@@ -49,6 +49,12 @@ class ReferenceViewsLoss(LossTerm):
         self.rays_per_step = rays_per_step
         self.views_per_step = views_per_step
         self.weights = dict(rgb=rgb_weight, mask=mask_weight, depth=depth_weight, normal=normal_weight)
+        #: what the user should hear: a weight whose map is missing is skipped
+        self.notes = [f"{kind}_weight is {self.weights[kind]:g} but no {kind} map was given, so that term is "
+                      f"skipped: connect a {kind} map (an estimator node's output, to the reference's {kind} input) "
+                      f"or set {kind}_weight to 0"
+                      for kind, given in (("depth", depths), ("normal", normals))
+                      if self.weights[kind] > 0 and given is None]
         self.shading = shading
         o, d = cameras.rays(h, w)
         axis = (-cameras.c2w[:, :3, 2])[:, None, None, :]

@@ -425,8 +425,43 @@ class WorldImagePrior(WorldPrior):
         return tuple(comps)
 
     def describe(self) -> str:
-        """What the prior believes the reference shows, e.g. 'duck turned 0° (0.98), duck turned 15° (0.02)'."""
-        return ", ".join(f"{n} turned {t:g}° ({math.exp(w):.2f})" for n, t, w in self.components[:4])
+        """What the prior believes the reference shows, e.g. 'duck turned 0° (0.98), duck turned 15° (0.02)', and
+        how well its best match explains it (RMS colour error against the tolerance)."""
+        return (", ".join(f"{n} turned {t:g}° ({math.exp(w):.2f})" for n, t, w in self.components[:4])
+                + f"; best match RMS error {math.sqrt(self.reference_mse):.3f} (tolerance {self.tolerance:g})")
+
+    #: the best match explains the reference poorly above this many tolerances of RMS colour error (an exact view
+    #: matches within a fraction of one)
+    POOR_MATCH = 3.0
+    #: a rival reading (another object, or the same turned over 45° away) with this much weight makes it ambiguous
+    RIVAL_WEIGHT = 0.1
+
+    def match_warnings(self) -> list[str]:
+        """What a user must hear before trusting the result: the best match explains the reference poorly, or a
+        rival reading (another object, or front / back) is nearly as likely. Each names the candidates and what
+        to change."""
+        best_name, best_turn, _ = self.components[0]
+        rms = math.sqrt(self.reference_mse)
+        fix = ("the World Image Prior compares the picture, as seen from the Reference Image's camera (fill 0, "
+               "elevation and distance as the picture was taken), with exact renders: frame the object as the "
+               "shipped reference is, or set those to the picture's")
+        out = []
+        if rms > self.POOR_MATCH * self.tolerance:
+            out.append(f"the reference is poorly explained: its best match, {best_name} turned {best_turn:g}°, "
+                       f"differs by RMS {rms:.3f}, over {self.POOR_MATCH:g}x the tolerance {self.tolerance:g}; "
+                       f"the result may be the wrong object. {fix}")
+
+        def apart(t):
+            d = abs(t - best_turn) % 360.0
+            return min(d, 360.0 - d) > 45.0
+        rivals = [(n, t, math.exp(w)) for n, t, w in self.components[1:]
+                  if (n != best_name or apart(t)) and math.exp(w) >= self.RIVAL_WEIGHT]
+        if rivals:
+            read = ", ".join(f"{n} turned {t:g}° ({p:.2f})" for n, t, p in rivals[:3])
+            out.append(f"the reference is ambiguous: {best_name} turned {best_turn:g}° "
+                       f"({math.exp(self.components[0][2]):.2f}) against {read}; the result may face the wrong way "
+                       f"or be another object. {fix}")
+        return out
 
     def conditioning(self):
         """(conditional, unconditional) for PromptedPrior(conditioning=...): the reference's components, and

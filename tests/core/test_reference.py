@@ -134,3 +134,45 @@ def test_world_image_prior_denoises_the_novel_view_relative_to_the_reference():
     x_t = a.sqrt() * truth[None] + (1 - a).sqrt() * eps
     x0 = p.posterior_mean(x_t, t, cond, query)
     assert (x0[0] - truth).abs().mean() < 0.005 < (x0[0] - mirror).abs().mean()
+
+
+def test_load_images_empty_mask_of_a_picture_without_alpha_is_read_as_no_mask():
+    """Load Image gives an RGB picture an all-zero 64x64 MASK: the reference ignores it (saying so) and reads the
+    object from the uniform background, as with no mask; a real 64x64 picture's empty mask is still refused."""
+    img = torch.ones(1, 96, 96, 3)
+    disc = _disc(96)
+    img[0][disc > 0] = torch.tensor([0.9, 0.5, 0.1])
+    ref = prepare_reference(img, torch.zeros(1, 64, 64), size=96, fill=0.0)
+    assert any("placeholder" in n and "no alpha" in n for n in ref.notes), ref.notes
+    assert abs(float((ref.mask > 0.5).sum()) - float(disc.sum())) < 0.05 * float(disc.sum())
+    with pytest.raises(ValueError, match="covers no pixels.*64x64.*without an alpha"):
+        prepare_reference(torch.ones(1, 64, 64, 3), torch.zeros(1, 64, 64), size=64)
+
+
+def test_a_reference_weight_without_its_map_is_named_not_skipped_silently():
+    from core.losses.reference import ReferenceViewsLoss
+    obj = get_object("duck")
+    cams = Cameras.from_spherical([15.0], [0.0], 1.8, 40.0)
+    rec = render_object(obj, cams, 32, shading="albedo")
+    term = ReferenceViewsLoss(rec.rgb, cams, masks=rec.alpha, depth_weight=0.05, normal_weight=1.0)
+    assert len(term.notes) == 2
+    assert "depth_weight is 0.05 but no depth map" in term.notes[0] and "set depth_weight to 0" in term.notes[0]
+    assert "normal_weight is 1 but no normal map" in term.notes[1]
+    assert ReferenceViewsLoss(rec.rgb, cams, masks=rec.alpha, depths=rec.depth, depth_weight=0.05).notes == []
+
+
+def test_the_world_image_prior_warns_when_its_best_match_is_poor_and_stays_quiet_on_an_exact_view():
+    """An exact front view of the duck is explained (no warning); the same picture moved 10 px (as a user's
+    off-centre framing) is not: the prior says so, naming its best match and what to change."""
+    from core.priors.world_prior import WorldImagePrior
+    from core.recipes import world_reference
+    obj = get_object("duck")
+    exact = WorldImagePrior(world_reference(obj, size=128), 32)
+    assert exact.match_warnings() == [], exact.describe()
+    rec = render_object(obj, Cameras.from_spherical([15.0], [0.0], 1.8, 40.0), 128, shading="albedo")
+    moved = prepare_reference(torch.roll(rec.rgb, 10, dims=2), torch.roll(rec.alpha, 10, dims=2), size=128,
+                              fill=0.0, elevation=15.0, distance=1.8, fov=40.0)
+    warned = WorldImagePrior(moved, 32).match_warnings()
+    print(warned)
+    assert warned and ("poorly explained" in warned[0] or "ambiguous" in warned[0])
+    assert "turned" in warned[0] and "fill 0" in warned[0]
