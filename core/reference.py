@@ -158,6 +158,32 @@ def _resample(x: torch.Tensor, box, size: int, mode: str, fill_value) -> torch.T
     return img[0].permute(1, 2, 0)
 
 
+def framing_box(mask: torch.Tensor, fill: float):
+    """(centre row, centre column, side) in pixels of the square frame in which the object's bounding box (mask >
+    0.5) is centred with its longer side `fill` of the frame, DreamCraft3D's framing; None for an empty mask."""
+    ys, xs = torch.nonzero(mask > 0.5, as_tuple=True)
+    if ys.numel() == 0:
+        return None
+    top, bottom, left, right = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    return (top + bottom) / 2, (left + right) / 2, max(bottom - top, right - left) / fill
+
+
+def reframe(images: torch.Tensor, masks: torch.Tensor, fill: float, size: int) -> torch.Tensor:
+    """[N,size,size,C] images [N,H,W,C] each framed as `framing_box` says (bilinear; outside the picture: its own
+    border). What compares pictures whatever their framing: two views of one object agree once both are reframed."""
+    n, h, w, _ = images.shape
+    theta = torch.zeros(n, 2, 3)
+    for i in range(n):
+        framed = framing_box(masks[i], fill)
+        cy, cx, side = framed if framed is not None else (h / 2, w / 2, max(h, w))
+        theta[i, 0, 0], theta[i, 1, 1] = side / w, side / h
+        theta[i, 0, 2], theta[i, 1, 2] = 2 * cx / w - 1, 2 * cy / h - 1
+    grid = F.affine_grid(theta, (n, 1, size, size), align_corners=False)
+    out = F.grid_sample(images.permute(0, 3, 1, 2).float(), grid, mode="bilinear", padding_mode="border",
+                        align_corners=False)
+    return out.permute(0, 2, 3, 1)
+
+
 def _is_load_image_placeholder(mask, size) -> bool:
     """Whether `mask` is what Load Image gives for a picture without an alpha channel: an all-zero 64x64 mask (of
     a picture of another size), not a mask of the object."""
@@ -228,12 +254,11 @@ def prepare_reference(image, mask=None, depth=None, normal=None, size: int = 256
     n = matched(normal, "normal", 3)
 
     if fill > 0:
-        ys, xs = torch.nonzero(m > 0.5, as_tuple=True)
-        if ys.numel() == 0:
+        framed = framing_box(m, fill)
+        if framed is None:
             raise ValueError("the reference mask has no pixel above 0.5: there is no object to centre")
-        top, bottom, left, right = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
-        side = max(1, round(max(bottom - top, right - left) / fill))
-        cy, cx = (top + bottom) / 2, (left + right) / 2
+        cy, cx, side = framed
+        side = max(1, round(side))
         box = (round(cy - side / 2), round(cx - side / 2), side)
     else:
         side = max(h, w)

@@ -209,8 +209,9 @@ class WorldImagePriorNode(io.ComfyNode):
             category=f"{CATEGORY}/priors",
             description="Zero-1-to-3 of the primitive world: it recognizes which world object (and how turned) the "
                         "reference shows, then denoises every novel view exactly, relative to the reference's "
-                        "camera. Runs offline, so image-to-3D can be judged against the truth. The reference must be "
-                        "an exact view (Reference Image with fill 0).",
+                        "camera. Runs offline, so image-to-3D can be judged against the truth. A picture framed unlike "
+                        "the world's own view (any fill, off centre) is matched whatever its framing and the object "
+                        "placed as the picture shows it; a poor or ambiguous match is told to the user.",
             inputs=[
                 D3Reference.Input("reference"),
                 io.Combo.Input("resolution", options=["32", "64"], default="32"),

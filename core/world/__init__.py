@@ -11,7 +11,7 @@ import weakref
 import torch
 
 from ..cameras import Cameras
-from .catalogue import CATALOGUE, WorldObject
+from .catalogue import CATALOGUE, WorldObject, placed_object
 from .lookup import UnknownObjectError, find_in_prompt, get_object, object_names
 from .render import BOUND_RADIUS, RenderRecord, render_shape
 
@@ -63,6 +63,6 @@ def true_surface_points(obj: WorldObject, n: int = 10000, seed: int = 0) -> torc
 _SURFACE_POINTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-__all__ = ["CATALOGUE", "WorldObject", "UnknownObjectError", "find_in_prompt", "get_object", "object_names",
-           "render_object", "RenderRecord", "sdf", "occupancy", "grid_points", "true_mesh", "true_surface_points", "WORLD_BOUNDS",
+__all__ = ["CATALOGUE", "WorldObject", "placed_object", "UnknownObjectError", "find_in_prompt", "get_object",
+           "object_names", "render_object", "RenderRecord", "sdf", "occupancy", "grid_points", "true_mesh", "true_surface_points", "WORLD_BOUNDS",
            "BOUND_RADIUS"]

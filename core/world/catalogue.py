@@ -6,7 +6,7 @@ asymmetric, front/back or left/right, so that the Janus problem can be measured 
 """
 from __future__ import annotations
 
-from .sdf import Shape
+from .sdf import Placed, Shape
 
 RED = (0.85, 0.12, 0.10)
 BLUE = (0.15, 0.35, 0.85)
@@ -55,6 +55,13 @@ class WorldObject:
 
     def __repr__(self):
         return f"WorldObject({self.name!r})"
+
+
+def placed_object(obj: WorldObject, scale: float, offset, name: str | None = None) -> WorldObject:
+    """`obj` scaled about the origin and moved (see sdf.Placed), under a name that says how."""
+    name = f"{name or obj.name}@{scale:.3f}({', '.join(f'{o:+.3f}' for o in offset)})"
+    shape = Placed(obj.shape, float(scale), tuple(float(o) for o in offset))
+    return WorldObject(name, [], obj.description, lambda: shape, asymmetry=obj.asymmetry, has_cavity=obj.has_cavity)
 
 
 def _entry(name: str, synonyms: list[str], description: str, **kw) -> WorldObject:

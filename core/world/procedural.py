@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from .catalogue import WorldObject
-from .sdf import Box, Capsule, Cone, Cylinder, Shape, SmoothUnion, Sphere, Subtract, Torus, Union
+from .sdf import Box, Capsule, Cone, Cylinder, Placed, Shape, SmoothUnion, Sphere, Subtract, Torus, Union
 
 
 def _u(g: torch.Generator, lo: float, hi: float) -> float:
@@ -44,17 +44,6 @@ def random_part(g: torch.Generator, size: float = 1.0):
     return Capsule(a=(0.0, -r(0.05, 0.25), 0.0), b=(0.0, r(0.05, 0.25), 0.0), radius=r(0.04, 0.15), **place)
 
 
-class _Placed(Shape):
-    """A shape moved and uniformly scaled (points are mapped back into its frame; distances scale back)."""
-
-    def __init__(self, shape: Shape, center: torch.Tensor, scale: float):
-        self.shape, self.center, self.scale = shape, center, scale
-
-    def evaluate(self, points):
-        d, c = self.shape(points / self.scale + self.center.to(points))
-        return d * self.scale, c
-
-
 def random_shape(g: torch.Generator, fill: float = 0.9) -> Shape:
     """A random composition, centred and scaled so its bounding box fills `fill` of the unit cube."""
     n = int(torch.randint(1, 5, (1,), generator=g))
@@ -75,7 +64,7 @@ def random_shape(g: torch.Generator, fill: float = 0.9) -> Shape:
         return random_shape(g, fill)
     lo, hi = inside.min(0).values, inside.max(0).values
     scale = fill / max(float((hi - lo).max()), 1e-3)
-    return _Placed(shape, (lo + hi) / 2, scale)
+    return Placed(shape, scale, tuple(float(x) for x in -(lo + hi) / 2 * scale))
 
 
 def random_object(seed: int) -> WorldObject:

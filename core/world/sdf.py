@@ -210,3 +210,18 @@ class Intersect(Shape):
         da, ca = self.a(points)
         db, _ = self.b(points)
         return torch.maximum(da, db), ca
+
+
+@dataclass
+class Placed(Shape):
+    """`inner` scaled by `scale` about the origin, then moved by `offset`: the same object framed as a picture shows
+    it (a similarity keeps the distances exact)."""
+
+    inner: Shape
+    scale: float = 1.0
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def evaluate(self, points):
+        local = (points - torch.tensor(self.offset, device=points.device, dtype=points.dtype)) / self.scale
+        d, c = self.inner(local)
+        return d * self.scale, c
