@@ -12,7 +12,7 @@ Rows per object:
   no 3D term       the hybrid without the view-conditioned term (weight_3d 0)
   no progressive   the hybrid with all views from the start
   no reference     the hybrid without the reference losses
-Columns: IoU, held-out PSNR, the Janus probe (mean azimuth error, back-view PSNR), seconds.
+Columns: IoU, F-score at 0.02, held-out PSNR, the Janus probe (mean azimuth error, back-view PSNR), seconds.
 
     .host/venv/bin/python bench/bench_dreamcraft3d.py                 # 6 asymmetric + 4 solid objects, all rows
     .host/venv/bin/python bench/bench_dreamcraft3d.py --objects duck --rows image "text-only"
@@ -138,11 +138,12 @@ def main():
     jobs = [(o, r, a.steps) for o in objects for r in a.rows
             if a.objects or r not in ablations or o in asym]
     print(f"{len(jobs)} runs of {a.steps} steps; {a.workers} workers", flush=True)
-    print(f"| object | run | IoU | PSNR | azimuth error ° | back PSNR | s |\n|---|---|---|---|---|---|---|", flush=True)
+    print("| object | run | IoU | F@.02 | PSNR | azimuth error ° | back PSNR | s |\n|---|---|---|---|---|---|---|---|",
+          flush=True)
     rows = []
     for r in run_jobs(run_one, jobs, a.workers):
         rows.append(r)
-        print(f"| {r['object']} | {r['row']} | {r['iou']:.3f} | {r['psnr']:.2f} | {r['azimuth_error']:.1f} | "
+        print(f"| {r['object']} | {r['row']} | {r['iou']:.3f} | {r['fscore']:.3f} | {r['psnr']:.2f} | {r['azimuth_error']:.1f} | "
               f"{r['back_psnr']:.2f} | {r['seconds']:.0f} |", flush=True)
     for row in a.rows:
         sel = [r for r in rows if r["row"] == row]

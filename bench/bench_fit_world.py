@@ -29,7 +29,7 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-2)
     args = ap.parse_args()
     print(f"{args.kind}: 24 views at 64², {args.steps} steps, torch threads {torch.get_num_threads()}")
-    print(f"{'object':10s} {'IoU':>6s} {'PSNR':>6s} {'SSIM':>6s} {'silIoU':>6s} {'s':>6s} {'s to IoU .85':>12s}")
+    print(f"{'object':10s} {'IoU':>6s} {'F@.02':>6s} {'CD':>7s} {'PSNR':>6s} {'SSIM':>6s} {'silIoU':>6s} {'s':>6s} {'s to IoU .85':>12s}")
     for name in args.objects:
         obj = get_object(name)
         reached = [None]
@@ -48,7 +48,7 @@ def main():
         res = fit_to_views(obj, args.kind, args.steps, args.lr, on_progress=progress, field=field)
         m = evaluate_field(res.field, obj)
         r = f"{reached[0]:12.1f}" if reached[0] is not None else f"{'-':>12s}"
-        print(f"{name:10s} {m['iou']:6.3f} {m['psnr']:6.2f} {m['ssim']:6.3f} {m['silhouette_iou']:6.3f} "
+        print(f"{name:10s} {m['iou']:6.3f} {m['fscore']:6.3f} {m['chamfer']:7.4f} {m['psnr']:6.2f} {m['ssim']:6.3f} {m['silhouette_iou']:6.3f} "
               f"{res.seconds - paused[0]:6.1f} {r}", flush=True)
 
 

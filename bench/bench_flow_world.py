@@ -50,10 +50,10 @@ def main():
     if args.steps is not None:
         kw["steps"] = args.steps
     jobs = [(n, r, kw) for n in names for r in args.rows]
-    print(f"{'object':10s} {'row':9s} {'IoU':>6s} {'PSNR':>6s} {'s':>5s}", flush=True)
+    print(f"{'object':10s} {'row':9s} {'IoU':>6s} {'F@.02':>6s} {'PSNR':>6s} {'s':>5s}", flush=True)
     rows = []
     for r in run_jobs(run_one, jobs, args.workers):
-        print(f"{r['object']:10s} {r['row']:9s} {r['iou']:6.3f} {r['psnr']:6.2f} {r['seconds']:5.0f}", flush=True)
+        print(f"{r['object']:10s} {r['row']:9s} {r['iou']:6.3f} {r['fscore']:6.3f} {r['psnr']:6.2f} {r['seconds']:5.0f}", flush=True)
         rows.append(r)
     base = {r["object"]: r for r in rows if r["row"] == "ddpm sds"}
     for row in args.rows:

@@ -97,7 +97,7 @@ def avatar(g, args):
     from core.recipes import dreamfusion_on_world
     from core.gan.avatar import make_avatar
     from core.world import find_in_prompt
-    print(f"{'prompt':<12} {'method':<22} {'IoU':>6} {'PSNR':>6} {'az err':>7} {'janus':>6} {'s':>5}")
+    print(f"{'prompt':<12} {'method':<22} {'IoU':>6} {'F@.02':>6} {'PSNR':>6} {'az err':>7} {'janus':>6} {'s':>5}")
     for prompt in args.avatar_prompts:
         obj = find_in_prompt(prompt)
         prior = PromptedPrior(WorldPrior(32), prompt)
@@ -110,7 +110,7 @@ def avatar(g, args):
         rows.append(("DreamFusion-world NeuS", df.field, time.perf_counter() - t))
         for label, f, s in rows:
             ev = evaluate_field(f, obj, resolution=32) | janus_probe(f, obj)
-            print(f"{prompt:<12} {label:<22} {ev['iou']:>6.3f} {ev['psnr']:>6.2f} {ev['azimuth_error']:>7.1f} "
+            print(f"{prompt:<12} {label:<22} {ev['iou']:>6.3f} {ev['fscore']:>6.3f} {ev['psnr']:>6.2f} {ev['azimuth_error']:>7.1f} "
                   f"{ev['janus_fraction']:>6.2f} {s:>5.0f}", flush=True)
 
 

@@ -50,11 +50,11 @@ def main():
     asym = set(asymmetric_objects())
     names = args.objects or (sorted(asym, key=object_names().index) if args.asymmetric else object_names())
     kw = {"steps": args.steps} | ({} if args.cfg is None else {"guidance_scale": args.cfg})
-    print(f"{'object':12s} {'run':28s} {'IoU':>6s} {'back PSNR':>9s} {'az. error':>9s} {'>45°':>6s} {'s':>5s}")
+    print(f"{'object':12s} {'run':28s} {'IoU':>6s} {'F@.02':>6s} {'back PSNR':>9s} {'az. error':>9s} {'>45°':>6s} {'s':>5s}")
     jobs = [(n, run, kw) for n in names for run in RUNS]
     for r in run_jobs(janus_row, jobs, args.workers):
         name = r["object"] + ("" if r["object"] in asym else " (sym)")
-        print(f"{name:12s} {r['run']:28s} {r['iou']:6.3f} {r['back_psnr']:9.2f} {r['azimuth_error']:8.1f}° "
+        print(f"{name:12s} {r['run']:28s} {r['iou']:6.3f} {r['fscore']:6.3f} {r['back_psnr']:9.2f} {r['azimuth_error']:8.1f}° "
               f"{r['janus_fraction']:6.2f} {r['seconds']:5.0f}", flush=True)
 
 

@@ -331,6 +331,16 @@ def orbit(n_views: int, elevation: float = 15.0, distance: float = 1.8, fov: flo
                                   torch.full_like(az, fov))
 
 
+def alternating_orbit(n_views: int = 6, high: float = 20.0, low: float = -10.0, distance: float = 1.8,
+                      fov: float = 40.0, azimuth_start: float = 30.0) -> Cameras:
+    """N cameras evenly spaced in azimuth, alternately above (`high`) and below (`low`): Zero123++'s six views
+    (azimuth 30 + 60 i, elevation 20 / -10). The views from below see under a table top, those from above into
+    a mug: a set at one elevation cannot carve either."""
+    az = azimuth_start + 360.0 / n_views * torch.arange(n_views, dtype=_FLOAT)
+    el = torch.tensor([high if i % 2 == 0 else low for i in range(n_views)], dtype=_FLOAT)
+    return Cameras.from_spherical(el, az, torch.full_like(az, distance), torch.full_like(az, fov))
+
+
 @dataclass(frozen=True)
 class CameraDistribution:
     """DreamFusion's random camera distribution; every range is a parameter (degrees and meters).

@@ -40,13 +40,18 @@ class ReferenceViewsLossNode(io.ComfyNode):
                 _w("depth_weight", 0.0, "Weight of the depth term (used only if a depth map is given)."),
                 _w("normal_weight", 0.0, "Weight of the normal term (used only if a normal map is given)."),
                 _w("weight", 1.0, "Overall weight of this loss."),
+                io.Float.Input("free_space_weight", default=1.0, min=0.0, max=100.0, step=0.01, optional=True,
+                               tooltip="Space carving (needs the mask): every ray that sees the background pulls "
+                                       "an SDF field (NeuS) outside along its whole length, which opens a "
+                                       "through-hole the views see (a nut's hole, a mug's handle) that the mask "
+                                       "term alone leaves plugged. 0: off, as before this input existed."),
             ],
             outputs=[D3Loss.Output(display_name="loss")],
         )
 
     @classmethod
     def execute(cls, images, cameras, rays_per_step, rgb_weight, mask_weight, depth_weight, normal_weight, weight,
-                mask=None, depth=None, normal=None) -> io.NodeOutput:
+                mask=None, depth=None, normal=None, free_space_weight=1.0) -> io.NodeOutput:
         cameras = fixed_cameras(cameras, "Reference Views Loss")
         n = images.shape[0]
         if mask is not None:
@@ -56,7 +61,7 @@ class ReferenceViewsLossNode(io.ComfyNode):
         term = ReferenceViewsLoss(images.clone(), cameras, masks=None if mask is None else mask.clone(),
                                   depths=depth_t, normals=normal_t, rays_per_step=rays_per_step,
                                   rgb_weight=rgb_weight, mask_weight=mask_weight, depth_weight=depth_weight,
-                                  normal_weight=normal_weight, weight=weight)
+                                  normal_weight=normal_weight, weight=weight, free_space_weight=free_space_weight)
         tell(term.notes, "Reference Views Loss")
         return io.NodeOutput(LossList([term]))
 

@@ -9,6 +9,8 @@ import torch
 from PIL import Image
 
 from core.cameras import _Z_UP_FROM_PACK
+from core.mesh import Mesh
+from core.render.raster import render_mesh
 from core.world import render_object
 
 FOV = 40.0
@@ -22,12 +24,19 @@ def theirs(c2w: torch.Tensor) -> torch.Tensor:
     return m
 
 
+def _render(obj, cams, res, background):
+    """A world object's renders, or a mesh's (its vertex colours, unshaded)."""
+    if isinstance(obj, Mesh):
+        return render_mesh(obj, cams, res, background=background)
+    return render_object(obj, cams, res, background=background)
+
+
 def write_scene(root, obj, cams, res=64, stretch_frame=None, pad=(6, 10)):
-    """PNGs with alpha, listed in shuffled order; every image padded (top, right) so its principal point is off
-    centre; one frame stretched 1.5x in x (non-square pixels)."""
+    """PNGs with alpha of a world object or a Mesh, listed in shuffled order; every image padded (top, right) so its
+    principal point is off centre; one frame stretched 1.5x in x (non-square pixels)."""
     os.makedirs(os.path.join(root, "images"), exist_ok=True)
-    rec = render_object(obj, cams, res, background=(1.0, 1.0, 1.0))
-    black = render_object(obj, cams, res, background=(0.0, 0.0, 0.0))  # straight colour, as RGBA files hold it
+    rec = _render(obj, cams, res, (1.0, 1.0, 1.0))
+    black = _render(obj, cams, res, (0.0, 0.0, 0.0))  # straight colour, as RGBA files hold it
     straight = black.rgb / black.alpha[..., None].clamp_min(1e-6)
     f = 0.5 * res / math.tan(math.radians(FOV) / 2)
     frames = []
@@ -70,3 +79,58 @@ def add_frame(root, obj, cam, name, res=64, c2w=None):
     with open(path, "w") as fh:
         json.dump(spec, fh)
     return frame
+
+
+def hex_nut(path, outer=0.34, hole=0.15, half_depth=0.11, segments=48):
+    """A hex nut (a hexagonal prism with a round through-hole along Z, the pack's front axis) written to `path` as
+    a PLY mesh with vertex colours, and its occupancy: (path, occupancy(points [P,3]) -> bool [P])."""
+    import trimesh
+    a = np.linspace(0, 2 * np.pi, segments, endpoint=False)
+    apothem = outer * math.cos(math.pi / 6)
+    r_out = apothem / np.cos((a + np.pi / 6) % (np.pi / 3) - np.pi / 6)  # the hexagon, vertices at 0°, 60°, ...
+    rings = [np.stack([r * np.cos(a), r * np.sin(a), np.full_like(a, z)], 1)
+             for r, z in ((r_out, half_depth), (np.full_like(a, hole), half_depth), (r_out, -half_depth),
+                          (np.full_like(a, hole), -half_depth))]
+    v = np.concatenate(rings)
+    n = segments
+    faces = []
+    for i in range(n):
+        j = (i + 1) % n
+        faces += [[i, j, n + j], [i, n + j, n + i]]                              # front face
+        faces += [[2 * n + i, 3 * n + j, 2 * n + j], [2 * n + i, 3 * n + i, 3 * n + j]]  # back face
+        faces += [[2 * n + i, 2 * n + j, j], [2 * n + i, j, i]]                  # outer wall
+        faces += [[n + i, n + j, 3 * n + j], [n + i, 3 * n + j, 3 * n + i]]      # inner wall, facing the axis
+    colours = np.tile([190, 190, 200, 255], (len(v), 1)).astype(np.uint8)
+    trimesh.Trimesh(v, np.array(faces), vertex_colors=colours, process=False).export(path)
+
+    def occupancy(p):
+        r = p[:, :2].norm(dim=-1)
+        ang = torch.atan2(p[:, 1], p[:, 0])
+        edge = apothem / torch.cos(torch.remainder(ang + math.pi / 6, math.pi / 3) - math.pi / 6)
+        return (r <= edge) & (r >= hole) & (p[:, 2].abs() <= half_depth)
+    return path, occupancy
+
+
+def read_mesh(path) -> Mesh:
+    """A mesh file (anything trimesh reads) as the pack's Mesh, with its vertex colours."""
+    import trimesh
+    m = trimesh.load(path, process=False)
+    colours = torch.as_tensor(np.asarray(m.visual.vertex_colors)[:, :3] / 255.0, dtype=torch.float32)
+    return Mesh(torch.as_tensor(np.asarray(m.vertices), dtype=torch.float32),
+                torch.as_tensor(np.asarray(m.faces), dtype=torch.int64), colours)
+
+
+def nut_scene(root, views: int = 24, res: int = 64):
+    """The hex nut written as a PLY file, read back and rendered into a posed folder (`views` training views), read
+    by Load Views: (PosedViews, the nut's occupancy in Load Views' frame, the point at its hole's centre there, the
+    hole's axis)."""
+    from core.evaluate import training_views
+    from core.views import load_views
+    path, occupancy = hex_nut(os.path.join(root, "nut.ply"))
+    cams = training_views(views)
+    write_scene(os.path.join(root, "scene"), read_mesh(path), cams, res=res)
+    loaded = load_views(os.path.join(root, "scene"), resolution=res)
+    a = torch.cat([cams.position, torch.ones(len(cams), 1)], 1)  # the frame change Load Views made: x * k + t
+    fit = torch.linalg.lstsq(a, loaded.cameras.position).solution
+    k, t = float(fit[:3].diagonal().mean()), fit[3]
+    return loaded, (lambda p: occupancy((p - t) / k)), t, torch.tensor([0.0, 0.0, 1.0])

@@ -269,8 +269,10 @@ class WorldPrior(NoisePredictor):
         return (c + (1 - cover) * (bg[:, None] if bg.ndim == 1 else bg)).flatten()
 
     def group_offsets(self, cameras) -> torch.Tensor:
-        """[B/V, V] grid-azimuth steps of each view from its group's first view; refuses groups that are not
-        one elevation with azimuths on the grid's step."""
+        """[B/V, V, 2] each view's (grid rows, azimuth steps) from its group's first view. A group may share one
+        elevation (MVDream's ring: any elevation) or mix elevations that each lie on the grid's (Zero123++'s six
+        views alternating 20° / -10°: the views from below see under a table top); azimuths must differ by
+        multiples of the grid's step."""
         v, step = self.views, self.grid["azimuth_step"]
         if cameras is None:
             raise ValueError("the multi-view world prior needs the cameras of the renders")
@@ -281,15 +283,23 @@ class WorldPrior(NoisePredictor):
         az = cameras.azimuth.reshape(-1, v).cpu()
         rel = torch.remainder(az - az[:, :1], 360.0) / step
         off = rel.round()
-        if (el - el[:, :1]).abs().max() > 0.5 or (rel - off).abs().max() > 0.05:
-            raise ValueError(f"each group of {v} views must share one elevation and differ in azimuth by multiples "
-                             f"of {step:g}° (as MVDream's r + i·360/{v}); got elevations {el.tolist()} and azimuths "
-                             f"{az.tolist()}")
-        return off.long() % int(round(360.0 / step))
+        grid_el = torch.tensor(self.grid["elevations"])
+        dist = (el[..., None] - grid_el).abs()  # [G,V,E]
+        one_ring = (el - el[:, :1]).abs().amax(1) <= 0.5
+        on_grid = (dist.amin(-1) <= 0.5).all(1)
+        if not bool((one_ring | on_grid).all()) or (rel - off).abs().max() > 0.05:
+            raise ValueError(f"each group of {v} views must share one elevation, or take each of its elevations from "
+                             f"the prior's grid ({', '.join(f'{e:g}' for e in self.grid['elevations'])}), and differ "
+                             f"in azimuth by multiples of {step:g}° (as MVDream's r + i·360/{v}, or Zero123++'s six "
+                             f"views at 20° / -10°); got elevations {el.tolist()} and azimuths {az.tolist()}")
+        rows = dist.argmin(-1)
+        drow = torch.where(one_ring[:, None], torch.zeros_like(rows), rows - rows[:, :1])
+        return torch.stack([drow, off.long() % int(round(360.0 / step))], -1)
 
     def joint_posterior_mean(self, x_t, t, cond, cameras, background=None) -> torch.Tensor:
         """E[x0 tuple | x_t tuple] for groups of `views` views: [B,3,R,R] (see the class docstring)."""
         v, n_az = self.views, int(round(360.0 / self.grid["azimuth_step"]))
+        n_rows = len(self.grid["elevations"])
         a = self.alphas_cumprod.to(x_t.device)[t.long()].double()
         st = self._stack(cond)
         bgs = self._backgrounds(background, x_t.shape[0], x_t)
@@ -297,9 +307,12 @@ class WorldPrior(NoisePredictor):
         out = torch.empty_like(x_t)
         firsts = cameras[list(range(0, len(cameras), v))]
         for g, (idx, log_cam) in enumerate(self.candidates(firsts, len(firsts))):
-            rows, cols = idx // n_az, idx % n_az
-            tup = rows[None] * n_az + (cols[None] + offsets[g][:, None]) % n_az  # [V,k] grid index per view
+            rows = idx[None] // n_az + offsets[g][:, :1]  # [V,k] each view's grid row per candidate of the first
+            cols = (idx[None] % n_az + offsets[g][:, 1:]) % n_az
+            inside = ((rows >= 0) & (rows < n_rows)).all(0)  # a tuple whose views all lie on the grid
+            tup = rows.clamp(0, n_rows - 1) * n_az + cols  # [V,k] grid index per view
             logw = log_cam.double()[None].expand(st["C"].shape[0], -1).clone()  # [O,k]
+            logw[:, ~inside] = -math.inf
             for i in range(v):
                 b = g * v + i
                 logw -= self._sq_distances(st, tup[i], x_t[b].flatten().double(), a[b], bgs[b]) / (2 * (1 - a[b]))
