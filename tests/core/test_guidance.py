@@ -147,15 +147,21 @@ def brute_force_joint_posterior_mean(prior, x_t, t, names, cameras):
     return torch.cat(outs).float()
 
 
+def _noisy_group(prior, name, cams):
+    """(true renders [8,3,32,32] in [-1,1], a spread of timesteps, the renders noised to them, seeded)."""
+    truth = render_object(get_object(name), cams, 32, shading="albedo").rgb.permute(0, 3, 1, 2) * 2 - 1
+    t = torch.tensor([100, 300, 500, 700, 900, 600, 400, 200])
+    x_t = add_noise(truth, torch.randn(truth.shape, generator=torch.Generator().manual_seed(1)), t,
+                    prior.alphas_cumprod)
+    return truth, t, x_t
+
+
 def test_multi_view_world_prior_is_the_exact_joint_posterior_mean_and_mixes_views():
     """Groups of 4 views (MVDream's r + i·90°) denoised jointly = the brute-force tuple posterior; changing one
     view's input changes the other views' outputs (views are mixed), which the per-view prior never does."""
     prior = WorldPrior(32, mode="multi-view", elevations=(0, 30), azimuth_step=45.0, views=4)
     cams = Cameras.cat([orbit(4, 15, 1.8, 40, azimuth_start=10), orbit(4, 25, 1.8, 40, azimuth_start=-60)])
-    truth = render_object(get_object("duck"), cams, 32, shading="albedo").rgb.permute(0, 3, 1, 2) * 2 - 1
-    t = torch.tensor([100, 300, 500, 700, 900, 600, 400, 200])
-    x_t = add_noise(truth, torch.randn(truth.shape, generator=torch.Generator().manual_seed(1)), t,
-                    prior.alphas_cumprod)
+    truth, t, x_t = _noisy_group(prior, "duck", cams)
     names = ("duck", "mug", "snowman")
     ours = prior.posterior_mean(x_t, t, names, cams)
     assert torch.allclose(ours, brute_force_joint_posterior_mean(prior, x_t, t, names, cams), atol=1e-4)
@@ -184,10 +190,7 @@ def test_a_group_at_two_elevations_is_the_exact_joint_posterior_mean():
     prior = WorldPrior(32, mode="multi-view", elevations=(0, 30), azimuth_step=45.0, views=4)
     cams = Cameras.cat([alternating_orbit(4, 30.0, 0.0, azimuth_start=0.0),
                         alternating_orbit(4, 0.0, 30.0, azimuth_start=45.0)])
-    truth = render_object(get_object("table"), cams, 32, shading="albedo").rgb.permute(0, 3, 1, 2) * 2 - 1
-    t = torch.tensor([100, 300, 500, 700, 900, 600, 400, 200])
-    x_t = add_noise(truth, torch.randn(truth.shape, generator=torch.Generator().manual_seed(1)), t,
-                    prior.alphas_cumprod)
+    truth, t, x_t = _noisy_group(prior, "table", cams)
     names = ("table", "mug", "chair")
     ours = prior.posterior_mean(x_t, t, names, cams)
     assert torch.allclose(ours, brute_force_joint_posterior_mean(prior, x_t, t, names, cams), atol=1e-4)
