@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.cameras import _Z_UP_FROM_PACK
+from core.cameras import _Z_UP_FROM_PACK, Cameras
 from core.mesh import Mesh
 from core.render.raster import render_mesh
 from core.world import render_object
@@ -134,3 +134,15 @@ def nut_scene(root, views: int = 24, res: int = 64):
     fit = torch.linalg.lstsq(a, loaded.cameras.position).solution
     k, t = float(fit[:3].diagonal().mean()), fit[3]
     return loaded, (lambda p: occupancy((p - t) / k)), t, torch.tensor([0.0, 0.0, 1.0])
+
+
+def user_picture(obj, zoom: float = 1.0, shift=(0, 0), size: int = 160):
+    """A user's picture of a world object, made outside core: its front view at elevation 15, zoomed about the
+    picture's centre and shifted (rows, columns) by image resampling, on white, with Load Image's mask (1 - alpha)."""
+    rec = render_object(obj, Cameras.from_spherical([15.0], [0.0], 1.8, 40.0), size, shading="albedo")
+    rgba = torch.cat([rec.rgb[0], rec.alpha[0][..., None]], -1).permute(2, 0, 1)[None]
+    theta = torch.tensor([[[1 / zoom, 0, -2 * shift[1] / size], [0, 1 / zoom, -2 * shift[0] / size]]])
+    grid = torch.nn.functional.affine_grid(theta, rgba.shape, align_corners=False)
+    out = torch.nn.functional.grid_sample(rgba, grid, align_corners=False)[0].permute(1, 2, 0)
+    alpha = out[..., 3:]
+    return (out[..., :3] + 1 - alpha)[None], (1 - alpha[..., 0])[None]

@@ -7,6 +7,7 @@ import torch
 from core.cameras import Cameras, to_zero123, zero123_camera_terms
 from core.reference import object_mask, prepare_reference
 from core.world import get_object, render_object
+from posed_views import user_picture as _picture
 
 
 def _disc(size=64, r=0.25, cx=0.5, cy=0.5):
@@ -157,18 +158,6 @@ def test_a_reference_weight_without_its_map_is_named_not_skipped_silently():
     assert "depth_weight is 0.05 but no depth map" in term.notes[0] and "set depth_weight to 0" in term.notes[0]
     assert "normal_weight is 1 but no normal map" in term.notes[1]
     assert ReferenceViewsLoss(rec.rgb, cams, masks=rec.alpha, depths=rec.depth, depth_weight=0.05).notes == []
-
-
-def _picture(obj, zoom: float = 1.0, shift=(0, 0), size: int = 160):
-    """A user's picture of a world object, made outside core: its front view at elevation 15, zoomed about the
-    picture's centre and shifted (rows, columns) by image resampling, on white, with Load Image's mask (1 - alpha)."""
-    rec = render_object(obj, Cameras.from_spherical([15.0], [0.0], 1.8, 40.0), size, shading="albedo")
-    rgba = torch.cat([rec.rgb[0], rec.alpha[0][..., None]], -1).permute(2, 0, 1)[None]
-    theta = torch.tensor([[[1 / zoom, 0, -2 * shift[1] / size], [0, 1 / zoom, -2 * shift[0] / size]]])
-    grid = torch.nn.functional.affine_grid(theta, rgba.shape, align_corners=False)
-    out = torch.nn.functional.grid_sample(rgba, grid, align_corners=False)[0].permute(1, 2, 0)
-    alpha = out[..., 3:]
-    return (out[..., :3] + 1 - alpha)[None], (1 - alpha[..., 0])[None]
 
 
 def test_the_world_image_prior_reads_a_picture_whatever_its_framing():
