@@ -33,8 +33,8 @@ def evaluate_field(field, obj, resolution: int = 64, mesh_resolution: int = 96, 
     parts, which IoU punishes for voxel rounding), and PSNR / SSIM / silhouette IoU of albedo renders at held-out
     views (over white, as the true renders: a learned environment background is not part of the object)."""
     from .mesh.extract import field_mesh
-    from .metrics import mesh_fscore
-    from .world import occupancy, render_object, true_surface_points
+
+    from .world import render_object
 
     views = held_out_views() if views is None else views
     dev = next(field.parameters()).device
@@ -42,13 +42,22 @@ def evaluate_field(field, obj, resolution: int = 64, mesh_resolution: int = 96, 
     true = render_object(obj, views, resolution, shading="albedo")
     mesh = field_mesh(field, mesh_resolution) if mesh is None else mesh
     return {
-        "iou": mesh_iou(mesh, lambda p: occupancy(obj, p), mesh_resolution),
-        "iou_64": mesh_iou(mesh, lambda p: occupancy(obj, p), 64),
-        **mesh_fscore(mesh, true_surface_points(obj)),
+        **judge_surface(mesh, obj, mesh_resolution),
         "psnr": psnr(rec.rgb.cpu(), true.rgb),
         "ssim": ssim(rec.rgb.cpu(), true.rgb),
         "silhouette_iou": iou(rec.alpha.cpu() > 0.5, true.alpha > 0.5),
     }
+
+
+def judge_surface(mesh, obj, resolution: int = 96) -> dict:
+    """A surface against the object's: IoU at `resolution` and at 64³ (`iou_64`), F-score (precision, recall) at
+    metrics.FSCORE_THRESHOLD and Chamfer distance, the fair figures for thin parts, which IoU punishes for voxel
+    rounding."""
+    from .metrics import mesh_fscore
+    from .world import occupancy, true_surface_points
+    return {"iou": mesh_iou(mesh, lambda p: occupancy(obj, p), resolution),
+            "iou_64": mesh_iou(mesh, lambda p: occupancy(obj, p), 64),
+            **mesh_fscore(mesh, true_surface_points(obj))}
 
 
 def asymmetric_objects() -> tuple[str, ...]:

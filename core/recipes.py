@@ -56,7 +56,7 @@ RECIPES = {
         "mv_prior": {"mode": "multi-view", "resolution": "64"},
         "sampler": {"views": 4, "elevation": 15.0, "azimuth_start": 0.0, "steps": 30, "guidance_scale": 7.5, "seed": 0},
         "volume": {"method": "learned", "grid_size": 32},
-        "field": {"volume_lr": 0.1, "volume_decay": 0.1, "seed": 0},
+        "field": {"volume_lr": 0.1, "volume_decay": 0.1, "residual_lr": 0.05, "seed": 0},
         "prior": {"mode": "view-aware", "resolution": "32"},
         "cams": {"elevation_min": -10.0, "elevation_max": 45.0, "distance_min": 1.8, "distance_max": 1.8,
                  "fov_min": 40.0, "fov_max": 40.0},
@@ -203,13 +203,14 @@ def sampled_views(obj, views: int = _GD["sampler"]["views"], elevation: float = 
 
 
 def geodream_on_world(obj, volume=None, steps: int | None = None, volume_lr: float = _GD["field"]["volume_lr"],
-                      volume_decay: float = _GD["field"]["volume_decay"], seed: int = 0, device="cpu", **kw):
+                      volume_decay: float = _GD["field"]["volume_decay"],
+                      residual_lr: float = _GD["field"]["residual_lr"], seed: int = 0, device="cpu", **kw):
     """GeoDream's refinement on the world: a cost-volume NeuS (`volume`, a core.costvolume.CostVolume) refined
     by VSD against the world prior, the geodream_world workflow's recipe."""
     from .fields import make_field
     torch.manual_seed(seed)
     field = make_field("costvolume-neus", cost_volume=volume, volume_lr=volume_lr, volume_decay=volume_decay,
-                       device=device)
+                       residual_lr=residual_lr, device=device)
     return dreamfusion_on_world(obj, steps=steps, method="vsd", recipe="geodream_world", seed=seed, device=device,
                                 field=field, **kw)
 

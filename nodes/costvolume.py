@@ -94,8 +94,9 @@ class CreateCostVolumeNeuSNode(io.ComfyNode):
             display_name="Create Cost-Volume NeuS",
             category=f"{CATEGORY}/geodream",
             description="GeoDream's priors refinement field: a NeuS whose SDF is the cost volume's frozen decoder "
-                        "on the volume V (optimized with its own learning rate and decay) and a new texture, so "
-                        "SDS / VSD / multi-view SDS refine the prior instead of starting from a sphere.",
+                        "on the volume V (optimized with its own learning rate and decay) plus a residual SDF grid "
+                        "that starts at zero, and a new texture, so SDS / VSD / multi-view SDS refine the prior "
+                        "instead of starting from a sphere.",
             inputs=[
                 D3CostVolume.Input("cost_volume"),
                 io.Float.Input("volume_lr", default=0.1, min=0.0, max=10.0, step=0.01,
@@ -105,6 +106,11 @@ class CreateCostVolumeNeuSNode(io.ComfyNode):
                                tooltip="V's learning rate at the end of the run as a share of its start "
                                        "(GeoDream decays it)."),
                 *_common_inputs(bound=False),
+                io.Float.Input("residual_lr", default=0.05, min=0.0, max=1.0, step=0.01, optional=True,
+                               tooltip="The residual SDF grid's learning rate as a multiple of Optimize Field's: "
+                                       "how far the refinement may move the surface from the prior (about this "
+                                       "times the rate per step). 0 = V alone, GeoDream's refinement, which the "
+                                       "frozen decoder makes nearly inert."),
             ],
             outputs=[D3Field.Output(display_name="field")],
         )
@@ -114,9 +120,11 @@ class CreateCostVolumeNeuSNode(io.ComfyNode):
         return checked_inputs(cls, encoding=encoding, background=background)
 
     @classmethod
-    def execute(cls, cost_volume, volume_lr, volume_decay, encoding, background, seed) -> io.NodeOutput:
+    def execute(cls, cost_volume, volume_lr, volume_decay, encoding, background, seed,
+                residual_lr=0.05) -> io.NodeOutput:
         return io.NodeOutput(_build("costvolume-neus", encoding, background, cost_volume.bound, seed,
-                                    cost_volume=cost_volume, volume_lr=volume_lr, volume_decay=volume_decay))
+                                    cost_volume=cost_volume, volume_lr=volume_lr, volume_decay=volume_decay,
+                                    residual_lr=residual_lr))
 
 
 NODES = [CostVolumeBuilderNode, CreateCostVolumeNeuSNode]

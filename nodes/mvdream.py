@@ -8,10 +8,13 @@ from comfy_api.latest import io
 
 import folder_paths
 
-from ..core.cameras import orbit
+from ..core.cameras import alternating_orbit, orbit
 from ..core.priors import PromptedPrior
 from ..core.priors.sampler import ddim_sample
 from .types import CATEGORY, D3Cameras, D3Prior, Progress, checked_inputs, device, image_batch
+
+#: the Multi-View Sampler's camera layouts
+LAYOUTS = ("one elevation", "alternating")
 
 MODEL_FOLDER = "mvdream"  # ComfyUI/models/mvdream (or an extra_model_paths.yaml entry of that name)
 folder_paths.folder_names_and_paths.setdefault(
@@ -103,7 +106,10 @@ class MultiViewSampler(io.ComfyNode):
             display_name="Multi-View Sampler",
             category=f"{CATEGORY}/mvdream",
             description="Text -> views of one object around a circle (MVDream): DDIM sampling of a multi-view "
-                        "prior at cameras one elevation apart by 360/views in azimuth. Returns the images and the "
+                        "prior at cameras 360/views apart in azimuth, all at one elevation or (layout: alternating) "
+                        "every other one at a second elevation, as Zero123++'s six views at 20 / -10 (views from "
+                        "below see under a table top, views from above into a mug), denoised as one group. "
+                        "Returns the images and the "
                         "cameras they were made at (GeoDream's cost volume takes both). With the MVDream Prior it makes "
                         "views of anything; with the World Prior in multi-view mode it runs offline and the views "
                         "can be checked against the truth.",
@@ -126,14 +132,27 @@ class MultiViewSampler(io.ComfyNode):
                 io.Float.Input("cfg_rescale", default=0.0, min=0.0, max=1.0, step=0.05,
                                tooltip="CFG rescale over the view group (0 = off)."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True),
+                io.Combo.Input("layout", options=list(LAYOUTS), default="one elevation", optional=True,
+                               tooltip="one elevation: MVDream's ring. alternating: views 1, 3, 5 ... at elevation, "
+                                       "2, 4, 6 ... at second_elevation (Zero123++: 6 views, 20 / -10, azimuth "
+                                       "start 30). The World Prior's grid has elevations -10, 0, 10, 20, 30, 45, "
+                                       "60, 75."),
+                io.Float.Input("second_elevation", default=-10.0, min=-89.0, max=89.0, step=0.5, optional=True,
+                               tooltip="alternating layout: the elevation of every other view, degrees."),
             ],
             outputs=[io.Image.Output(display_name="images"), D3Cameras.Output(display_name="cameras")],
         )
 
     @classmethod
     def execute(cls, prior, views, elevation, azimuth_start, distance, fov, steps, guidance_scale, cfg_rescale,
-                seed) -> io.NodeOutput:
-        cams = orbit(views, elevation, distance, fov, azimuth_start)
+                seed, layout="one elevation", second_elevation=-10.0) -> io.NodeOutput:
+        if layout == "alternating":
+            if views < 2:
+                raise ValueError(f"the alternating layout needs 2 or more views (one at each elevation); got {views}")
+            cams = alternating_orbit(views, elevation, second_elevation, distance, fov, azimuth_start)
+        else:
+            cams = orbit(views, elevation, distance, fov, azimuth_start)
+        prior = prior.grouped(views)  # the whole set is one group, whatever group the prior was made for
         shown = {}
 
         def preview():

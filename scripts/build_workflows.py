@@ -537,7 +537,7 @@ def geodream(prefix: str, sampler_prior: str, refine_prior: str, dmtet_prior: st
                                               "format": "glb"}, "Save the prior's mesh"),
         ("@stage", "3. Refine the volume by VSD"),
         ("field", "Distill3DCreateCostVolumeNeuS", {"cost_volume": ("volume", "cost_volume"), "volume_lr": 0.1,
-                                                    "volume_decay": 0.1, "seed": 0}),
+                                                    "volume_decay": 0.1, "seed": 0, "residual_lr": 0.05}),
         ("vsd", "Distill3DVSDLoss", {"prior": (refine_prior, "prior"), "cameras": (cams, "cameras"), "t_max_end": 0.5,
                                      "estimator": "auto", **vsd}),
         ("eik", "Distill3DEikonalLoss", {"weight": 0.1}),

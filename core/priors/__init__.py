@@ -108,6 +108,19 @@ class NoisePredictor:
         dist, fov = self.fixed_camera
         return Cameras.from_spherical(cameras.elevation.cpu(), cameras.azimuth.cpu(), dist, fov).to(cameras.device)
 
+    def grouped(self, views: int) -> "NoisePredictor":
+        """This prior denoising groups of `views` views (a value copy: the original keeps its group): what a
+        sampler of a camera set it was not built for asks, e.g. Zero123++'s six alternating views of a multi-view
+        prior made for MVDream's four. Priors that see one view at a time are returned as they are."""
+        if self.views == 1 or views == self.views:
+            return self
+        if views < 1:
+            raise ValueError(f"a view group holds 1 or more views, got {views}")
+        import copy
+        new = copy.copy(self)
+        new.views = views
+        return new
+
     def adaptable_network(self):
         """(network, its time-embedding module[, the names of its attention projections]) for a LoRA (VSD's
         estimator, BSD's boost; core.priors.lora.adapter_of), or None when there is no network. predict_eps must
@@ -138,6 +151,16 @@ class PromptedPrior:
             predictor.condition(prompt, negative)  # fail now (e.g. a prompt naming no world object), not mid-run
         self.predictor, self.prompt, self.negative, self.fixed = predictor, prompt, negative, conditioning
         self._cache = {}
+
+    def grouped(self, views: int) -> "PromptedPrior":
+        """The same request of the predictor denoising groups of `views` views (NoisePredictor.grouped)."""
+        predictor = self.predictor.grouped(views)
+        if predictor is self.predictor:
+            return self
+        import copy
+        new = copy.copy(self)
+        new.predictor = predictor
+        return new
 
     @property
     def view_prompts(self) -> bool:

@@ -154,6 +154,7 @@ def set_views(unet, views: int) -> None:
     """Self-attention over groups of `views` images (1 = per-view 2D attention); cross-attention is unchanged."""
     if views < 1:
         raise ValueError(f"views must be at least 1, got {views}")
+    unet.distill3d_views = views
     for name, module in unet.attn_processors.items():
         if name.endswith("attn1.processor"):
             unet.get_submodule(name[: -len(".processor")]).set_processor(MultiViewAttnProcessor(views))
@@ -352,6 +353,8 @@ class MVDreamPrior(DiffusersModules):
             raise ValueError(f"MVDream denoises groups of {self.views} views of one object: a batch of {n} views "
                              f"cannot be grouped; use a multiple of {self.views}")
         cond = self.check_conditioning(cond)
+        if getattr(self.unet, "distill3d_views", self.views) != self.views:  # a grouped() copy shares the U-Net
+            set_views(self.unet, self.views)
         cam = to_mvdream(cameras).to(self.device, self.dtype)
         ctx = cond.to(self.device, self.dtype).expand(n, *cond.shape[1:])
         t = t.to(self.device).reshape(-1).expand(n) if t.numel() == 1 else t.to(self.device)

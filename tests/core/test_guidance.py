@@ -195,6 +195,10 @@ def test_a_group_at_two_elevations_is_the_exact_joint_posterior_mean():
     ours = prior.posterior_mean(x_t, t, names, cams)
     assert torch.allclose(ours, brute_force_joint_posterior_mean(prior, x_t, t, names, cams), atol=1e-4)
     assert (ours[:1] - truth[:1]).abs().mean() < 0.05  # the low-noise view is the table's
+    two = prior.grouped(8)  # the sampler's copy: the eight views as one group, the original's group unchanged
+    assert two.views == 8 and prior.views == 4 and prior.grouped(4) is prior
+    assert torch.allclose(two.posterior_mean(x_t, t, names, cams),
+                          brute_force_joint_posterior_mean(two, x_t, t, names, cams), atol=1e-4)
 
 
 def test_view_aware_prior_denoises_to_the_right_view_and_2d_does_not_care():

@@ -64,7 +64,8 @@ EXPECTED_NODES = {
     "Distill3DCheckpointPainter": ["model", "vae", "positive", "negative", "seed", "steps", "cfg", "sampler_name",
                                    "scheduler", "denoise"],
     "Distill3DCostVolumeBuilder": ["images", "cameras", "method", "grid_size", "weights", "drop_disagreeing"],  # + mask
-    "Distill3DCreateCostVolumeNeuS": ["cost_volume", "volume_lr", "volume_decay", "encoding", "background", "seed"],
+    "Distill3DCreateCostVolumeNeuS": ["cost_volume", "volume_lr", "volume_decay", "encoding", "background",
+                                      "seed"],  # + optional residual_lr
     "Distill3DWorldImagePrior": ["reference", "resolution", "tolerance"],
     "Distill3DZero123Prior": ["model", "clip_vision", "vae", "reference", "resolution"],
     "Distill3DReferenceImageLoss": ["reference", "rays_per_step", "rgb_weight", "mask_weight", "depth_weight",
@@ -92,7 +93,7 @@ EXPECTED_NODES = {
                                   "grad_clip", "weight", "x0_form"],
     "Distill3DMVDreamPrior": ["ckpt_name", "prompt", "negative_prompt", "mode", "views", "resolution"],
     "Distill3DMultiViewSampler": ["prior", "views", "elevation", "azimuth_start", "distance", "fov", "steps",
-                                  "guidance_scale", "cfg_rescale", "seed"],
+                                  "guidance_scale", "cfg_rescale", "seed"],  # + optional layout, second_elevation
 }
 
 

@@ -137,6 +137,15 @@ def test_multi_view_attention_mixes_the_views_of_one_object_only(tiny):
     prior.set_views(4)
     with pytest.raises(ValueError, match="groups of 4 views .* a batch of 6"):
         prior.predict_eps(x[:6], t[:6], ctx, orbit(6, 15.0))
+    # the Multi-View Sampler's copy for a set of six (Zero123++'s): one group of six over the same U-Net; the
+    # original still groups its four
+    six = prior.grouped(6)
+    with torch.no_grad():
+        a, b = six.predict_eps(x[:6], t[:6], ctx, orbit(6, 15.0)), six.predict_eps(x2[:6], t[:6], ctx, orbit(6, 15.0))
+    assert min(rel(b[i], a[i]) for i in range(1, 6)) > 1e-3 and prior.views == 4
+    with torch.no_grad():
+        a, b = prior.predict_eps(x, t, ctx, cams), prior.predict_eps(x2, t, ctx, cams)
+    assert max(rel(b[i], a[i]) for i in range(4, 8)) == 0.0
 
 
 def test_the_sampler_and_multi_view_sds_run_on_the_tiny_checkpoint_with_text(tiny):
