@@ -83,6 +83,8 @@ class CostVolumeBuilderNode(io.ComfyNode):
         if vol.dropped:
             log.warning("Distill3D Cost Volume Builder: view(s) %s (counting from 1) left out: their silhouettes "
                         "disagree with the other views'", ", ".join(str(i + 1) for i in vol.dropped))
+        for finding in vol.findings:
+            log.warning("Distill3D Cost Volume Builder: %s", finding)
         return io.NodeOutput(vol, mesh)
 
 

@@ -55,10 +55,33 @@ def build_cost_volume(images: torch.Tensor, cameras: Cameras, masks: torch.Tenso
             net = net if net is not None else CostVolumeNet.from_file(default_weights())
             vol = net.to(device).build(views, cameras, resolution)
     vol.dropped = tuple(dropped)
+    vol.findings = view_set_findings(cameras)
     return vol
+
+
+#: views whose elevations span less than this (degrees) see the object from one height only
+ONE_HEIGHT_SPAN = 10.0
+
+
+def view_set_findings(cameras: Cameras) -> tuple[str, ...]:
+    """What a view set cannot show, in words for the log: all views from one height (space under a table top or
+    inside a cup, hidden at that height, lies inside every silhouette), or all from one side of the horizon."""
+    el = cameras.elevation.detach().float().cpu()
+    lo, hi = float(el.min()), float(el.max())
+    out = []
+    if hi - lo < ONE_HEIGHT_SPAN:
+        out.append(f"all {len(el)} views are within {hi - lo:.0f}° of elevation {(lo + hi) / 2:.0f}°: space hidden "
+                   f"from that height (under a table top, inside a cup, between parts) lies inside every silhouette "
+                   f"and stays filled; add views above and below (Multi-View Sampler layout 'alternating', e.g. "
+                   f"20 / -10)")
+    elif lo > 0 or hi < 0:
+        side = "above" if lo > 0 else "below"
+        out.append(f"every view is from {side} the horizon (elevations {lo:.0f}..{hi:.0f}°): what only the other "
+                   f"side shows (under a table top from above, inside a cup from below) cannot be carved")
+    return tuple(out)
 
 
 __all__ = ["BACKGROUND_BORDER_SHARE", "CONSISTENT", "CostVolume", "CostVolumeNet", "FrequencyEmbedding",
            "GeometryDecoder", "VIEW_SIZE", "VOLUME_BOUND", "aggregate", "build_cost_volume", "classical_volume",
            "default_weights", "disagreeing_views", "grid_centers", "prepare_views", "sample_views",
-           "silhouettes_explained", "volume_mesh"]
+           "silhouettes_explained", "view_set_findings", "volume_mesh"]

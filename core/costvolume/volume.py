@@ -18,6 +18,8 @@ class CostVolume:
     decoder: nn.Module | None = None
     #: the indices of the given views left out as disagreeing with the others' silhouettes
     dropped: tuple = ()
+    #: what the view set cannot show (core.costvolume.view_set_findings), for the log
+    findings: tuple = ()
 
     @property
     def resolution(self) -> int:

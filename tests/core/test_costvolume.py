@@ -244,3 +244,16 @@ def test_the_refinement_moves_the_surface(shipped):
     after = float((pred & true).sum() / (pred | true).sum())
     print(f"duck: learned volume {before:.3f} -> fitted {after:.3f}")
     assert after > before + 0.025, (before, after)
+
+
+def test_a_view_set_that_cannot_carve_is_named():
+    """Issue 30's bad input: views all from one height (MVDream's ring) or one side of the horizon leave hidden
+    space filled; the builder says so (the node logs it), and a set above and below says nothing."""
+    from core.cameras import alternating_orbit
+    from core.costvolume import view_set_findings
+    (ring,) = view_set_findings(CAMS)
+    assert "within 0° of elevation 15°" in ring and "alternating" in ring
+    above = Cameras.cat([orbit(2, 20.0, 1.8, 40.0), orbit(2, 45.0, 1.8, 40.0)])
+    (side,) = view_set_findings(above)
+    assert "from above the horizon" in side
+    assert view_set_findings(alternating_orbit(6, 20.0, -10.0)) == ()
