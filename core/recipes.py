@@ -44,7 +44,7 @@ RECIPES = {
         "cams": {"elevation_min": -10.0, "elevation_max": 45.0, "distance_min": 1.8, "distance_max": 1.8,
                  "fov_min": 40.0, "fov_max": 40.0},
         "hybrid": {"guidance_3d": 5.0, "guidance_2d": 10.0, "views_per_step": 4, "anneal_until": 0.04,
-                   "progressive_until": 0.04},
+                   "progressive_until": 0.04, "random_background": WORLD_DISTILLATION["random_background"]},
         "ref_loss": {"rays_per_step": 512, "rgb_weight": 1.0, "mask_weight": 1.0},
         "eik": EIKONAL,
         "coarse": {"steps": 200, "learning_rate": 0.02, "samples_per_ray": 24, "seed": 0}},
@@ -61,7 +61,7 @@ RECIPES = {
         "cams": {"elevation_min": -10.0, "elevation_max": 45.0, "distance_min": 1.8, "distance_max": 1.8,
                  "fov_min": 40.0, "fov_max": 40.0},
         "vsd": {"guidance_scale": 7.5, "views_per_step": 4, "t_max_end": 0.5, "estimator": "auto",
-                "estimator_steps": 0},
+                "estimator_steps": 0, "random_background": WORLD_DISTILLATION["random_background"]},
         "eik": EIKONAL,
         "fit": {"steps": 60, "learning_rate": 0.02, "samples_per_ray": 24, "seed": 0}},
 }
@@ -272,7 +272,8 @@ def dreamcraft3d_on_world(obj, kind: str = "neus", steps: int = _DC["coarse"]["s
                           guidance_2d: float = _DC["hybrid"]["guidance_2d"], weight_3d: float = 1.0,
                           weight_2d: float = 1.0, text_mode: str = _DC["text_prior"]["mode"],
                           progressive_until: float = _DC["hybrid"]["progressive_until"],
-                          anneal_until: float = _DC["hybrid"]["anneal_until"], reference_losses: bool = True,
+                          anneal_until: float = _DC["hybrid"]["anneal_until"],
+                          random_background: float = _DC["hybrid"]["random_background"], reference_losses: bool = True,
                           rgb_weight: float = _DC["ref_loss"]["rgb_weight"],
                           mask_weight: float = _DC["ref_loss"]["mask_weight"],
                           reference_rays: int = _DC["ref_loss"]["rays_per_step"], on_progress=None, device="cpu",
@@ -283,6 +284,8 @@ def dreamcraft3d_on_world(obj, kind: str = "neus", steps: int = _DC["coarse"]["s
     and the world text prior 'a <object>' (2D), progressive views and DreamCraft3D's timestep annealing, plus the
     reference losses (masked RGB, mask) on the reference view. The recipe of the dreamcraft3d_world workflow
     (its coarse stage; RECIPES).
+    Random backgrounds half the time, as the text recipes: over white alone a near-white part costs the hybrid
+    nothing to leave out (the house's cream walls vanished: IoU 0.431 against text-only's 0.717; with them 0.746).
     Ablations: weight_3d=0 (no 3D-aware term), progressive_until=0, reference_losses=False.
     members: both priors over K family members (the image prior matches the reference against K members of every
     family; the text prior is `prompt`'s family, default 'a <object>')."""
@@ -300,7 +303,7 @@ def dreamcraft3d_on_world(obj, kind: str = "neus", steps: int = _DC["coarse"]["s
     cams = cameras_of(_DC["cams"], progressive_until=progressive_until, start_elevation=elevation)
     terms = [HybridSDSLoss(prior_3d, prior_2d, cams, views_per_step=batch, guidance_3d=guidance_3d,
                            guidance_2d=guidance_2d, weight_3d=weight_3d, weight_2d=weight_2d,
-                           anneal_until=anneal_until, **hybrid_kw)]
+                           anneal_until=anneal_until, random_background=random_background, **hybrid_kw)]
     if reference_losses:
         terms.append(ReferenceViewsLoss(ref.image[None], ref.camera, masks=ref.mask[None],
                                         rays_per_step=reference_rays, rgb_weight=rgb_weight, mask_weight=mask_weight))
