@@ -542,10 +542,11 @@ class WorldImagePrior(WorldPrior):
     def describe(self) -> str:
         """What the prior believes the reference shows, e.g. 'duck turned 0° (0.98), duck turned 15° (0.02)', and
         how well its best match explains it (RMS colour error against the tolerance)."""
-        placed = "" if self.placement is None else (
+        placed = "" if self._placed_as_is() else (
             f"; the picture frames it at {self.placement[0]:.2f}x the world's size, moved "
             f"({', '.join(f'{o:+.2f}' for o in self.placement[1])}), and the prior places it so")
-        return (", ".join(f"{n} turned {t:g}° ({math.exp(w):.2f})" for n, t, w in self.components[:4])
+        return (", ".join(f"{self._shown_name(n)} turned {t:g}° ({math.exp(w):.2f})"
+                          for n, t, w in self.components[:4])
                 + f"; best match RMS error {math.sqrt(self.reference_mse):.3f} (tolerance {self.tolerance:g})"
                 + placed)
 
@@ -572,6 +573,16 @@ class WorldImagePrior(WorldPrior):
         shift = round((b[1] - a[1]) / step) % len(turns)
         diff = ((renders[o] - renders[o].roll(-shift, 0)) ** 2).mean()
         return math.sqrt(float(diff)) <= self.AS_SEEN * self.tolerance
+
+    def _placed_as_is(self) -> bool:
+        """No placing, or one that leaves the object where the world has it (a world view whose fine parts alias
+        at the candidates' 32², as the house's windows, is placed at 1.00x, moved 0)."""
+        return self.placement is None or (abs(self.placement[0] - 1) < 0.01
+                                          and max(abs(o) for o in self.placement[1]) < 0.005)
+
+    def _shown_name(self, name: str) -> str:
+        """A candidate's name for the user: a placing that changes nothing is not named."""
+        return name.split("@", 1)[0] if self._placed_as_is() else name
 
     def match_warnings(self) -> list[str]:
         """What a user must hear before trusting the result: the best match explains the reference poorly, or a
