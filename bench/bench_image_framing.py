@@ -7,7 +7,12 @@ Each picture is the object's front view (elevation 15, 160²) zoomed and shifted
 white, with Load Image's mask (1 - alpha), prepared by prepare_reference (fill 0, or 0.85). Columns per framing:
 the framed-alike RMS error of the object's own best render / of the best other family's (and which), what
 WorldImagePrior.POOR_MATCH (0.16) and RIVAL_FAMILY (1.25) are set from. --read also builds the prior on each picture
-and prints its reading (best object, turn, weight, placing) and its warnings (slower: placing renders).
+and prints its reading (best object, turn, weight, placing) and its warnings (slower: placing renders). --fit runs
+the image-to-3D recipe (core.recipes.dreamcraft3d_on_world, --steps) from each picture and judges the result
+against the object as the picture frames it (the true object placed as the prior places it), beside the prior's
+reading and warnings: what a user gets from their picture.
+
+    PYTHONPATH=. .host/venv/bin/python bench/bench_image_framing.py --fit --objects duck chair house arrow mug
 """
 from __future__ import annotations
 
@@ -33,7 +38,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--objects", nargs="+", default=list(CATALOGUE))
     ap.add_argument("--read", action="store_true")
+    ap.add_argument("--fit", action="store_true")
+    ap.add_argument("--steps", type=int, default=150)
     a = ap.parse_args()
+    if a.fit:
+        return fit_table(a.objects, a.steps)
     names = list(CATALOGUE)
     own_all, other_all = [], []
     print("object    " + " | ".join(f"{k:>26s}" for k in FRAMINGS) + "   (own / best other family)")
@@ -56,6 +65,38 @@ def main():
         print(f"{name:9s} " + " | ".join(f"{c:>26s}" for c in cells), flush=True)
     print(f"own object: {min(own_all):.3f}-{max(own_all):.3f}; best other family: {min(other_all):.3f}-"
           f"{max(other_all):.3f}; POOR_MATCH {WorldImagePrior.POOR_MATCH}")
+
+
+def fit_table(objects, steps: int):
+    """Image-to-3D from each framing of each object's picture: IoU and F@.02 against the object placed as the
+    prior places it (as the world has it when the prior does not place it), with the reading and warnings."""
+    import time
+    from core.evaluate import evaluate_field
+    from core.priors.world_prior import WorldImagePrior
+    from core.recipes import dreamcraft3d_on_world
+    from core.reference import prepare_reference
+    from core.world import get_object, placed_object
+    from posed_views import user_picture as picture
+    print("| object | framing | reading | warned | IoU | F@.02 | s |\n|---|---|---|---|---|---|---|")
+    rows = []
+    for name in objects:
+        obj = get_object(name)
+        for label, (zoom, shift, fill) in FRAMINGS.items():
+            t0 = time.perf_counter()
+            ref = prepare_reference(*picture(obj, zoom, shift), size=128, fill=fill)
+            prior = WorldImagePrior(ref, 32)
+            best = prior.components[0]
+            truth = obj if prior.placement is None else placed_object(obj, *prior.placement)
+            res = dreamcraft3d_on_world(obj, steps=steps, reference=ref)
+            e = evaluate_field(res.field, truth, resolution=32)
+            warned = "; ".join(w.split(":")[0] for w in prior.match_warnings()) or "no"
+            rows.append((e["iou"], e["fscore"], warned != "no", best[0].split("@")[0] == name and best[1] == 0))
+            print(f"| {name} | {label} | {prior._shown_name(best[0])} turned {best[1]:g}° ({math.exp(best[2]):.2f}) "
+                  f"| {warned} | {e['iou']:.3f} | {e['fscore']:.3f} | {time.perf_counter() - t0:.0f} |", flush=True)
+    wrong = [r for r in rows if not r[3]]
+    print(f"read right (object, turn 0): {len(rows) - len(wrong)}/{len(rows)}; of the others warned: "
+          f"{sum(r[2] for r in wrong)}/{len(wrong)}; mean IoU {sum(r[0] for r in rows) / len(rows):.3f}, "
+          f"F {sum(r[1] for r in rows) / len(rows):.3f}")
 
 
 if __name__ == "__main__":

@@ -278,7 +278,7 @@ def dreamcraft3d_on_world(obj, kind: str = "neus", steps: int = _DC["coarse"]["s
                           mask_weight: float = _DC["ref_loss"]["mask_weight"],
                           reference_rays: int = _DC["ref_loss"]["rays_per_step"], on_progress=None, device="cpu",
                           field=None, field_kw: dict | None = None, members: int = 1, member_seed: int = 0,
-                          prompt: str | None = None, **hybrid_kw):
+                          prompt: str | None = None, reference=None, **hybrid_kw):
     """The reference image-to-3D run (DreamCraft3D's geometry sculpting, coarse stage) on the world: one exact
     reference view of `obj` (front, `elevation`), hybrid SDS with the world image prior (3D-aware, Zero123's role)
     and the world text prior 'a <object>' (2D), progressive views and DreamCraft3D's timestep annealing, plus the
@@ -288,13 +288,14 @@ def dreamcraft3d_on_world(obj, kind: str = "neus", steps: int = _DC["coarse"]["s
     nothing to leave out (the house's cream walls vanished: IoU 0.431 against text-only's 0.717; with them 0.746).
     Ablations: weight_3d=0 (no 3D-aware term), progressive_until=0, reference_losses=False.
     members: both priors over K family members (the image prior matches the reference against K members of every
-    family; the text prior is `prompt`'s family, default 'a <object>')."""
+    family; the text prior is `prompt`'s family, default 'a <object>'). reference: another picture of it (a
+    core.reference.Reference, e.g. a user's picture prepared by prepare_reference) instead of the exact view."""
     from .priors import PromptedPrior
     from .losses.hybrid import HybridSDSLoss
     from .priors.world_prior import WorldImagePrior, WorldPrior
     from .losses.reference import ReferenceViewsLoss
 
-    ref = world_reference(obj, elevation)
+    ref = world_reference(obj, elevation) if reference is None else reference
     family = dict(members=members, member_seed=member_seed)
     image_prior = WorldImagePrior(ref, resolution, tolerance=_DC["image_prior"]["tolerance"], device=device,
                                   **family)
