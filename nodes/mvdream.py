@@ -144,6 +144,10 @@ class MultiViewSampler(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, layout=None):
+        return checked_inputs(cls, layout=layout)
+
+    @classmethod
     def execute(cls, prior, views, elevation, azimuth_start, distance, fov, steps, guidance_scale, cfg_rescale,
                 seed, layout="one elevation", second_elevation=-10.0) -> io.NodeOutput:
         if layout == "alternating":
