@@ -12,6 +12,8 @@ Rows per object:
   no 3D term       the hybrid without the view-conditioned term (weight_3d 0)
   no progressive   the hybrid with all views from the start
   no reference     the hybrid without the reference losses
+  white only       the hybrid rendered over white alone (the recipe before issue 30: a near-white part, the
+                   house's cream walls, costs nothing to leave out)
 Columns: IoU, F-score at 0.02, held-out PSNR, the Janus probe (mean azimuth error, back-view PSNR), seconds.
 
     .host/venv/bin/python bench/bench_dreamcraft3d.py                 # 6 asymmetric + 4 solid objects, all rows
@@ -38,6 +40,7 @@ ROWS = {
     "no 3D term": ("image", {"text_mode": "2D", "weight_3d": 0.0}),
     "no progressive": ("image", {"text_mode": "2D", "progressive_until": 0.0}),
     "no reference": ("image", {"text_mode": "2D", "reference_losses": False}),
+    "white only": ("image", {"text_mode": "2D", "random_background": 0.0}),
 }
 
 
@@ -132,7 +135,7 @@ def main():
         zero123_step(3)
         return
     objects = a.objects or [*asymmetric_objects(), *SOLID]
-    ablations = {"no 3D term", "no progressive", "no reference"}
+    ablations = {"no 3D term", "no progressive", "no reference", "white only"}
     asym = set(asymmetric_objects())
     # the ablations on the asymmetric objects (where orientation can be wrong), unless objects are named
     jobs = [(o, r, a.steps) for o in objects for r in a.rows
@@ -164,6 +167,14 @@ def main():
                 (wins if won else losses).append(o)
             print(f"image vs {base} (back PSNR higher and azimuth error no higher): wins on {', '.join(wins) or '-'}; "
                   f"not on {', '.join(losses) or '-'}")
+        if "text-only" in a.rows:
+            pair = {o: [next(r for r in rows if r["object"] == o and r["row"] == k) for k in ("image (hybrid)",
+                                                                                           "text-only")]
+                    for o in objects}
+            below = [o for o, (im, tx) in pair.items() if im["iou"] < tx["iou"] and im["fscore"] < tx["fscore"]]
+            print(f"image >= text-only in shape (IoU or F@.02): {len(pair) - len(below)}/{len(pair)}; below on both: "
+                  + (", ".join(f"{o} ({pair[o][0]['iou'] - pair[o][1]['iou']:+.3f} / "
+                               f"{pair[o][0]['fscore'] - pair[o][1]['fscore']:+.3f})" for o in below) or "none"))
         solid = [r for r in rows if r["object"] in SOLID and r["row"] == "image (hybrid)"]
         print("solid objects, image run IoU >= 0.8: " + ", ".join(f"{r['object']} {r['iou']:.3f}" for r in solid))
 

@@ -91,7 +91,7 @@ def fit_table(objects, steps: int):
             e = evaluate_field(res.field, truth, resolution=32)
             warned = "; ".join(w.split(":")[0] for w in prior.match_warnings()) or "no"
             rows.append((e["iou"], e["fscore"], warned != "no", best[0].split("@")[0] == name and best[1] == 0))
-            print(f"| {name} | {label} | {prior._shown_name(best[0])} turned {best[1]:g}° ({math.exp(best[2]):.2f}) "
+            print(f"| {name} | {label} | {best[0]} turned {best[1]:g}° ({math.exp(best[2]):.2f}) "
                   f"| {warned} | {e['iou']:.3f} | {e['fscore']:.3f} | {time.perf_counter() - t0:.0f} |", flush=True)
     wrong = [r for r in rows if not r[3]]
     print(f"read right (object, turn 0): {len(rows) - len(wrong)}/{len(rows)}; of the others warned: "

@@ -336,6 +336,9 @@ def alternating_orbit(n_views: int = 6, high: float = 20.0, low: float = -10.0, 
     """N cameras evenly spaced in azimuth, alternately above (`high`) and below (`low`): Zero123++'s six views
     (azimuth 30 + 60 i, elevation 20 / -10). The views from below see under a table top, those from above into
     a mug: a set at one elevation cannot carve either."""
+    if n_views < 2:
+        raise ValueError(f"views alternating between two elevations need 2 or more views (one at each); got "
+                         f"{n_views}")
     az = azimuth_start + 360.0 / n_views * torch.arange(n_views, dtype=_FLOAT)
     el = torch.tensor([high if i % 2 == 0 else low for i in range(n_views)], dtype=_FLOAT)
     return Cameras.from_spherical(el, az, torch.full_like(az, distance), torch.full_like(az, fov))

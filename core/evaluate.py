@@ -33,7 +33,6 @@ def evaluate_field(field, obj, resolution: int = 64, mesh_resolution: int = 96, 
     parts, which IoU punishes for voxel rounding), and PSNR / SSIM / silhouette IoU of albedo renders at held-out
     views (over white, as the true renders: a learned environment background is not part of the object)."""
     from .mesh.extract import field_mesh
-
     from .world import render_object
 
     views = held_out_views() if views is None else views

@@ -150,12 +150,8 @@ class MultiViewSampler(io.ComfyNode):
     @classmethod
     def execute(cls, prior, views, elevation, azimuth_start, distance, fov, steps, guidance_scale, cfg_rescale,
                 seed, layout="one elevation", second_elevation=-10.0) -> io.NodeOutput:
-        if layout == "alternating":
-            if views < 2:
-                raise ValueError(f"the alternating layout needs 2 or more views (one at each elevation); got {views}")
-            cams = alternating_orbit(views, elevation, second_elevation, distance, fov, azimuth_start)
-        else:
-            cams = orbit(views, elevation, distance, fov, azimuth_start)
+        cams = (alternating_orbit(views, elevation, second_elevation, distance, fov, azimuth_start)
+                if layout == "alternating" else orbit(views, elevation, distance, fov, azimuth_start))
         prior = prior.grouped(views)  # the whole set is one group, whatever group the prior was made for
         shown = {}
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .volume import NeuSField
 
@@ -45,7 +44,7 @@ class CostVolumeNeuSField(NeuSField):
                            residual_lr=residual_lr, residual_grid=residual_grid)
         self.prior = cost_volume
         self.volume = nn.Parameter(cost_volume.volume.detach().clone().float())
-        self.residual = nn.Parameter(torch.zeros(1, 1, residual_grid, residual_grid, residual_grid,
+        self.residual = nn.Parameter(torch.zeros(1, residual_grid, residual_grid, residual_grid,
                                                  device=cost_volume.volume.device),
                                      requires_grad=residual_lr > 0)
         self.decoder = None
@@ -64,9 +63,8 @@ class CostVolumeNeuSField(NeuSField):
         return self.decoder(points, feats)
 
     def residual_sdf(self, points):
-        g = (points / self.prior.bound).flip(-1).reshape(1, -1, 1, 1, 3).to(self.residual)
-        return F.grid_sample(self.residual, g, mode="bilinear", padding_mode="border",
-                             align_corners=False).reshape(-1)
+        """r(x): the residual grid sampled as the volume is (CostVolume.features, over the same cube)."""
+        return self.prior.features(points, self.residual)[:, 0]
 
     def _geometry(self, points, raw):
         return self.prior_sdf(points) + self.residual_sdf(points)

@@ -112,10 +112,10 @@ class NoisePredictor:
         """This prior denoising groups of `views` views (a value copy: the original keeps its group): what a
         sampler of a camera set it was not built for asks, e.g. Zero123++'s six alternating views of a multi-view
         prior made for MVDream's four. Priors that see one view at a time are returned as they are."""
-        if self.views == 1 or views == self.views:
-            return self
         if views < 1:
             raise ValueError(f"a view group holds 1 or more views, got {views}")
+        if self.views == 1 or views == self.views:
+            return self
         import copy
         new = copy.copy(self)
         new.views = views

@@ -512,6 +512,8 @@ class WorldImagePrior(WorldPrior):
 
     #: a best match within this many tolerances of RMS error explains the picture as seen, with no placing
     AS_SEEN = 2.0
+    #: a placing within this scale (relative) and offset of the world's own is no placing: the object is kept as is
+    SAME_PLACE = (0.01, 0.005)
 
     def _placed_pairs(self, names, turns, free: torch.Tensor, img: torch.Tensor) -> list:
         """[(placed name, turn, mean squared error)] for the SHORTLIST pairs that best match the picture whatever its
@@ -524,10 +526,14 @@ class WorldImagePrior(WorldPrior):
         out = []
         for flat in free.flatten().argsort()[:self.SHORTLIST].tolist():
             i, j = divmod(flat, free.shape[1])
-            scale, offset = self._placement(self.world_object(names[i]), float(turns[j]))
-            shown = placed_object(self.world_object(names[i]), scale, offset, names[i])
-            self._objects[shown.name] = shown
-            self._placements[shown.name] = (scale, offset)
+            obj = self.world_object(names[i])
+            scale, offset = self._placement(obj, float(turns[j]))
+            if abs(scale - 1) < self.SAME_PLACE[0] and max(abs(o) for o in offset) < self.SAME_PLACE[1]:
+                shown = obj  # where the world has it (a world view whose fine parts alias at 32², the house's)
+            else:
+                shown = placed_object(obj, scale, offset, names[i])
+                self._objects[shown.name] = shown
+                self._placements[shown.name] = (scale, offset)
             cam = Cameras.from_spherical([ref.elevation], [float(turns[j])], ref.distance, ref.fov)
             rgb = render_object(shown, cam, size, shading=self.grid["shading"], background=(1.0, 1.0, 1.0)).rgb
             rgb = torch.nn.functional.interpolate(rgb.permute(0, 3, 1, 2), size=img.shape[:2], mode="area")
@@ -542,11 +548,10 @@ class WorldImagePrior(WorldPrior):
     def describe(self) -> str:
         """What the prior believes the reference shows, e.g. 'duck turned 0° (0.98), duck turned 15° (0.02)', and
         how well its best match explains it (RMS colour error against the tolerance)."""
-        placed = "" if self._placed_as_is() else (
+        placed = "" if self.placement is None else (
             f"; the picture frames it at {self.placement[0]:.2f}x the world's size, moved "
             f"({', '.join(f'{o:+.2f}' for o in self.placement[1])}), and the prior places it so")
-        return (", ".join(f"{self._shown_name(n)} turned {t:g}° ({math.exp(w):.2f})"
-                          for n, t, w in self.components[:4])
+        return (", ".join(f"{n} turned {t:g}° ({math.exp(w):.2f})" for n, t, w in self.components[:4])
                 + f"; best match RMS error {math.sqrt(self.reference_mse):.3f} (tolerance {self.tolerance:g})"
                 + placed)
 
@@ -573,16 +578,6 @@ class WorldImagePrior(WorldPrior):
         shift = round((b[1] - a[1]) / step) % len(turns)
         diff = ((renders[o] - renders[o].roll(-shift, 0)) ** 2).mean()
         return math.sqrt(float(diff)) <= self.AS_SEEN * self.tolerance
-
-    def _placed_as_is(self) -> bool:
-        """No placing, or one that leaves the object where the world has it (a world view whose fine parts alias
-        at the candidates' 32², as the house's windows, is placed at 1.00x, moved 0)."""
-        return self.placement is None or (abs(self.placement[0] - 1) < 0.01
-                                          and max(abs(o) for o in self.placement[1]) < 0.005)
-
-    def _shown_name(self, name: str) -> str:
-        """A candidate's name for the user: a placing that changes nothing is not named."""
-        return name.split("@", 1)[0] if self._placed_as_is() else name
 
     def match_warnings(self) -> list[str]:
         """What a user must hear before trusting the result: the best match explains the reference poorly, or a
