@@ -23,8 +23,8 @@ import torch
 from ..cameras import Cameras
 from .classical import classical_volume
 from .learned import CostVolumeNet, FrequencyEmbedding, GeometryDecoder, default_weights
-from .views import (BACKGROUND_BORDER_SHARE, CONSISTENT, VIEW_SIZE, VOLUME_BOUND, aggregate, disagreeing_views,
-                    grid_centers, prepare_views, sample_views, silhouettes_explained)
+from .views import (BACKGROUND_BORDER_SHARE, CONSISTENT, THIN_PART_SHARE, VIEW_SIZE, VOLUME_BOUND, aggregate,
+                    disagreeing_views, grid_centers, prepare_views, sample_views, silhouettes_explained, thin_part_lost)
 from .volume import CostVolume, volume_mesh
 
 
@@ -46,16 +46,16 @@ def build_cost_volume(images: torch.Tensor, cameras: Cameras, masks: torch.Tenso
                          f"at most {largest}³")
     with torch.no_grad():
         dropped = disagreeing_views(views, cameras) if drop_disagreeing else []
+        keep = [i for i in range(n) if i not in dropped]
         if dropped:
-            keep = [i for i in range(n) if i not in dropped]
             views, cameras = views[keep], cameras[keep]
         if method == "classical":
             vol = classical_volume(views, cameras, resolution)
         else:
             net = net if net is not None else CostVolumeNet.from_file(default_weights())
             vol = net.to(device).build(views, cameras, resolution)
+        vol.findings = view_set_findings(cameras) + grid_findings(views, cameras, resolution, keep)
     vol.dropped = tuple(dropped)
-    vol.findings = view_set_findings(cameras)
     return vol
 
 
@@ -63,17 +63,21 @@ def build_cost_volume(images: torch.Tensor, cameras: Cameras, masks: torch.Tenso
 ONE_HEIGHT_SPAN = 10.0
 
 
-def view_set_findings(cameras: Cameras) -> tuple[str, ...]:
+#: what a view set that cannot carve is told to do, by default (the cost volume's views come from the sampler)
+MORE_HEIGHTS = "add views above and below (Multi-View Sampler layout 'alternating', e.g. 20 / -10)"
+
+
+def view_set_findings(cameras: Cameras, remedy: str = MORE_HEIGHTS) -> tuple[str, ...]:
     """What a view set cannot show, in words for the log: all views from one height (space under a table top or
-    inside a cup, hidden at that height, lies inside every silhouette), or all from one side of the horizon."""
+    inside a cup, a hole facing up, hidden at that height, lies inside every silhouette), or all from one side of
+    the horizon. `remedy`: what to do about the first, in the words of the node the views come from."""
     el = cameras.elevation.detach().float().cpu()
     lo, hi = float(el.min()), float(el.max())
     out = []
     if hi - lo < ONE_HEIGHT_SPAN:
         out.append(f"all {len(el)} views are within {hi - lo:.0f}° of elevation {(lo + hi) / 2:.0f}°: space hidden "
-                   f"from that height (under a table top, inside a cup, between parts) lies inside every silhouette "
-                   f"and stays filled; add views above and below (Multi-View Sampler layout 'alternating', e.g. "
-                   f"20 / -10)")
+                   f"from that height (under a table top, inside a cup, between parts, a hole facing up) lies inside "
+                   f"every silhouette and stays filled; {remedy}")
     elif lo > 0 or hi < 0:
         side = "above" if lo > 0 else "below"
         out.append(f"every view is from {side} the horizon (elevations {lo:.0f}..{hi:.0f}°): what only the other "
@@ -81,7 +85,29 @@ def view_set_findings(cameras: Cameras) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: the grids a too-coarse volume is told to try instead (the Cost Volume Builder's grid_size goes to 128)
+FINER_GRIDS = (48, 64, 96, 128)
+
+
+def grid_findings(views: torch.Tensor, cameras: Cameras, resolution: int, numbers=None) -> tuple[str, ...]:
+    """A part thinner than the grid's voxels (views.thin_part_lost over THIN_PART_SHARE of some view's mask), in
+    words for the log, naming the smallest finer grid that holds it. numbers: each view's index in the user's set
+    (the views a consistency check kept)."""
+    lost = thin_part_lost(views, cameras, resolution)
+    worst = int(lost.argmax())
+    if float(lost[worst]) <= THIN_PART_SHARE:
+        return ()
+    finer = next((r for r in FINER_GRIDS if r > resolution
+                  and float(thin_part_lost(views, cameras, r).max()) <= THIN_PART_SHARE), None)
+    fix = (f"grid_size {finer} holds it" if finer else
+           f"no grid up to {FINER_GRIDS[-1]}³ holds it: the part is thinner than the views resolve (give larger views)")
+    number = worst if numbers is None else numbers[worst]
+    return (f"{float(lost[worst]):.0%} of view {number + 1}'s silhouette (counting from 1) is a part thinner than a "
+            f"{resolution}³ grid's voxels ({2 * VOLUME_BOUND / resolution:.3f} units: a pole, a leg, a wire), missing "
+            f"from the volume; {fix}",)
+
+
 __all__ = ["BACKGROUND_BORDER_SHARE", "CONSISTENT", "CostVolume", "CostVolumeNet", "FrequencyEmbedding",
-           "GeometryDecoder", "VIEW_SIZE", "VOLUME_BOUND", "aggregate", "build_cost_volume", "classical_volume",
-           "default_weights", "disagreeing_views", "grid_centers", "prepare_views", "sample_views",
-           "silhouettes_explained", "view_set_findings", "volume_mesh"]
+           "GeometryDecoder", "THIN_PART_SHARE", "VIEW_SIZE", "VOLUME_BOUND", "aggregate", "build_cost_volume", "classical_volume",
+           "default_weights", "disagreeing_views", "grid_centers", "grid_findings", "prepare_views", "sample_views",
+           "silhouettes_explained", "thin_part_lost", "view_set_findings", "volume_mesh"]

@@ -59,6 +59,10 @@ class ReferenceViewsLoss(LossTerm):
         if free_space_weight > 0 and masks is None:
             self.notes.append(f"free_space_weight is {free_space_weight:g} but no mask was given, so space carving "
                               f"is skipped: connect the views' mask, or set free_space_weight to 0")
+        if free_space_weight > 0 and masks is not None and n >= 3:  # a set meant to carve: what it cannot show
+            from ..costvolume import view_set_findings
+            self.notes += list(view_set_findings(cameras, remedy="a hole shows only where a view sees background "
+                                                                 "through it: add views from above and below"))
         self.shading = shading
         o, d = cameras.rays(h, w)
         axis = (-cameras.c2w[:, :3, 2])[:, None, None, :]

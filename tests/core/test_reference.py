@@ -228,3 +228,19 @@ def test_the_hybrids_text_term_asks_for_the_object_where_the_picture_puts_it():
     exact = WorldImagePrior(world_reference(duck, size=128), 32)
     same = HybridSDSLoss(PromptedPrior(exact, conditioning=exact.conditioning()), text, weight_3d=1.0)
     assert dict((n, t) for n, t, _ in same.terms)["2d"].prior is text
+
+
+def test_a_carving_view_set_that_cannot_see_a_hole_says_so():
+    """Issue 30's bad input: views that carve (masks, free_space_weight) all from one height cannot see a hole that
+    faces up (a nut lying flat seen from its side): the loss's notes say so and what to add; views above and below
+    say nothing."""
+    from core.cameras import alternating_orbit
+    from core.losses.reference import ReferenceViewsLoss
+    obj = get_object("torus")
+    ring = Cameras.from_spherical([0.0] * 6, [60.0 * i for i in range(6)], 1.8, 40.0)
+    rec = render_object(obj, ring, 32, shading="albedo")
+    (note,) = ReferenceViewsLoss(rec.rgb, ring, masks=rec.alpha, free_space_weight=1.0).notes
+    assert "within 0° of elevation 0°" in note and "a hole facing up" in note and "above and below" in note, note
+    mixed = alternating_orbit(6, 20.0, -10.0)
+    rec = render_object(obj, mixed, 32, shading="albedo")
+    assert ReferenceViewsLoss(rec.rgb, mixed, masks=rec.alpha, free_space_weight=1.0).notes == []
