@@ -3,9 +3,7 @@
 grad = w_2D · SDS(2D prior, text) + w_3D · SDS(view-conditioned prior, reference + relative pose), each term with
 its own guidance scale and timestep (public code: guidance 20 on DeepFloyd IF and 5 on Stable Zero123, equal
 weights; the paper weights the 3D term mu = 2). Both terms are core.losses.sds.SDSLoss: this class only shares
-their cameras and renders, so a step costs one render, not two. Where the 3D prior's reference frames its object
-unlike the world's own view (NoisePredictor.placement), the 2D prior is asked for it placed alike
-(NoisePredictor.placed): an exact prior of fixed objects would otherwise pull toward another size and place.
+their cameras and renders, so a step costs one render, not two.
 """
 from __future__ import annotations
 
@@ -94,9 +92,6 @@ class HybridSDSLoss(LossTerm):
             raise ValueError("the hybrid loss has nothing to judge with: no 2D prior and a 3D weight of 0")
         if prior_2d is not None and c.weight_2d == 0 and c.weight_3d == 0:
             raise ValueError("both hybrid weights are 0: give one of them a weight above 0")
-        placement = prior_3d.predictor.placement
-        if prior_2d is not None and placement is not None:  # the picture frames its object unlike the world's view:
-            prior_2d = prior_2d.placed(*placement)         # the text term asks for it where the picture puts it
         judged = [p for p, w in ((prior_3d, c.weight_3d), (prior_2d, c.weight_2d)) if p is not None and w > 0]
         mix = SDSConfig(shading=c.shading).shading_mix
         usable = tuple((s, q) for s, q in mix if all(s in p.predictor.shadings for p in judged))

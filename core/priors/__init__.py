@@ -88,8 +88,6 @@ class NoisePredictor:
     #                          fixed reference image's), so random backgrounds would be a wrong gradient
     views = 1                # > 1: it denoises groups of that many views together (a multi-view prior)
     reference = None         # the reference view it is conditioned on (core.reference.Reference), if any
-    placement = None         # (scale, offset): where its reference frames the object it read, relative to the
-    #                          world's own framing (the world image prior's placing), if it places it
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Renders [B,H,W,3] in 0..1 (already at `resolution`) -> the prior's x0 space, differentiably."""
@@ -122,13 +120,6 @@ class NoisePredictor:
         new = copy.copy(self)
         new.views = views
         return new
-
-    def placed(self, scale: float, offset) -> "NoisePredictor":
-        """This prior asked for its objects scaled by `scale` about the origin and moved by `offset`, as an image
-        prior's reference frames them (a value copy). A learned text-to-image model draws its object wherever the
-        render frames it, so it is returned as it is; an exact prior of fixed objects (the world's) moves them, or
-        its text term would pull against the picture's framing."""
-        return self
 
     def adaptable_network(self):
         """(network, its time-embedding module[, the names of its attention projections]) for a LoRA (VSD's
@@ -169,17 +160,6 @@ class PromptedPrior:
         import copy
         new = copy.copy(self)
         new.predictor = predictor
-        return new
-
-    def placed(self, scale: float, offset) -> "PromptedPrior":
-        """The same request of the predictor with its objects placed (NoisePredictor.placed). A fixed conditioning
-        (the host's, or an image's) names no objects to move and stays as it is."""
-        predictor = self.predictor.placed(scale, offset)
-        if predictor is self.predictor or self.fixed is not None:
-            return self
-        import copy
-        new = copy.copy(self)
-        new.predictor, new._cache = predictor, {}
         return new
 
     @property

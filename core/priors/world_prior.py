@@ -16,7 +16,7 @@ import torch
 
 from ..cache import cached, content_key
 from ..cameras import Cameras, to_zero123
-from ..world import CATALOGUE, placed_object, render_object
+from ..world import CATALOGUE, render_object
 from ..world.families import FAMILIES, MAX_MEMBERS, family_members, parse_family_prompt
 from ..world.lookup import COLOUR_WORDS
 from . import NoisePredictor, linear_beta_alphas_cumprod
@@ -177,33 +177,9 @@ class WorldPrior(NoisePredictor):
                 self._objects[name] = obj
         return tuple(n for n, _ in members)
 
-    #: (scale, offset) every member a prompt means is placed by (WorldPrior.placed), or None: where the world has it
-    placing = None
-
-    def placed(self, scale: float, offset) -> "WorldPrior":
-        """A value copy whose prompts mean their members scaled by `scale` about the origin and moved by `offset`
-        (core.world.placed_object): the text term of an image-to-3D run whose picture frames the object unlike the
-        world's own view (WorldImagePrior.placement). The world's own framing returns this prior."""
-        offset = tuple(float(o) for o in offset)
-        if float(scale) == 1.0 and not any(offset):
-            return self
-        import copy
-        new = copy.copy(self)
-        new.placing = (float(scale), offset)
-        return new
-
     def family_conditioning(self, prompt: str) -> tuple[str, ...]:
-        """The names of the K members the prompt means (placed where `placing` says)."""
-        names = self._register(parse_family_prompt(prompt).members(self.members, self.member_seed))
-        if self.placing is None:
-            return names
-        out = []
-        for name in names:
-            base, bar, colour = name.partition("|")  # a repainted member keeps its colour on the placed shape
-            shown = placed_object(self.world_object(base), *self.placing, base)
-            self._objects[shown.name] = shown
-            out.append(shown.name + bar + colour)
-        return tuple(out)
+        """The names of the K members the prompt means."""
+        return self._register(parse_family_prompt(prompt).members(self.members, self.member_seed))
 
     def render_set(self, name: str, background=None) -> torch.Tensor:
         """[G,3,R,R] renders in [-1,1] of one object from every grid camera, over `background` (an RGB colour in
@@ -479,6 +455,7 @@ class WorldImagePrior(WorldPrior):
         matched to the reference mask's in size and centre (scale about the origin, offset across the view),
         refined by re-rendering."""
         from ..reference import framing_box
+        from ..world import placed_object
         ref = self.reference
         size = ref.mask.shape[0]
         cy, cx, side = framing_box(ref.mask, 1.0)
@@ -542,6 +519,7 @@ class WorldImagePrior(WorldPrior):
         """[(placed name, turn, mean squared error)] for the SHORTLIST pairs that best match the picture whatever its
         framing, each placed where the picture shows it and rendered exactly at the reference camera (at the
         reference's size, area-averaged to the prior's: as the reference itself was)."""
+        from ..world import placed_object
         ref = self.reference
         size = ref.mask.shape[0]
         self._placements = {}

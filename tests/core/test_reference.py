@@ -197,39 +197,6 @@ def test_the_world_image_prior_warns_on_an_ambiguous_or_unknown_picture():
     assert warned and "poorly explained" in warned[0] and "its best match" in warned[0], warned
 
 
-def test_the_hybrids_text_term_asks_for_the_object_where_the_picture_puts_it():
-    """A picture framed unlike the world's view (Reference Image's fill 0.85: the duck at about 1.5x) is placed by
-    the image prior; the hybrid's text term 'a duck' must denoise toward that placed duck, not the world's own,
-    or its pull fights the reference loss and the 3D term (the framed duck's shape fell to 0.68-0.77 against
-    0.92 from the exact view). An exact view leaves the text term as it was."""
-    from core.losses.hybrid import HybridSDSLoss
-    from core.priors import PromptedPrior
-    from core.priors.world_prior import WorldImagePrior, WorldPrior
-    from core.recipes import world_reference
-    duck = get_object("duck")
-    ref = prepare_reference(*_picture(duck), size=128, fill=0.85)
-    image = WorldImagePrior(ref, 32)
-    assert image.placement is not None and image.placement[0] > 1.3, image.describe()
-    text = PromptedPrior(WorldPrior(32), "a duck")
-    hybrid = HybridSDSLoss(PromptedPrior(image, conditioning=image.conditioning()), text, weight_3d=1.0)
-    term = dict((n, t) for n, t, _ in hybrid.terms)["2d"]
-    cond = term.prior.conditions("front")[0]
-    assert cond == (image.shown_object().name,), (cond, image.describe())
-    assert text.conditions("front")[0] == ("duck",)  # the user's prior itself is a value: not moved
-    cams = Cameras.from_spherical([20.0], [30.0], 1.8, 40.0)
-    x0 = {o.name: render_object(o, cams, 32, shading="albedo").rgb.permute(0, 3, 1, 2) * 2 - 1
-          for o in (duck, image.shown_object())}
-    t = torch.tensor([200])
-    x_t = term.predictor.alphas_cumprod[t].sqrt() * x0[cond[0]] + (1 - term.predictor.alphas_cumprod[t]).sqrt() \
-        * torch.randn(x0[cond[0]].shape, generator=torch.Generator().manual_seed(0))
-    est = term.predictor.posterior_mean(x_t, t, cond, cams)
-    err = {n: float(((est - v) ** 2).mean()) for n, v in x0.items()}
-    assert err[cond[0]] < 0.2 * err["duck"], err
-    exact = WorldImagePrior(world_reference(duck, size=128), 32)
-    same = HybridSDSLoss(PromptedPrior(exact, conditioning=exact.conditioning()), text, weight_3d=1.0)
-    assert dict((n, t) for n, t, _ in same.terms)["2d"].prior is text
-
-
 def test_a_carving_view_set_that_cannot_see_a_hole_says_so():
     """Issue 30's bad input: views that carve (masks, free_space_weight) all from one height cannot see a hole that
     faces up (a nut lying flat seen from its side): the loss's notes say so and what to add; views above and below
