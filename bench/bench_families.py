@@ -114,7 +114,8 @@ def _run(jobs, workers):
     with ProcessPoolExecutor(workers, initializer=_init) as pool:
         list(pool.map(prerender, sorted({(j["family"], j["members"]) for j in jobs})))
         for r in pool.map(run_one, jobs):
-            print(f"  {r['family']:9s} {r['row']:16s} seed {r.get('seed', 0)}: IoU {r['iou']:.3f} member {r['nearest']} "
+            print(f"  {r['family']:9s} {r['row']:16s} seed {r.get('seed', 0)}: IoU {r['iou']:.3f} F {r['fscore']:.3f} "
+                  f"member {r['nearest']} "
                   f"agree {r['agreement']:.2f} {r['seconds']:.0f}s", flush=True)
             out.append(r)
     return out
@@ -138,22 +139,22 @@ def prolificdreamer(args):
     runs = _run(jobs, args.workers)
     _save("prolificdreamer", runs)
     print(f"\nProlificDreamer on families (K={args.members}, {args.steps} steps, {args.seeds} seeds; means over seeds)")
-    print(f"{'family':9s} {'row':12s} {'IoU':>6} {'PSNR':>6} {'texPSNR':>7} {'avgIoU':>6} {'sat':>5} {'mSat':>5} "
+    print(f"{'family':9s} {'row':12s} {'IoU':>6} {'F@.02':>6} {'PSNR':>6} {'texPSNR':>7} {'avgIoU':>6} {'sat':>5} {'mSat':>5} "
           f"{'divShape':>8} {'divRGB':>6} {'members':>7}")
     totals = {r: [] for r in rows}
     for f in args.families:
         for r in rows:
             rs = [x for x in runs if x["family"] == f and x["row"] == r]
             d = seed_diversity(rs)
-            m = {k: sum(x[k] for x in rs) / len(rs) for k in ("iou", "psnr", "texture_psnr", "average_iou",
+            m = {k: sum(x[k] for x in rs) / len(rs) for k in ("iou", "fscore", "psnr", "texture_psnr", "average_iou",
                                                               "saturation", "member_saturation")}
             totals[r].append(m | {f"div_{k}": v for k, v in d.items()})
-            print(f"{f:9s} {r:12s} {m['iou']:6.3f} {m['psnr']:6.2f} {m['texture_psnr']:7.2f} {m['average_iou']:6.3f} "
+            print(f"{f:9s} {r:12s} {m['iou']:6.3f} {m['fscore']:6.3f} {m['psnr']:6.2f} {m['texture_psnr']:7.2f} {m['average_iou']:6.3f} "
                   f"{m['saturation']:5.2f} {m['member_saturation']:5.2f} {d['shape']:8.3f} {d['colour']:6.3f} "
                   f"{d['distinct_members']:>7}")
     for r, ms in totals.items():
         mean = {k: sum(m[k] for m in ms) / len(ms) for k in ms[0]}
-        print(f"{'mean':9s} {r:12s} {mean['iou']:6.3f} {mean['psnr']:6.2f} {mean['texture_psnr']:7.2f} "
+        print(f"{'mean':9s} {r:12s} {mean['iou']:6.3f} {mean['fscore']:6.3f} {mean['psnr']:6.2f} {mean['texture_psnr']:7.2f} "
               f"{mean['average_iou']:6.3f} {mean['saturation']:5.2f} {mean['member_saturation']:5.2f} "
               f"{mean['div_shape']:8.3f} {mean['div_colour']:6.3f} {mean['div_distinct_members']:7.2f}")
 
@@ -166,18 +167,19 @@ def mvdream(args):
     runs = _run(jobs, args.workers)
     _save("mvdream", runs)
     print(f"\nMVDream on families (K={args.members}, {args.steps} steps, seed 0)")
-    print(f"{'family':9s} {'prior':11s} {'IoU':>6} {'agree':>6} {'others':>6} {'azErr':>6} {'janus':>6}")
+    print(f"{'family':9s} {'prior':11s} {'IoU':>6} {'F@.02':>6} {'agree':>6} {'others':>6} {'azErr':>6} {'janus':>6}")
     totals = {r: [] for r in rows}
     for f in args.families:
         for r in rows:
             x = next(x for x in runs if x["family"] == f and x["row"] == r)
             others = len(set(x["view_members"])) - 1
-            totals[r].append((x["iou"], x["agreement"], others, x["azimuth_error"], x["janus_fraction"]))
-            print(f"{f:9s} {r:11s} {x['iou']:6.3f} {x['agreement']:6.2f} {others:6d} {x['azimuth_error']:6.1f} "
+            totals[r].append((x["iou"], x["fscore"], x["agreement"], others, x["azimuth_error"], x["janus_fraction"]))
+            print(f"{f:9s} {r:11s} {x['iou']:6.3f} {x['fscore']:6.3f} {x['agreement']:6.2f} {others:6d} {x['azimuth_error']:6.1f} "
                   f"{x['janus_fraction']:6.2f}")
     for r, ms in totals.items():
         mean = [sum(v) / len(v) for v in zip(*ms)]
-        print(f"{'mean':9s} {r:11s} {mean[0]:6.3f} {mean[1]:6.2f} {mean[2]:6.2f} {mean[3]:6.1f} {mean[4]:6.2f}")
+        print(f"{'mean':9s} {r:11s} {mean[0]:6.3f} {mean[1]:6.3f} {mean[2]:6.2f} {mean[3]:6.2f} {mean[4]:6.1f} "
+              f"{mean[5]:6.2f}")
 
 
 REFERENCE_MEMBER = 1  # the member a DreamCraft3D reference shows: a drawn one, not the catalogue's
@@ -191,7 +193,8 @@ TEXTURE_ROWS = {"vsd": ("vsd", {}), "bsd": ("bsd", {}), "bsd warm": ("bsd", {"wa
 def run_dreamcraft3d(job: dict) -> dict:
     """One DreamCraft3D-claim run: 'image' (hybrid image-to-3D from the reference member's front view), 'text'
     (text-only SDS), or a texture method ('vsd' / 'bsd') on the reference member's true mesh."""
-    from core.evaluate import judge_family, judge_texture
+    from core.evaluate import judge_family, judge_surface, judge_texture
+    from core.mesh.extract import field_mesh
     from core.recipes import dreamcraft3d_on_world, dreamfusion_on_world, texture_on_world
     from core.world.families import parse_family_prompt
     prompt, k = f"a {job['family']}", job["members"]
@@ -203,7 +206,8 @@ def run_dreamcraft3d(job: dict) -> dict:
             dreamfusion_on_world(ref, steps=job["steps"], **fam)
         j = judge_family(run.field, members)
         out = {k2: v for k2, v in j.items() if k2 not in ("voxels", "renders")}
-        return job | out | {"reference_iou": j["ious"][REFERENCE_MEMBER], "seconds": run.seconds}
+        return job | out | {"reference_iou": j["ious"][REFERENCE_MEMBER], "seconds": run.seconds,
+                            "reference_fscore": judge_surface(field_mesh(run.field, 64), ref)["fscore"]}
     method, kw = TEXTURE_ROWS[job["row"]]
     run = texture_on_world(ref, method, steps=job["texture_steps"], **fam, **kw)
     return job | judge_texture(run.field, ref) | {"seconds": run.seconds}
@@ -217,7 +221,8 @@ def dreamcraft3d(args):
         list(pool.map(prerender, sorted({(j["family"], j["members"]) for j in jobs})))
         runs = []
         for r in pool.map(run_dreamcraft3d, jobs):
-            print(f"  {r['family']:9s} {r['row']:8s} " + (f"nearest {r['nearest']} IoU ref {r['reference_iou']:.3f}"
+            print(f"  {r['family']:9s} {r['row']:8s} " + (f"nearest {r['nearest']} IoU ref {r['reference_iou']:.3f} "
+                                                          f"F ref {r['reference_fscore']:.3f}"
                   if r["row"] in ("image", "text") else f"texture PSNR {r['psnr']:.2f}") + f" {r['seconds']:.0f}s",
                   flush=True)
             runs.append(r)
@@ -225,7 +230,8 @@ def dreamcraft3d(args):
     print(f"\nDreamCraft3D on families (K={args.members}; the reference shows member {REFERENCE_MEMBER}; "
           f"{args.steps} steps, texture {args.texture_steps})")
     tex = [r for r in TEXTURE_ROWS if r in rows]
-    print(f"{'family':9s}" + (f" {'image: member':>13} {'IoU ref':>7} {'text: member':>12} {'IoU ref':>7}"
+    print(f"{'family':9s}" + (f" {'image: member':>13} {'IoU ref':>7} {'F ref':>6} {'text: member':>12} {'IoU ref':>7}"
+                               f" {'F ref':>6}"
                                if "image" in rows and "text" in rows else "")
           + "".join(f" {r + ' tex PSNR':>17}" for r in tex))
     hits, wins = 0, {r: 0 for r in tex if r != "vsd"}
@@ -234,8 +240,9 @@ def dreamcraft3d(args):
         line = f"{f:9s}"
         if "image" in r and "text" in r:
             hits += r["image"]["nearest"] == REFERENCE_MEMBER
-            line += (f" {r['image']['nearest']:>13} {r['image']['reference_iou']:>7.3f} {r['text']['nearest']:>12} "
-                     f"{r['text']['reference_iou']:>7.3f}")
+            line += (f" {r['image']['nearest']:>13} {r['image']['reference_iou']:>7.3f} "
+                     f"{r['image']['reference_fscore']:>6.3f} {r['text']['nearest']:>12} "
+                     f"{r['text']['reference_iou']:>7.3f} {r['text']['reference_fscore']:>6.3f}")
         for t in tex:
             line += f" {r[t]['psnr']:>17.2f}"
             if t in wins and "vsd" in r:
@@ -252,7 +259,8 @@ def geodream(args):
     member they show (each view's nearest true render at its camera, the majority), the learned cost volume built
     from them, and its IoU with that member and with the others."""
     import torch
-    from core.costvolume import build_cost_volume
+    from core.costvolume import build_cost_volume, volume_mesh
+    from core.evaluate import judge_surface
     from core.costvolume.learned import CostVolumeNet, default_weights
     from core.recipes import sampled_views
     from core.world import get_object, grid_points, occupancy, render_object
@@ -261,7 +269,7 @@ def geodream(args):
     torch.set_num_threads(2)
     net = CostVolumeNet.from_file(default_weights())
     pts = grid_points(48).reshape(-1, 3)
-    print(f"{'family':9s} {'views show':>10} {'agree':>5} {'volume nearest':>14} {'IoU shown':>9} {'IoU best other':>14}")
+    print(f"{'family':9s} {'views show':>10} {'agree':>5} {'volume nearest':>14} {'IoU shown':>9} {'F shown':>7} {'IoU best other':>14}")
     hits = 0
     for f in args.families:
         members = parse_family_prompt(f"a {f}").member_objects(args.members, 0)
@@ -281,8 +289,9 @@ def geodream(args):
         near = max(range(len(ious)), key=lambda i: ious[i])
         hits += near == shown
         other = max(x for i, x in enumerate(ious) if i != shown)
+        f_shown = judge_surface(volume_mesh(vol, 96), members[shown])["fscore"]
         print(f"{f:9s} {shown:>10} {float((picks == shown).float().mean()):>5.2f} {near:>14} {ious[shown]:>9.3f} "
-              f"{other:>14.3f}", flush=True)
+              f"{f_shown:>7.3f} {other:>14.3f}", flush=True)
     print(f"the volume is nearest the member its views show on {hits}/{len(args.families)}")
 
 
@@ -329,7 +338,7 @@ def diffusiongan3d(args):
         field, seed, _, _ = make_avatar(g, prior, candidates=8, seed=0, steps=args.steps, batch=4,
                                         guidance_scale=10.0, n_samples=32)
         j = judge_family(field, red)
-        print(f"avatar K={k}: seed {seed}, nearest red member {j['nearest']} (IoU {j['iou']:.3f}, texture PSNR "
+        print(f"avatar K={k}: seed {seed}, nearest red member {j['nearest']} (IoU {j['iou']:.3f}, F@.02 {j['fscore']:.3f}, texture PSNR "
               f"{j['texture_psnr']:.2f}), agreement {j['agreement']:.2f}, IoU with each member "
               f"{[round(x, 3) for x in j['ious']]}", flush=True)
 

@@ -123,21 +123,23 @@ def judge_texture(field, obj, resolution: int = 64) -> dict:
 @torch.no_grad()
 def judge_family(field, members: list, resolution: int = 32, grid: int = 64, views: Cameras | None = None) -> dict:
     """A result judged against a family of many right answers (members: WorldObjects, e.g. the world prior's K):
-    the nearest member by IoU (`nearest`) and the result's IoU, held-out PSNR and texture PSNR (colour where both
-    cover) against it; its IoU and PSNR against the family's average (the members' mean occupancy and mean render:
+    the nearest member by IoU (`nearest`) and the result's IoU, F-score at metrics.FSCORE_THRESHOLD (`fscore`, fair
+    to thin members), held-out PSNR and texture PSNR (colour where both cover) against it; its IoU and PSNR against the family's average (the members' mean occupancy and mean render:
     SDS's over-smoothed "average of many plausible objects" scores high there); its saturation beside the members';
     and cross-view member agreement (per held-out view, the member whose true render it matches best; `agreement`
     is the share of views that pick the commonest one: 1 for one coherent object, low for a Janus patchwork).
     `voxels` and `renders` are kept for seed_diversity."""
     from .mesh.extract import field_mesh
     from .mesh.occupancy import voxelize
-    from .world import grid_points, occupancy, render_object
+    from .metrics import mesh_fscore
+    from .world import grid_points, occupancy, render_object, true_surface_points
 
     views = held_out_views() if views is None else views
     dev = next(field.parameters()).device
     rec = field.render_views(views.to(dev), resolution, perturb=False, background=WHITE)
     rgb, alpha = rec.rgb.cpu(), rec.alpha.cpu()
-    vox = voxelize(field_mesh(field, grid), grid)
+    mesh = field_mesh(field, grid)
+    vox = voxelize(mesh, grid)
     pts = grid_points(grid).reshape(-1, 3)
     occ = torch.stack([occupancy(m, pts).reshape(grid, grid, grid) for m in members])  # [K,g,g,g]
     true = [render_object(m, views, resolution, shading="albedo") for m in members]
@@ -148,7 +150,8 @@ def judge_family(field, members: list, resolution: int = 32, grid: int = 64, vie
     mean_render = torch.stack([t.rgb for t in true]).mean(0)
     mse = torch.stack([((rgb - t.rgb) ** 2).flatten(1).mean(-1) for t in true])  # [K, views]
     picks = mse.argmin(0)
-    return {"nearest": k, "iou": ious[k], "psnr": psnr(rgb, true[k].rgb), "texture_psnr": tex,
+    return {"nearest": k, "iou": ious[k], **mesh_fscore(mesh, true_surface_points(members[k])),
+            "psnr": psnr(rgb, true[k].rgb), "texture_psnr": tex,
             "ious": ious, "average_iou": iou(vox, occ.float().mean(0) >= 0.5),
             "average_psnr": psnr(rgb, mean_render), "saturation": saturation(rgb, alpha),
             "member_saturation": sum(saturation(t.rgb, t.alpha) for t in true) / len(true),

@@ -116,6 +116,7 @@ def test_claim_floors_on_two_families(family, method, floor):
     from core.recipes import judge_family_on_world
     kw = {"sds": dict(guidance_scale=100.0), "vsd": dict(guidance_scale=7.5)}.get(method, {})
     r = judge_family_on_world(family, method, members=4, steps=60, **kw)
-    print(f"FAMILY {family} {method}: member {r['nearest']} IoU {r['iou']:.3f} agreement {r['agreement']:.2f}")
+    print(f"FAMILY {family} {method}: member {r['nearest']} IoU {r['iou']:.3f} F@.02 {r['fscore']:.3f} "
+          f"agreement {r['agreement']:.2f}")
     assert r["agreement"] >= 0.75, r["view_members"]
     assert r["iou"] >= floor, r["ious"]
