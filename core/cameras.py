@@ -125,6 +125,14 @@ class Cameras:
     def cat(cams: list["Cameras"]) -> "Cameras":
         return Cameras(torch.cat([c.c2w for c in cams]), torch.cat([c.fov for c in cams]))
 
+    def placed(self, scale: float, offset) -> "Cameras":
+        """These cameras moved with an object scaled by `scale` about the origin and moved by `offset`
+        (core.world.placed_object): each sees the placed object exactly as it saw the original (the positions
+        scaled and moved, the rotations and fields of view kept)."""
+        c2w = self.c2w.clone()
+        c2w[:, :3, 3] = c2w[:, :3, 3] * float(scale) + torch.as_tensor(offset, dtype=c2w.dtype, device=c2w.device)
+        return Cameras(c2w, self.fov)
+
     # ---- derived quantities -------------------------------------------------------------------------------
     @property
     def position(self) -> torch.Tensor:

@@ -609,10 +609,12 @@ class WorldImagePrior(WorldPrior):
                        f"Reference Image's elevation to the picture's")
         return out
 
-    def conditioning(self):
+    def conditioning(self, placed: bool = True):
         """(conditional, unconditional) for PromptedPrior(conditioning=...): the reference's components, and
-        Zero123's null condition."""
-        return ("reference", self.components), UNCONDITIONAL
+        Zero123's null condition. placed=False: the components' objects where the world has them (their weights as
+        the placed ones earned), for renders whose cameras move with the placing (Cameras.placed) instead."""
+        comps = self.components if placed else tuple((n.split("@", 1)[0], t, w) for n, t, w in self.components)
+        return ("reference", comps), UNCONDITIONAL
 
     def condition(self, prompt: str, negative: str = ""):
         raise ValueError("the world image prior is conditioned by its reference image, not by text")

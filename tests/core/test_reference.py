@@ -211,3 +211,37 @@ def test_a_carving_view_set_that_cannot_see_a_hole_says_so():
     mixed = alternating_orbit(6, 20.0, -10.0)
     rec = render_object(obj, mixed, 32, shading="albedo")
     assert ReferenceViewsLoss(rec.rgb, mixed, masks=rec.alpha, free_space_weight=1.0).notes == []
+
+
+def test_the_hybrids_cameras_follow_a_placed_picture():
+    """A picture framed unlike the world's view (Reference Image's fill 0.85: the duck at about 1.5x) is placed by
+    the image prior; the hybrid then renders the field from cameras moved with the placing, which see the placed
+    duck exactly as the drawn cameras see the world's own (what both priors' data show), and its 3D term weighs
+    the world's own objects with the placed readings' weights. An exact view changes nothing."""
+    from core.losses.hybrid import HybridSDSLoss
+    from core.priors import PromptedPrior
+    from core.priors.world_prior import WorldImagePrior, WorldPrior
+    from core.recipes import world_reference
+    from core.world import placed_object
+    duck = get_object("duck")
+    ref = prepare_reference(*_picture(duck, shift=(6, 10)), size=128, fill=0.85)
+    image = WorldImagePrior(ref, 32)
+    assert image.placement is not None and image.placement[0] > 1.3, image.describe()
+    cams = Cameras.from_spherical([20.0, -5.0], [30.0, 200.0], 1.8, 40.0)
+    placed = render_object(image.shown_object(), cams.placed(*image.placement), 48, shading="albedo")
+    own = render_object(duck, cams, 48, shading="albedo")
+    assert float((placed.alpha - own.alpha).abs().mean()) < 0.01 and float((placed.rgb - own.rgb).abs().mean()) < 0.01
+    text = PromptedPrior(WorldPrior(32, "2D"), "a duck")
+    hybrid = HybridSDSLoss(PromptedPrior(image, conditioning=image.conditioning()), text, cameras=cams,
+                           views_per_step=2)
+    req = hybrid.request(0, 10, torch.Generator().manual_seed(0))
+    drawn = hybrid.terms[0][1]._cams
+    assert torch.allclose(req.cameras.c2w, drawn.placed(*image.placement).c2w)
+    (comp, turn, _), *_ = hybrid.terms[0][1].prior.conditions()[0][1]
+    assert (comp, turn) == ("duck", 0.0) and image.components[0][0].startswith("duck@")
+    assert placed_object(duck, *image.placement).name == image.components[0][0]
+    exact = WorldImagePrior(world_reference(duck, size=128), 32)
+    same = HybridSDSLoss(PromptedPrior(exact, conditioning=exact.conditioning()), text, cameras=cams,
+                         views_per_step=2)
+    assert same.orbit is None
+    assert torch.equal(same.request(0, 10, torch.Generator().manual_seed(0)).cameras.c2w, same.terms[0][1]._cams.c2w)
