@@ -88,6 +88,8 @@ class NoisePredictor:
     #                          fixed reference image's), so random backgrounds would be a wrong gradient
     views = 1                # > 1: it denoises groups of that many views together (a multi-view prior)
     reference = None         # the reference view it is conditioned on (core.reference.Reference), if any
+    placement = None         # (scale, offset): where its reference frames the object it read, relative to the
+    #                          world's own framing (the world image prior's placing; Cameras.placed), if it places it
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Renders [B,H,W,3] in 0..1 (already at `resolution`) -> the prior's x0 space, differentiably."""
