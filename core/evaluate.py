@@ -124,11 +124,12 @@ def judge_texture(field, obj, resolution: int = 64) -> dict:
 def judge_family(field, members: list, resolution: int = 32, grid: int = 64, views: Cameras | None = None) -> dict:
     """A result judged against a family of many right answers (members: WorldObjects, e.g. the world prior's K):
     the nearest member by IoU (`nearest`) and the result's IoU, F-score at metrics.FSCORE_THRESHOLD (`fscore`, fair
-    to thin members), held-out PSNR and texture PSNR (colour where both cover) against it; its IoU and PSNR against the family's average (the members' mean occupancy and mean render:
-    SDS's over-smoothed "average of many plausible objects" scores high there); its saturation beside the members';
-    and cross-view member agreement (per held-out view, the member whose true render it matches best; `agreement`
-    is the share of views that pick the commonest one: 1 for one coherent object, low for a Janus patchwork).
-    `voxels` and `renders` are kept for seed_diversity."""
+    to thin members), held-out PSNR and texture PSNR (colour where both cover) against it; its IoU and PSNR against
+    the family's average (the members' mean occupancy and mean render: SDS's over-smoothed "average of many
+    plausible objects" scores high there); its saturation beside the members'; and cross-view member agreement
+    (per held-out view, the member whose true render it matches best; `agreement` is the share of views that pick the
+    commonest one: 1 for one coherent object, low for a Janus patchwork). `voxels` and `renders` are kept for
+    seed_diversity."""
     from .mesh.extract import field_mesh
     from .mesh.occupancy import voxelize
     from .metrics import mesh_fscore

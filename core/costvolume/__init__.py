@@ -100,7 +100,8 @@ def grid_findings(views: torch.Tensor, cameras: Cameras, resolution: int, number
     finer = next((r for r in FINER_GRIDS if r > resolution
                   and float(thin_part_lost(views, cameras, r).max()) <= THIN_PART_SHARE), None)
     fix = (f"grid_size {finer} holds it" if finer else
-           f"no grid up to {FINER_GRIDS[-1]}³ holds it: the part is thinner than the views resolve (give larger views)")
+           f"no grid up to {FINER_GRIDS[-1]}³ holds it: the part is thinner than the views resolve (give larger "
+           f"views)")
     number = worst if numbers is None else numbers[worst]
     return (f"{float(lost[worst]):.0%} of view {number + 1}'s silhouette (counting from 1) is a part thinner than a "
             f"{resolution}³ grid's voxels ({2 * VOLUME_BOUND / resolution:.3f} units: a pole, a leg, a wire), missing "
@@ -108,6 +109,7 @@ def grid_findings(views: torch.Tensor, cameras: Cameras, resolution: int, number
 
 
 __all__ = ["BACKGROUND_BORDER_SHARE", "CONSISTENT", "CostVolume", "CostVolumeNet", "FrequencyEmbedding",
-           "GeometryDecoder", "THIN_PART_SHARE", "VIEW_SIZE", "VOLUME_BOUND", "aggregate", "build_cost_volume", "classical_volume",
-           "default_weights", "disagreeing_views", "grid_centers", "grid_findings", "prepare_views", "sample_views",
+           "GeometryDecoder", "THIN_PART_SHARE", "VIEW_SIZE", "VOLUME_BOUND", "aggregate", "build_cost_volume",
+           "classical_volume", "default_weights", "disagreeing_views", "grid_centers", "grid_findings", "prepare_views",
+           "sample_views",
            "silhouettes_explained", "thin_part_lost", "view_set_findings", "volume_mesh"]
